@@ -1,0 +1,33 @@
+# Two commands on a fresh machine with only Python 3.11+:
+#   make demo   installs what it needs, then trains the default agent (results/demo/)
+#   make test   installs what it needs (test extras too), then runs the test suite
+# uv is bootstrapped into .tools/ if it is not on PATH; uv.lock pins every version.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+PYTEST_ARGS ?= -n 2
+
+.PHONY: demo test install install-test bench clean
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install -q uv==$(UV_VERSION)
+
+install: $(UV)
+	$(UV) sync --locked
+
+install-test: $(UV)
+	$(UV) sync --locked --extra test
+
+demo: install
+	$(UV) run --locked rljax train q_learning --env Taxi-v3 --seeds 16 --out results/demo --overwrite
+
+test: install-test
+	$(UV) run --locked --extra test pytest $(PYTEST_ARGS)
+
+bench: install-test
+	$(UV) run --locked --extra test python benchmarks/env_throughput.py
+
+clean:
+	rm -rf .venv .tools results

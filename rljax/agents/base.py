@@ -1,0 +1,141 @@
+"""What every agent is: a config, and pure ``init`` / ``act`` / ``update`` functions.
+
+The training loop (:mod:`rljax.loop`) only ever talks to an agent through
+:class:`Agent`, so tabular TD, replay-based DQN and whole-episode REINFORCE all
+run in the same compiled loop.
+
+A config is a ``flax.struct`` dataclass: fields that change shapes or program
+structure (table sizes, network widths, number of environments, schedule kind)
+are static (``struct.field(pytree_node=False)``); every other hyperparameter
+(learning rate, gamma, epsilon values, tau, ...) is a pytree leaf, so it is a
+traced value and a sweep over it is one more ``vmap`` axis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+AgentState = Any
+Config = Any
+Metrics = dict[str, jax.Array]
+
+
+class Transition(struct.PyTreeNode):
+    """A batch of environment transitions, leading axes ``[K steps, B envs]``.
+
+    ``next_obs`` is the true successor of ``obs`` — the final observation when the
+    episode ended there, not the auto-reset one — so truncated transitions can
+    bootstrap from it. ``valid`` is False for steps an episodic agent must ignore
+    (after its episode ended inside the rollout); it is all True otherwise.
+    """
+
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    next_obs: jax.Array
+    terminated: jax.Array
+    truncated: jax.Array
+    valid: jax.Array
+
+    @property
+    def done(self) -> jax.Array:
+        return jnp.logical_or(self.terminated, self.truncated)
+
+
+class Clock(struct.PyTreeNode):
+    """Counts kept by the loop for one seed; schedules (epsilon, ...) read them."""
+
+    env_steps: jax.Array  # valid environment steps so far, summed over the B envs
+    episodes: jax.Array  # completed episodes so far, summed over the B envs
+    updates: jax.Array  # calls of ``agent.update`` so far
+    horizon: jax.Array  # environment steps the whole run will take (for "fraction of training")
+
+    @classmethod
+    def start(cls, horizon: int) -> "Clock":
+        return cls(jnp.int32(0), jnp.int32(0), jnp.int32(0), jnp.int32(horizon))
+
+
+class InitFn(Protocol):
+    def __call__(self, key: jax.Array, env: Any, env_params: Any, config: Config) -> AgentState: ...
+
+
+class ActFn(Protocol):
+    def __call__(
+        self,
+        key: jax.Array,
+        state: AgentState,
+        obs: jax.Array,
+        config: Config,
+        clock: Clock,
+        explore: bool,
+    ) -> jax.Array: ...
+
+
+class UpdateFn(Protocol):
+    def __call__(
+        self, key: jax.Array, state: AgentState, batch: Transition, config: Config, clock: Clock
+    ) -> tuple[AgentState, Metrics]: ...
+
+
+@dataclass(frozen=True)
+class Agent:
+    """An algorithm, as the loop sees it.
+
+    Attributes:
+      name: the name used by ``rljax train``.
+      config_type: the config dataclass; ``config_type()`` gives the defaults.
+      init: ``(key, env, env_params, config) -> state``.
+      act: ``(key, state, obs, config, clock, explore) -> action`` for ONE
+        observation (the loop vmaps it over environments). ``explore=False`` is the
+        evaluation policy: greedy for value methods, argmax for policy gradients.
+      update: ``(key, state, batch, config, clock) -> (state, metrics)`` on a
+        :class:`Transition` batch of shape ``[rollout_length, num_envs]``.
+      rollout_length: ``(config, env_params) -> K``, env steps per update (static).
+      episodic: if True, every rollout starts from freshly reset environments and
+        runs ``K`` steps (the time limit), and ``batch.valid`` masks what follows the
+        first episode end: the update sees B complete episodes.
+      validate: ``(config, env, env_params) -> None``; raises ``ValueError`` with a
+        clear message for bad hyperparameters before anything is traced.
+    """
+
+    name: str
+    config_type: type
+    init: InitFn
+    act: ActFn
+    update: UpdateFn
+    rollout_length: Callable[[Config, Any], int]
+    validate: Callable[[Config, Any, Any], None]
+    episodic: bool = False
+
+
+def config_fields(config_type: type) -> dict[str, dataclasses.Field]:
+    """The fields of a config dataclass, by name."""
+    return {f.name: f for f in dataclasses.fields(config_type)}
+
+
+def is_static_field(field: dataclasses.Field) -> bool:
+    """True for config fields that change shapes or program structure."""
+    return not field.metadata.get("pytree_node", True)
+
+
+def check_range(name: str, value: Any, low: float, high: float, low_open=False, high_open=False) -> None:
+    """Raises a ValueError naming ``name`` unless ``value`` lies in the given interval."""
+    v = float(value)
+    ok_low = v > low if low_open else v >= low
+    ok_high = v < high if high_open else v <= high
+    if not (ok_low and ok_high) or v != v:
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be in {interval}; got {value}")
+
+
+def check_positive(name: str, value: Any) -> None:
+    """Raises a ValueError naming ``name`` unless ``value`` > 0."""
+    v = float(value)
+    if not v > 0:
+        raise ValueError(f"{name} must be > 0; got {value}")

@@ -1,0 +1,98 @@
+"""Epsilon-greedy exploration: schedules and action selection, shared by value-based agents."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from rljax.agents.base import Clock, check_range
+
+EPSILON_SCHEDULES = ("constant", "linear", "exponential", "inverse")
+EPSILON_CLOCKS = ("steps", "episodes")
+
+
+def epsilon_at(
+    schedule: str,
+    t: jax.Array,
+    start: jax.Array,
+    end: jax.Array,
+    decay_duration: jax.Array,
+    decay_rate: jax.Array,
+) -> jax.Array:
+    """Exploration rate after ``t`` steps (or episodes).
+
+    - ``constant``: ``start``.
+    - ``linear``: from ``start`` to ``end`` over ``decay_duration`` steps, then ``end``.
+    - ``exponential``: ``max(end, start * decay_rate ** t)`` (seed 000's x0.99 per episode).
+    - ``inverse``: ``start / (t + 1)`` (seed 003's 0.5 / (episode + 1)).
+    """
+    t = jnp.asarray(t, jnp.float32)
+    if schedule == "constant":
+        return jnp.asarray(start, jnp.float32)
+    if schedule == "linear":
+        frac = jnp.clip(t / jnp.maximum(decay_duration, 1.0), 0.0, 1.0)
+        return start + frac * (end - start)
+    if schedule == "exponential":
+        return jnp.maximum(end, start * decay_rate**t)
+    if schedule == "inverse":
+        return start / (t + 1.0)
+    raise ValueError(f"unknown epsilon schedule {schedule!r}; allowed: {', '.join(EPSILON_SCHEDULES)}")
+
+
+def config_epsilon(config, clock: Clock) -> jax.Array:
+    """Epsilon for a config with the ``epsilon_*`` fields, at the clock's time.
+
+    A linear schedule decays over ``epsilon_decay_fraction`` of the run's env steps.
+    """
+    t = clock.env_steps if config.epsilon_clock == "steps" else clock.episodes
+    return epsilon_at(
+        config.epsilon_schedule,
+        t,
+        config.epsilon_start,
+        config.epsilon_end,
+        config.epsilon_decay_fraction * clock.horizon,
+        config.epsilon_decay_rate,
+    )
+
+
+def validate_epsilon(config) -> None:
+    """Clear errors for bad ``epsilon_*`` fields of a config."""
+    if config.epsilon_schedule not in EPSILON_SCHEDULES:
+        raise ValueError(
+            f"epsilon_schedule must be one of {', '.join(EPSILON_SCHEDULES)}; got {config.epsilon_schedule!r}"
+        )
+    if config.epsilon_clock not in EPSILON_CLOCKS:
+        raise ValueError(f"epsilon_clock must be one of {', '.join(EPSILON_CLOCKS)}; got {config.epsilon_clock!r}")
+    check_range("epsilon_start", config.epsilon_start, 0.0, 1.0)
+    check_range("epsilon_end", config.epsilon_end, 0.0, 1.0)
+    check_range("epsilon_decay_rate", config.epsilon_decay_rate, 0.0, 1.0)
+    check_range("epsilon_decay_fraction", config.epsilon_decay_fraction, 0.0, 1.0, low_open=True)
+    if config.epsilon_schedule == "linear" and config.epsilon_clock != "steps":
+        raise ValueError("a linear epsilon schedule decays over env steps; set epsilon_clock=steps")
+
+
+def random_argmax(key: jax.Array, values: jax.Array) -> jax.Array:
+    """Index of a maximum of ``values`` ([A]), ties broken uniformly at random.
+
+    A fixed tie-break (always the first maximum) stalls learning on
+    zero-initialised tables: every state keeps choosing action 0.
+    """
+    is_max = values >= values.max()
+    return jax.random.categorical(key, jnp.where(is_max, 0.0, -jnp.inf))
+
+
+def epsilon_greedy(key: jax.Array, values: jax.Array, epsilon: jax.Array) -> jax.Array:
+    """With probability ``epsilon`` a uniform action, else a (tie-broken) greedy one."""
+    key_explore, key_random, key_greedy = jax.random.split(key, 3)
+    random_action = jax.random.randint(key_random, (), 0, values.shape[-1])
+    greedy_action = random_argmax(key_greedy, values)
+    explore = jax.random.uniform(key_explore) < epsilon
+    return jnp.where(explore, random_action, greedy_action)
+
+
+def epsilon_greedy_probs(values: jax.Array, epsilon: jax.Array) -> jax.Array:
+    """The action distribution of :func:`epsilon_greedy` (ties share the greedy mass)."""
+    num_actions = values.shape[-1]
+    is_max = (values >= values.max(axis=-1, keepdims=True)).astype(jnp.float32)
+    greedy = is_max / is_max.sum(axis=-1, keepdims=True)
+    return epsilon / num_actions + (1.0 - epsilon) * greedy

@@ -1,0 +1,146 @@
+"""Tabular TD control: Q-learning, SARSA and expected SARSA on a Q table ``[S, A]``.
+
+The three agents differ only in their bootstrap value of the next state:
+
+    Q-learning        max_a' Q(s', a')
+    SARSA             Q(s', a'),  a' ~ epsilon-greedy(Q(s', .))
+    expected SARSA    sum_a' pi(a' | s') Q(s', a'),  pi epsilon-greedy
+
+    td_target = r + gamma * (1 - terminated) * bootstrap     (truncated steps bootstrap)
+    Q(s, a)  += learning_rate * (td_target - Q(s, a))
+
+With B parallel environments the B updates of one step are applied together
+(summed, like a batch gradient); with the default ``num_envs=1`` this is the
+textbook per-step algorithm. SARSA samples its bootstrap action a' at update time
+from the same epsilon-greedy policy the next step will act with (rather than
+carrying the executed action across the auto-reset), which is the SARSA target in
+distribution.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+from gymnax.environments import spaces
+
+from rljax.agents.base import Agent, Clock, Transition, check_range
+from rljax.agents.exploration import (
+    config_epsilon,
+    epsilon_greedy,
+    epsilon_greedy_probs,
+    validate_epsilon,
+)
+
+
+@struct.dataclass
+class TabularConfig:
+    """Hyperparameters of the tabular TD agents (static fields marked)."""
+
+    learning_rate: float = 0.1
+    gamma: float = 0.99
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    epsilon_decay_fraction: float = 0.5  # linear: fraction of the run's env steps
+    epsilon_decay_rate: float = 0.99  # exponential: factor per step / episode
+    initial_q: float = 0.0
+    epsilon_schedule: str = struct.field(pytree_node=False, default="linear")
+    epsilon_clock: str = struct.field(pytree_node=False, default="steps")
+    num_envs: int = struct.field(pytree_node=False, default=1)
+
+
+class TabularState(struct.PyTreeNode):
+    q: jax.Array  # [S, A]
+
+
+def num_states(env: Any, env_params: Any) -> int:
+    """Size of a discrete observation space, or a clear error for continuous ones."""
+    space = env.observation_space(env_params)
+    if not isinstance(space, spaces.Discrete):
+        raise ValueError(
+            f"tabular agents need discrete observations, but {env.name} has {type(space).__name__} "
+            f"observations; wrap it with a discretiser, e.g. rljax.make(env_id, discretize='uniform6') "
+            f"or --env-arg discretize=seed000"
+        )
+    return int(space.n)
+
+
+def validate(config: TabularConfig, env: Any, env_params: Any) -> None:
+    num_states(env, env_params)
+    check_range("learning_rate", config.learning_rate, 0.0, 1.0, low_open=True)
+    check_range("gamma", config.gamma, 0.0, 1.0)
+    validate_epsilon(config)
+
+
+def init(key: jax.Array, env: Any, env_params: Any, config: TabularConfig) -> TabularState:
+    del key
+    shape = (num_states(env, env_params), env.action_space(env_params).n)
+    return TabularState(q=jnp.full(shape, config.initial_q, jnp.float32))
+
+
+def act(
+    key: jax.Array, state: TabularState, obs: jax.Array, config: TabularConfig, clock: Clock, explore: bool
+) -> jax.Array:
+    epsilon = config_epsilon(config, clock) if explore else 0.0
+    return epsilon_greedy(key, state.q[obs], epsilon)
+
+
+# Bootstrap values: (key, Q(s', .) [A], epsilon) -> scalar.
+def max_bootstrap(key: jax.Array, q_next: jax.Array, epsilon: jax.Array) -> jax.Array:
+    return q_next.max()
+
+
+def sampled_bootstrap(key: jax.Array, q_next: jax.Array, epsilon: jax.Array) -> jax.Array:
+    return q_next[epsilon_greedy(key, q_next, epsilon)]
+
+
+def expected_bootstrap(key: jax.Array, q_next: jax.Array, epsilon: jax.Array) -> jax.Array:
+    return jnp.sum(epsilon_greedy_probs(q_next, epsilon) * q_next)
+
+
+def td_target(
+    reward: jax.Array, terminated: jax.Array, gamma: jax.Array, bootstrap: jax.Array
+) -> jax.Array:
+    """``r + gamma * bootstrap``, without bootstrapping past a terminal state."""
+    return reward + gamma * (1.0 - terminated.astype(jnp.float32)) * bootstrap
+
+
+def make_update(bootstrap_fn: Callable) -> Callable:
+    """The TD update for a given bootstrap value."""
+
+    def update(key, state: TabularState, batch: Transition, config: TabularConfig, clock: Clock):
+        epsilon = config_epsilon(config, clock)
+
+        def one_step(q, inputs):
+            key, t = inputs  # one time step of B transitions
+            keys = jax.random.split(key, t.obs.shape[0])
+            bootstrap = jax.vmap(bootstrap_fn, in_axes=(0, 0, None))(keys, q[t.next_obs], epsilon)
+            target = td_target(t.reward, t.terminated, config.gamma, bootstrap)
+            td_error = jnp.where(t.valid, target - q[t.obs, t.action], 0.0)
+            q = q.at[t.obs, t.action].add(config.learning_rate * td_error)
+            return q, jnp.abs(td_error).mean()
+
+        keys = jax.random.split(key, batch.reward.shape[0])
+        q, abs_td = jax.lax.scan(one_step, state.q, (keys, batch))
+        return TabularState(q=q), {"abs_td_error": abs_td.mean(), "epsilon": epsilon}
+
+    return update
+
+
+def _agent(name: str, bootstrap_fn: Callable) -> Agent:
+    return Agent(
+        name=name,
+        config_type=TabularConfig,
+        init=init,
+        act=act,
+        update=make_update(bootstrap_fn),
+        rollout_length=lambda config, env_params: 1,
+        validate=validate,
+    )
+
+
+q_learning = _agent("q_learning", max_bootstrap)
+sarsa = _agent("sarsa", sampled_bootstrap)
+expected_sarsa = _agent("expected_sarsa", expected_bootstrap)

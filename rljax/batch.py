@@ -1,0 +1,136 @@
+"""Many runs (seeds x configurations) as one compiled program, in fixed-width lanes.
+
+XLA's numbers for one run depend on the width of the ``vmap`` it sits in (a seed
+trained in a batch of 16 can differ by an ulp from the same seed trained alone,
+and DQN turns an ulp into a different policy). At a fixed width they do not
+depend on the neighbours. So runs go through ``jax.lax.map`` over lanes of
+``jax.vmap`` of a fixed ``lane_width``; the last lane is padded with copies of
+the first run and the padding is dropped from the results. Seed s then gives
+bitwise the same numbers alone as inside any batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rljax.loop import Loop, LoopState
+
+DEFAULT_LANE_WIDTH = 8
+
+
+def seed_keys(seeds: Sequence[int]) -> jax.Array:
+    """One PRNG key per seed, derived from the seed alone."""
+    seeds = [int(s) for s in seeds]
+    for s in seeds:
+        if s < 0:
+            raise ValueError(f"seeds must be >= 0; got {s}")
+    return jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+
+
+def stack_configs(configs: Sequence[Any]) -> Any:
+    """Stacks configs (same static fields) into one config whose leaves have a leading axis."""
+    first = jax.tree.structure(configs[0])
+    for c in configs[1:]:
+        if jax.tree.structure(c) != first:
+            raise ValueError(
+                "configs in one batch must share their static fields (network sizes, num_envs, "
+                "schedules); run configurations that differ in them as separate programs"
+            )
+    return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *configs)
+
+
+@dataclass(frozen=True)
+class Lanes:
+    """How ``size`` runs are laid out in lanes of ``width`` (the last one padded)."""
+
+    size: int
+    width: int
+
+    def __post_init__(self):
+        if self.size < 1:
+            raise ValueError(f"need at least one run; got {self.size}")
+        if self.width < 1:
+            raise ValueError(f"lane_width must be >= 1; got {self.width}")
+
+    @property
+    def num_lanes(self) -> int:
+        return math.ceil(self.size / self.width)
+
+    def pack(self, tree: Any) -> Any:
+        """``[size, ...]`` -> ``[num_lanes, width, ...]``, padding with copies of run 0."""
+        pad = self.num_lanes * self.width - self.size
+
+        def one(x):
+            x = jnp.asarray(x)
+            if pad:
+                x = jnp.concatenate([x, jnp.repeat(x[:1], pad, axis=0)])
+            return x.reshape((self.num_lanes, self.width) + x.shape[1:])
+
+        return jax.tree.map(one, tree)
+
+    def unpack(self, tree: Any) -> Any:
+        """``[num_lanes, width, ...]`` -> ``[size, ...]``, dropping the padding."""
+        return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:])[: self.size], tree)
+
+
+def _over_lanes(fn: Callable) -> Callable:
+    """``fn`` of one run -> the same over packed ``[num_lanes, width]`` arguments."""
+    return lambda *args: jax.lax.map(lambda a: jax.vmap(fn)(*a), args)
+
+
+class BatchRunner:
+    """Compiled ``init`` and ``segment`` of a :class:`Loop` over packed lanes.
+
+    Each is compiled once per (loop, lane layout); calling ``segment`` repeatedly
+    from Python leaves room for progress bars and checkpoints between segments.
+    """
+
+    def __init__(self, loop: Loop, lanes: Lanes):
+        self.loop = loop
+        self.lanes = lanes
+        self.init = jax.jit(_over_lanes(loop.init))
+        self.segment = jax.jit(_over_lanes(loop.segment), donate_argnums=0)
+
+    def compile(self, keys: jax.Array, configs: Any) -> None:
+        """Compiles ``init`` and ``segment`` ahead of time (so their cost can be timed)."""
+        packed_keys, packed_configs = self.lanes.pack(keys), self.lanes.pack(configs)
+        state_shape = jax.eval_shape(self.init, packed_keys, packed_configs)
+        self.init = self.init.lower(packed_keys, packed_configs).compile()
+        self.segment = self.segment.lower(state_shape, packed_configs).compile()
+
+    def run(
+        self,
+        keys: jax.Array,
+        configs: Any,
+        on_segment: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+        state: LoopState | None = None,
+        start_segment: int = 0,
+    ) -> tuple[LoopState, dict[str, np.ndarray]]:
+        """Runs every segment; returns the final packed state and metrics ``[size, segments]``.
+
+        Args:
+          keys: ``[size, 2]`` one key per run.
+          configs: a config whose leaves have a leading ``[size]`` axis.
+          on_segment: called after each segment with its index and that segment's
+            metrics (numpy, ``[size]`` each).
+          state, start_segment: resume from a packed state saved after
+            ``start_segment`` segments.
+        """
+        packed_configs = self.lanes.pack(configs)
+        if state is None:
+            state = self.init(self.lanes.pack(keys), packed_configs)
+        history: list[dict[str, np.ndarray]] = []
+        for i in range(start_segment, self.loop.schedule.num_segments):
+            state, metrics = self.segment(state, packed_configs)
+            metrics = {k: np.asarray(v) for k, v in self.lanes.unpack(metrics).items()}
+            history.append(metrics)
+            if on_segment is not None:
+                on_segment(i, metrics)
+        stacked = {k: np.stack([h[k] for h in history], axis=1) for k in history[0]} if history else {}
+        return state, stacked

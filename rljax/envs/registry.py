@@ -1,0 +1,80 @@
+"""``rljax.make``: one registry for rljax's own environments and every gymnax id."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+import gymnax
+from gymnax.environments import environment
+
+# id -> "module:factory". Factories take the id's keyword arguments and return
+# (env, env_params). Imported lazily so `import rljax` stays cheap.
+_RLJAX_ENVS: dict[str, str] = {
+    "Taxi-v3": "rljax.envs.taxi:make_taxi",
+    "FrozenLake-v1": "rljax.envs.frozen_lake:make_frozen_lake",
+    "FrozenLake8x8-v1": "rljax.envs.frozen_lake:make_frozen_lake_8x8",
+    "CartPole-v0": "rljax.envs.cartpole:make_cartpole_v0",
+    "Chain": "rljax.envs.chain:make_chain",
+    "GridMaze": "rljax.envs.grid_maze:make_grid_maze",
+    "TabularMDP": "rljax.envs.tabular_mdp:make_tabular_mdp",
+    "BernoulliBandit": "rljax.envs.bandit:make_bernoulli_bandit",
+    "Probe-ConstantReward": "rljax.envs.probes:make_probe_1",
+    "Probe-ObsDependentReward": "rljax.envs.probes:make_probe_2",
+    "Probe-DiscountedReward": "rljax.envs.probes:make_probe_3",
+    "Probe-ActionDependentReward": "rljax.envs.probes:make_probe_4",
+    "Probe-ActionObsDependentReward": "rljax.envs.probes:make_probe_5",
+}
+
+
+def registered_ids() -> list[str]:
+    """Every id that :func:`make` accepts: rljax's own, then gymnax's."""
+    gymnax_ids = [i for i in gymnax.registered_envs if i not in _RLJAX_ENVS]
+    return sorted(_RLJAX_ENVS) + sorted(gymnax_ids)
+
+
+def register(env_id: str, factory: str | Callable[..., tuple[Any, Any]]) -> None:
+    """Registers a factory ``(**kwargs) -> (env, env_params)`` under ``env_id``."""
+    if isinstance(factory, str):
+        _RLJAX_ENVS[env_id] = factory
+    else:
+        _CALLABLES[env_id] = factory
+        _RLJAX_ENVS[env_id] = "<callable>"
+
+
+_CALLABLES: dict[str, Callable[..., tuple[Any, Any]]] = {}
+
+
+def make(env_id: str, **kwargs: Any) -> tuple[environment.Environment, Any]:
+    """Makes an environment and its default parameters.
+
+    Args:
+      env_id: an rljax id (``Taxi-v3``, ``FrozenLake-v1``, ``CartPole-v0``, ``Chain``,
+        ``GridMaze``, ``TabularMDP``, ``BernoulliBandit``, ``Probe-*``) or any gymnax id
+        (``CartPole-v1``, ``Breakout-MinAtar``, ...).
+      **kwargs: options of that environment (``map_name="8x8"``, ``is_slippery=False``,
+        ``length=9``, ...). ``discretize=...`` wraps a continuous-observation
+        environment in :class:`rljax.envs.DiscretizedObservation` (see
+        :func:`rljax.envs.wrappers.discretize`).
+
+    Returns:
+      ``(env, env_params)``, a gymnax ``Environment`` and its ``EnvParams``.
+    """
+    discretize = kwargs.pop("discretize", None)
+    if env_id in _CALLABLES:
+        env, params = _CALLABLES[env_id](**kwargs)
+    elif env_id in _RLJAX_ENVS:
+        module_name, factory_name = _RLJAX_ENVS[env_id].split(":")
+        factory = getattr(importlib.import_module(module_name), factory_name)
+        env, params = factory(**kwargs)
+    elif env_id in gymnax.registered_envs:
+        env, params = gymnax.make(env_id, **kwargs)
+    else:
+        raise ValueError(
+            f"unknown environment id {env_id!r}; known ids: {', '.join(registered_ids())}"
+        )
+    if discretize is not None:
+        from rljax.envs.wrappers import discretize as _discretize
+
+        env, params = _discretize(env, params, discretize)
+    return env, params

@@ -1,0 +1,262 @@
+"""The Python API of a training run: ``rljax.train(agent, env_id, seeds, ...)``.
+
+It resolves names to an agent and an environment, applies the tuned preset for
+the pair and the user's overrides, validates everything before anything is
+traced, then trains every (configuration, seed) pair as one compiled program
+(:mod:`rljax.batch`) with an optional progress bar.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import jax
+import numpy as np
+
+from rljax.agents import Agent, get_agent
+from rljax.agents.base import config_fields
+from rljax.batch import DEFAULT_LANE_WIDTH, BatchRunner, Lanes, seed_keys, stack_configs
+from rljax.envs import make
+from rljax.loop import Loop, make_loop
+
+# Tuned defaults per (agent, env id): config overrides and run length. The CLI
+# and the Python API start from these; the user's overrides win.
+PRESETS: dict[tuple[str, str], dict[str, Any]] = {}
+
+DEFAULT_TOTAL_STEPS = 100_000
+
+# Mean return at which an environment counts as solved (for reports and plots).
+SOLVED_AT: dict[str, float] = {
+    "CartPole-v1": 475.0,
+    "CartPole-v0": 195.0,
+    "Taxi-v3": 7.0,
+    "FrozenLake-v1": 0.7,
+}
+
+
+def register_preset(agent: str, env_id: str, total_steps: int | None = None, **overrides: Any) -> None:
+    """Registers tuned defaults for an (agent, env id) pair."""
+    entry = dict(overrides)
+    if total_steps is not None:
+        entry["total_steps"] = total_steps
+    PRESETS[(agent, env_id)] = entry
+
+
+def parse_value(text: str, default: Any, name: str) -> Any:
+    """Parses a command-line value to the type of a field's default."""
+    try:
+        if isinstance(default, bool):
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if isinstance(default, int):
+            return int(float(text)) if float(text).is_integer() else int(text)
+        if isinstance(default, float):
+            return float(text)
+        if isinstance(default, tuple):
+            parts = [p for p in text.replace("(", "").replace(")", "").split(",") if p.strip()]
+            kind = type(default[0]) if default else int
+            return tuple(kind(p) for p in parts)
+        return text
+    except ValueError:
+        raise ValueError(f"cannot parse {name}={text!r} as {type(default).__name__}") from None
+
+
+def make_config(agent: Agent, overrides: dict[str, Any] | None = None) -> Any:
+    """The agent's default config with ``overrides`` applied (strings are parsed).
+
+    Unknown keys are an error that lists the allowed ones.
+    """
+    fields = config_fields(agent.config_type)
+    default = agent.config_type()
+    values = {}
+    for key, value in (overrides or {}).items():
+        if key not in fields:
+            raise ValueError(
+                f"unknown hyperparameter {key!r} for {agent.name}; allowed: {', '.join(sorted(fields))}"
+            )
+        current = getattr(default, key)
+        values[key] = parse_value(value, current, key) if isinstance(value, str) and not isinstance(current, str) else value
+    return dataclasses.replace(default, **values)
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """Every hyperparameter of a (single) config as plain Python values."""
+    out = {}
+    for name in config_fields(type(config)):
+        value = getattr(config, name)
+        out[name] = value.item() if hasattr(value, "item") else value
+    return out
+
+
+@dataclass
+class TrainResult:
+    """What one call of :func:`train` produced.
+
+    ``metrics[name]`` has shape ``[runs, segments]`` where run i is
+    ``(config_ids[i], seeds[i])``; ``final_eval_return[i]`` is the mean return of
+    run i's evaluation policy over ``eval_episodes`` fresh episodes after training.
+    """
+
+    agent: str
+    env_id: str
+    env_kwargs: dict[str, Any]
+    seeds: list[int]
+    config_ids: list[int]
+    configs: list[dict[str, Any]]
+    metrics: dict[str, np.ndarray]
+    final_eval_return: np.ndarray
+    eval_episodes: int
+    env_steps_per_seed: int
+    compile_time_s: float
+    train_time_s: float
+    lane_width: int
+    final_state: Any = field(repr=False, default=None)
+
+    def summary(self, config_id: int | None = None) -> dict[str, Any]:
+        """The ``summary.json`` contract of ``rljax train`` (for one configuration)."""
+        from rljax.runs import versions
+
+        idx = [i for i, c in enumerate(self.config_ids) if config_id is None or c == config_id]
+        cid = self.config_ids[idx[0]]
+        return {
+            "agent": self.agent,
+            "env": self.env_id,
+            "env_kwargs": self.env_kwargs,
+            "seeds": [self.seeds[i] for i in idx],
+            "final_eval_return": [float(self.final_eval_return[i]) for i in idx],
+            "eval_episodes": self.eval_episodes,
+            "env_steps_per_seed": self.env_steps_per_seed,
+            "compile_time_s": round(self.compile_time_s, 3),
+            "train_time_s": round(self.train_time_s, 3),
+            "lane_width": self.lane_width,
+            "config": self.configs[cid],
+            "versions": versions(),
+        }
+
+
+def build(
+    agent: str | Agent,
+    env_id: str,
+    overrides: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
+    *,
+    env_kwargs: dict[str, Any] | None = None,
+    total_steps: int | None = None,
+    eval_every: int | None = None,
+    eval_episodes: int = 100,
+) -> tuple[Loop, list[Any]]:
+    """Resolves and validates a run: returns its :class:`Loop` and one config per setting."""
+    agent = get_agent(agent) if isinstance(agent, str) else agent
+    env_kwargs = dict(env_kwargs or {})
+    env, env_params = make(env_id, **env_kwargs)
+    preset = dict(PRESETS.get((agent.name, env_id), {}))
+    preset_steps = preset.pop("total_steps", DEFAULT_TOTAL_STEPS)
+    if overrides is None or isinstance(overrides, dict):
+        overrides = [overrides or {}]
+    configs = [make_config(agent, {**preset, **o}) for o in overrides]
+    for c in configs:
+        agent.validate(c, env, env_params)
+    total_steps = int(total_steps if total_steps is not None else preset_steps)
+    loop = make_loop(
+        env, env_params, agent, configs[0],
+        total_steps=total_steps, eval_every=eval_every, eval_episodes=eval_episodes,
+    )
+    return loop, configs
+
+
+def train(
+    agent: str | Agent,
+    env_id: str,
+    seeds: Sequence[int] = (0,),
+    overrides: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
+    *,
+    env_kwargs: dict[str, Any] | None = None,
+    total_steps: int | None = None,
+    eval_every: int | None = None,
+    eval_episodes: int = 100,
+    lane_width: int = DEFAULT_LANE_WIDTH,
+    on_segment: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+    progress: bool = False,
+) -> TrainResult:
+    """Trains ``agent`` on ``env_id`` for every seed (and every override set) in one program.
+
+    Args:
+      agent: an agent name (``"q_learning"``, ``"dqn"``, ...) or an :class:`Agent`.
+      env_id: an id for :func:`rljax.make`; ``env_kwargs`` are passed to it.
+      seeds: seed s is trained from ``PRNGKey(s)`` alone, so it gives the same
+        numbers whatever else is in the batch.
+      overrides: hyperparameters over the tuned preset; a list of dicts trains
+        every setting for every seed (a sweep) in the same program.
+      total_steps: env steps per seed (default: the preset's).
+      eval_every, eval_episodes: evaluation cadence and size.
+      lane_width: runs per vmapped lane (see :mod:`rljax.batch`).
+      on_segment: called between compiled segments with that segment's metrics.
+      progress: show a progress bar (env steps/s, ETA, latest eval return).
+    """
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("need at least one seed")
+    loop, configs = build(
+        agent, env_id, overrides, env_kwargs=env_kwargs, total_steps=total_steps,
+        eval_every=eval_every, eval_episodes=eval_episodes,
+    )
+    run_seeds = [s for _ in configs for s in seeds]
+    config_ids = [c for c in range(len(configs)) for _ in seeds]
+    keys = seed_keys(run_seeds)
+    batched = stack_configs([configs[c] for c in config_ids])
+    lanes = Lanes(len(run_seeds), lane_width)
+    runner = BatchRunner(loop, lanes)
+
+    start = time.perf_counter()
+    runner.compile(keys, batched)
+    compile_time = time.perf_counter() - start
+
+    bar = _progress_bar(loop, len(run_seeds)) if progress else None
+
+    def after_segment(i, metrics):
+        if bar is not None:
+            bar.update(loop.schedule.steps_per_segment * len(run_seeds))
+            bar.set_postfix(eval_return=f"{np.nanmean(metrics['eval_return']):.2f}")
+        if on_segment is not None:
+            on_segment(i, metrics)
+
+    start = time.perf_counter()
+    state, metrics = runner.run(keys, batched, on_segment=after_segment)
+    jax.block_until_ready(state)
+    train_time = time.perf_counter() - start
+    if bar is not None:
+        bar.close()
+
+    return TrainResult(
+        agent=loop.agent.name,
+        env_id=env_id,
+        env_kwargs=dict(env_kwargs or {}),
+        seeds=run_seeds,
+        config_ids=config_ids,
+        configs=[config_dict(c) for c in configs],
+        metrics=metrics,
+        final_eval_return=metrics["eval_return"][:, -1],
+        eval_episodes=eval_episodes,
+        env_steps_per_seed=int(metrics["env_steps"][0, -1]),
+        compile_time_s=compile_time,
+        train_time_s=train_time,
+        lane_width=lane_width,
+        final_state=state,
+    )
+
+
+def _progress_bar(loop: Loop, num_runs: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=loop.schedule.total_steps * num_runs,
+        unit="step",
+        unit_scale=True,
+        desc=f"{loop.agent.name} on {loop.env.name} x{num_runs}",
+        dynamic_ncols=True,
+    )

@@ -1,0 +1,153 @@
+"""Run folders: atomic file writes, the manifest, and the long metrics table."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Writes ``data`` to ``path`` so that readers see the old file or the new, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
+    """Atomically writes ``obj`` as indented JSON (numpy values converted)."""
+    write_bytes_atomic(path, (json.dumps(to_jsonable(obj), indent=2) + "\n").encode())
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Converts numpy / jax scalars and arrays (recursively) to plain Python values."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, float) and obj != obj:
+        return None  # NaN is not JSON
+    return obj
+
+
+def prepare_out_dir(path: str | os.PathLike, overwrite: bool) -> Path:
+    """Creates an empty run folder; refuses an existing one unless ``overwrite``."""
+    path = Path(path)
+    if path.exists():
+        if not overwrite:
+            raise FileExistsError(f"output folder {str(path)!r} already exists; pass --overwrite to replace it")
+        if not path.is_dir():
+            raise FileExistsError(f"output path {str(path)!r} exists and is not a folder")
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
+    """The commit of the code checkout, when rljax runs from one."""
+    cwd = cwd or Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def versions() -> dict[str, Any]:
+    """Versions of rljax and its stack, and the device it runs on."""
+    import jax
+
+    import rljax
+
+    devices = jax.devices()
+    return {
+        "rljax": rljax.__version__,
+        "jax": jax.__version__,
+        "jaxlib": _version("jaxlib"),
+        "flax": _version("flax"),
+        "optax": _version("optax"),
+        "gymnax": _version("gymnax"),
+        "python": platform.python_version(),
+        "device": devices[0].platform,
+        "device_kind": devices[0].device_kind,
+        "device_count": len(devices),
+    }
+
+
+def manifest(seeds: Iterable[int], argv: list[str] | None = None) -> dict[str, Any]:
+    """What produced a run: versions, device, git commit, command line, seeds."""
+    return {
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "command": argv if argv is not None else sys.argv,
+        "seeds": [int(s) for s in seeds],
+    }
+
+
+METRIC_COLUMNS = ("seed", "config", "step", "metric", "value")
+
+
+def metrics_rows(
+    seeds: list[int], config_ids: list[int], metrics: dict[str, np.ndarray], segment: int
+) -> str:
+    """CSV rows (no header) of one segment's metrics in the long format."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    steps = metrics["env_steps"]
+    for i, (seed, cid) in enumerate(zip(seeds, config_ids)):
+        for name, values in metrics.items():
+            if name == "env_steps":
+                continue
+            writer.writerow([seed, cid, int(steps[i]), name, float(values[i])])
+    return buf.getvalue()
+
+
+class MetricsTable:
+    """Appends whole segments to ``metrics.csv`` (seed, config, step, metric, value).
+
+    Each segment's rows go in one write followed by fsync, so the table grows while
+    the run goes and memory stays bounded however long it is.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.exists():
+            write_bytes_atomic(self.path, (",".join(METRIC_COLUMNS) + "\n").encode())
+
+    def append(self, rows: str) -> None:
+        with open(self.path, "a") as f:
+            f.write(rows)
+            f.flush()
+            os.fsync(f.fileno())
