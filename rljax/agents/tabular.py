@@ -24,9 +24,9 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 from flax import struct
-from gymnax.environments import spaces
 
 from rljax.agents.base import Agent, Clock, Transition, check_range
+from rljax.envs.wrappers import is_discrete_obs, num_observations
 from rljax.agents.exploration import (
     config_epsilon,
     epsilon_greedy,
@@ -57,14 +57,14 @@ class TabularState(struct.PyTreeNode):
 
 def num_states(env: Any, env_params: Any) -> int:
     """Size of a discrete observation space, or a clear error for continuous ones."""
-    space = env.observation_space(env_params)
-    if not isinstance(space, spaces.Discrete):
+    if not is_discrete_obs(env, env_params):
         raise ValueError(
-            f"tabular agents need discrete observations, but {env.name} has {type(space).__name__} "
+            f"tabular agents need discrete observations, but {env.name} has "
+            f"{type(env.observation_space(env_params)).__name__} "
             f"observations; wrap it with a discretiser, e.g. rljax.make(env_id, discretize='uniform6') "
             f"or --env-arg discretize=seed000"
         )
-    return int(space.n)
+    return num_observations(env, env_params)
 
 
 def validate(config: TabularConfig, env: Any, env_params: Any) -> None:

@@ -130,8 +130,8 @@ def build_frozen_lake_model(desc: Sequence[str], is_slippery: bool = True) -> Ta
     K = len(directions)
 
     next_state = np.zeros((num_states, NUM_ACTIONS, K), dtype=np.int32)
-    prob = np.zeros((num_states, NUM_ACTIONS, K), dtype=np.float32)
-    reward = np.zeros((num_states, NUM_ACTIONS, K), dtype=np.float32)
+    prob = np.zeros((num_states, NUM_ACTIONS, K), dtype=np.float64)
+    reward = np.zeros((num_states, NUM_ACTIONS, K), dtype=np.float64)
     for row in range(nrow):
         for col in range(ncol):
             s = row * ncol + col
@@ -153,7 +153,7 @@ def build_frozen_lake_model(desc: Sequence[str], is_slippery: bool = True) -> Ta
         prob=prob,
         reward=reward,
         terminal=np.isin(cells, ("H", "G")),
-        initial=(cells == "S").astype(np.float32),  # validate_desc ensures one S
+        initial=(cells == "S").astype(np.float64),  # validate_desc ensures one S
         action_mask=np.ones((num_states, NUM_ACTIONS), dtype=bool),
     )
 

@@ -103,7 +103,7 @@ def build_taxi_model() -> TabularModel:
     destination), which no episode visits. Within an episode the two agree.
     """
     next_state = np.zeros((NUM_STATES, NUM_ACTIONS, 1), dtype=np.int32)
-    reward = np.zeros((NUM_STATES, NUM_ACTIONS, 1), dtype=np.float32)
+    reward = np.zeros((NUM_STATES, NUM_ACTIONS, 1), dtype=np.float64)
     terminal = np.zeros(NUM_STATES, dtype=bool)
     initial = np.zeros(NUM_STATES, dtype=np.float64)
     for s in range(NUM_STATES):
@@ -118,10 +118,10 @@ def build_taxi_model() -> TabularModel:
     initial /= initial.sum()
     return TabularModel(
         next_state=next_state,
-        prob=np.ones((NUM_STATES, NUM_ACTIONS, 1), dtype=np.float32),
+        prob=np.ones((NUM_STATES, NUM_ACTIONS, 1), dtype=np.float64),
         reward=reward,
         terminal=terminal,
-        initial=initial.astype(np.float32),
+        initial=initial.astype(np.float64),
         # Every action is allowed: moving into a wall is a no-op that still costs -1.
         action_mask=np.ones((NUM_STATES, NUM_ACTIONS), dtype=bool),
     )
