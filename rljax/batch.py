@@ -23,6 +23,11 @@ from rljax.loop import Loop, LoopState
 
 DEFAULT_LANE_WIDTH = 8
 
+# XLA options for short runs: the CPU backend's optimisation passes dominate the
+# compile time of small programs; without them compiling is ~2-3x faster and
+# running ~4x slower (measured on the Taxi segment program).
+FAST_COMPILE = {"xla_backend_optimization_level": 0}
+
 
 def seed_keys(seeds: Sequence[int]) -> jax.Array:
     """One PRNG key per seed, derived from the seed alone."""
@@ -97,12 +102,15 @@ class BatchRunner:
         self.init = jax.jit(_over_lanes(loop.init))
         self.segment = jax.jit(_over_lanes(loop.segment), donate_argnums=0)
 
-    def compile(self, keys: jax.Array, configs: Any) -> None:
-        """Compiles ``init`` and ``segment`` ahead of time (so their cost can be timed)."""
+    def compile(self, keys: jax.Array, configs: Any, compiler_options: dict | None = None) -> None:
+        """Compiles ``init`` and ``segment`` ahead of time (so their cost can be timed).
+
+        ``compiler_options`` are XLA options, e.g. :data:`FAST_COMPILE`.
+        """
         packed_keys, packed_configs = self.lanes.pack(keys), self.lanes.pack(configs)
         state_shape = jax.eval_shape(self.init, packed_keys, packed_configs)
-        self.init = self.init.lower(packed_keys, packed_configs).compile()
-        self.segment = self.segment.lower(state_shape, packed_configs).compile()
+        self.init = self.init.lower(packed_keys, packed_configs).compile(compiler_options)
+        self.segment = self.segment.lower(state_shape, packed_configs).compile(compiler_options)
 
     def run(
         self,

@@ -73,6 +73,8 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lane-width", type=int, default=None,
                    help="runs per vmapped lane; a seed's numbers depend on it, not on its neighbours")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--fast-compile", action="store_true",
+                   help="skip XLA's backend optimisations: compiles faster, runs slower (short runs)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,13 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    seeds = parse_seeds(1 if args.seeds is None else args.seeds, args.seed_list)
     from rljax.agents import agent_names, get_agent
-    from rljax.batch import DEFAULT_LANE_WIDTH
+    from rljax.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE
     from rljax.experiment import SOLVED_AT, build, train
     from rljax.plots import plot_curves
     from rljax.runs import MetricsTable, manifest, metrics_rows, prepare_out_dir, write_json_atomic
 
-    seeds = parse_seeds(1 if args.seeds is None else args.seeds, args.seed_list)
     if args.agent not in agent_names():
         raise UsageError(f"unknown agent {args.agent!r}; known agents: {', '.join(agent_names())}")
     overrides = _key_values(args.set, "--set")
@@ -113,6 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.agent, args.env, seeds, overrides, env_kwargs=env_kwargs, total_steps=args.total_steps,
         eval_every=args.eval_every, eval_episodes=args.eval_episodes, lane_width=lane_width,
         on_segment=on_segment, progress=not args.no_progress,
+        compiler_options=FAST_COMPILE if args.fast_compile else None,
     )
     summary = result.summary()
     write_json_atomic(out / "config.json", summary["config"])

@@ -182,6 +182,7 @@ def train(
     lane_width: int = DEFAULT_LANE_WIDTH,
     on_segment: Callable[[int, dict[str, np.ndarray]], None] | None = None,
     progress: bool = False,
+    compiler_options: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Trains ``agent`` on ``env_id`` for every seed (and every override set) in one program.
 
@@ -197,6 +198,8 @@ def train(
       lane_width: runs per vmapped lane (see :mod:`rljax.batch`).
       on_segment: called between compiled segments with that segment's metrics.
       progress: show a progress bar (env steps/s, ETA, latest eval return).
+      compiler_options: XLA options; ``rljax.batch.FAST_COMPILE`` compiles small
+        programs several times faster and runs them slower (for short runs).
     """
     seeds = [int(s) for s in seeds]
     if not seeds:
@@ -213,7 +216,7 @@ def train(
     runner = BatchRunner(loop, lanes)
 
     start = time.perf_counter()
-    runner.compile(keys, batched)
+    runner.compile(keys, batched, compiler_options)
     compile_time = time.perf_counter() - start
 
     bar = _progress_bar(loop, len(run_seeds)) if progress else None

@@ -124,12 +124,12 @@ class Loop:
 
         def step(carry, _):
             key, obs, env_state, ep_return, ep_length, ended = carry
-            key, key_act, key_step = jax.random.split(key, 3)
-            act_keys = jax.random.split(key_act, self.num_envs)
+            # One split for the whole step: fewer PRNG calls, smaller program.
+            keys = jax.random.split(key, 2 * self.num_envs + 1)
+            key, act_keys, step_keys = keys[0], keys[1 : self.num_envs + 1], keys[self.num_envs + 1 :]
             action = jax.vmap(
                 lambda k, o: agent.act(k, state.agent_state, o, config, state.clock, True)
             )(act_keys, obs)
-            step_keys = jax.random.split(key_step, self.num_envs)
             next_obs, env_state, reward, terminated, truncated, info = jax.vmap(
                 env.step, in_axes=(0, 0, 0, None)
             )(step_keys, env_state, action, params)

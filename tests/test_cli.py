@@ -8,7 +8,7 @@ import pytest
 
 from rljax.cli import main
 
-TINY = ["--total-steps", "2000", "--eval-episodes", "10", "--no-progress"]
+TINY = ["--total-steps", "2000", "--eval-episodes", "10", "--no-progress", "--fast-compile"]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

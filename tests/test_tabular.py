@@ -10,9 +10,15 @@ from rljax.agents import get_agent
 from rljax.agents.base import Clock
 from rljax.agents.exploration import epsilon_at, epsilon_greedy_probs, random_argmax
 from rljax.agents.tabular import td_target
-from rljax.experiment import train
+from rljax.batch import FAST_COMPILE
+from rljax.experiment import train as _train
 
 AGENTS = ["q_learning", "sarsa", "expected_sarsa"]
+
+
+def train(*args, **kwargs):
+    """Short runs here: compile fast (XLA's backend optimisations cost more than they save)."""
+    return _train(*args, compiler_options=FAST_COMPILE, **kwargs)
 
 
 def learned_q(result, run: int = 0) -> np.ndarray:
@@ -128,3 +134,16 @@ def test_clock_drives_epsilon():
 
     clock = Clock.start(1000).replace(env_steps=jnp.int32(250))
     assert float(config_epsilon(cfg, clock)) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.3, 1.0])
+def test_epsilon_greedy_matches_its_distribution(epsilon):
+    from rljax.agents.exploration import epsilon_greedy
+
+    values = jnp.array([2.0, -1.0, 2.0, 0.5])
+    n = 20_000
+    keys = jax.random.split(jax.random.PRNGKey(1), n)
+    picks = np.asarray(jax.vmap(epsilon_greedy, in_axes=(0, None, None))(keys, values, epsilon))
+    freq = np.bincount(picks, minlength=4) / n
+    expected = np.asarray(epsilon_greedy_probs(values, epsilon))
+    np.testing.assert_allclose(freq, expected, atol=4 * np.sqrt(0.25 / n))

@@ -71,23 +71,38 @@ def validate_epsilon(config) -> None:
         raise ValueError("a linear epsilon schedule decays over env steps; set epsilon_clock=steps")
 
 
+def _nth_max(values: jax.Array, fraction: jax.Array) -> jax.Array:
+    """Among the maxima of ``values`` [A], the one at ``fraction`` in [0, 1) of the way."""
+    is_max = values >= values.max()
+    n = jnp.floor(fraction * is_max.sum()).astype(jnp.int32)
+    return jnp.argmax(jnp.cumsum(is_max) > n).astype(jnp.int32)
+
+
 def random_argmax(key: jax.Array, values: jax.Array) -> jax.Array:
     """Index of a maximum of ``values`` ([A]), ties broken uniformly at random.
 
     A fixed tie-break (always the first maximum) stalls learning on
     zero-initialised tables: every state keeps choosing action 0.
     """
-    is_max = values >= values.max()
-    return jax.random.categorical(key, jnp.where(is_max, 0.0, -jnp.inf))
+    return _nth_max(values, jax.random.uniform(key))
 
 
 def epsilon_greedy(key: jax.Array, values: jax.Array, epsilon: jax.Array) -> jax.Array:
-    """With probability ``epsilon`` a uniform action, else a (tie-broken) greedy one."""
-    key_explore, key_random, key_greedy = jax.random.split(key, 3)
-    random_action = jax.random.randint(key_random, (), 0, values.shape[-1])
-    greedy_action = random_argmax(key_greedy, values)
-    explore = jax.random.uniform(key_explore) < epsilon
-    return jnp.where(explore, random_action, greedy_action)
+    """With probability ``epsilon`` a uniform action, else a (tie-broken) greedy one.
+
+    One uniform number u decides all three choices: u < epsilon explores, and then
+    u / epsilon is itself uniform and picks the action; otherwise
+    (u - epsilon) / (1 - epsilon) is uniform and breaks ties among the maxima.
+    A single draw keeps the per-step program (and its compile time) small.
+    """
+    num_actions = values.shape[-1]
+    u = jax.random.uniform(key)
+    explore = u < epsilon
+    random_action = jnp.minimum(
+        jnp.floor(u / jnp.where(explore, epsilon, 1.0) * num_actions), num_actions - 1
+    ).astype(jnp.int32)
+    greedy_fraction = jnp.clip((u - epsilon) / jnp.maximum(1.0 - epsilon, 1e-12), 0.0, 1.0 - 1e-7)
+    return jnp.where(explore, random_action, _nth_max(values, greedy_fraction))
 
 
 def epsilon_greedy_probs(values: jax.Array, epsilon: jax.Array) -> jax.Array:
