@@ -147,3 +147,15 @@ def test_epsilon_greedy_matches_its_distribution(epsilon):
     freq = np.bincount(picks, minlength=4) / n
     expected = np.asarray(epsilon_greedy_probs(values, epsilon))
     np.testing.assert_allclose(freq, expected, atol=4 * np.sqrt(0.25 / n))
+
+
+def test_sweep_is_one_program_and_each_setting_matches_its_own_run():
+    """A sweep over a traced hyperparameter equals running each setting alone."""
+    lrs = [0.05, 0.5]
+    sweep = train("q_learning", "Chain", seeds=[0, 1], overrides=[{"learning_rate": lr} for lr in lrs],
+                  total_steps=2_000, eval_episodes=5)
+    assert sweep.config_ids == [0, 0, 1, 1] and sweep.seeds == [0, 1, 0, 1]
+    alone = train("q_learning", "Chain", seeds=[1], overrides={"learning_rate": 0.5},
+                  total_steps=2_000, eval_episodes=5)
+    np.testing.assert_array_equal(learned_q(sweep, 3), learned_q(alone, 0))
+    assert not np.array_equal(learned_q(sweep, 1), learned_q(sweep, 3))  # the setting matters
