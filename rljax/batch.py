@@ -116,29 +116,39 @@ class BatchRunner:
         self,
         keys: jax.Array,
         configs: Any,
-        on_segment: Callable[[int, dict[str, np.ndarray]], None] | None = None,
-        state: LoopState | None = None,
-        start_segment: int = 0,
+        on_segment: Callable[[int, dict[str, np.ndarray], LoopState], None] | None = None,
+        resume: tuple[LoopState, list[dict[str, np.ndarray]]] | None = None,
     ) -> tuple[LoopState, dict[str, np.ndarray]]:
         """Runs every segment; returns the final packed state and metrics ``[size, segments]``.
 
         Args:
           keys: ``[size, 2]`` one key per run.
           configs: a config whose leaves have a leading ``[size]`` axis.
-          on_segment: called after each segment with its index and that segment's
-            metrics (numpy, ``[size]`` each).
-          state, start_segment: resume from a packed state saved after
-            ``start_segment`` segments.
+          on_segment: called after each segment with its index, that segment's
+            metrics (numpy, ``[size]`` each) and the packed state after it.
+          resume: ``(packed state, metrics of the segments it has done)`` to
+            continue from, e.g. a checkpoint.
         """
         packed_configs = self.lanes.pack(configs)
-        if state is None:
-            state = self.init(self.lanes.pack(keys), packed_configs)
-        history: list[dict[str, np.ndarray]] = []
-        for i in range(start_segment, self.loop.schedule.num_segments):
+        if resume is None:
+            state, history = self.init(self.lanes.pack(keys), packed_configs), []
+        else:
+            state, history = resume[0], list(resume[1])
+        for i in range(len(history), self.loop.schedule.num_segments):
             state, metrics = self.segment(state, packed_configs)
             metrics = {k: np.asarray(v) for k, v in self.lanes.unpack(metrics).items()}
             history.append(metrics)
             if on_segment is not None:
-                on_segment(i, metrics)
-        stacked = {k: np.stack([h[k] for h in history], axis=1) for k in history[0]} if history else {}
-        return state, stacked
+                on_segment(i, metrics, state)
+        return state, stack_history(history)
+
+    def state_shape(self, keys: jax.Array, configs: Any) -> Any:
+        """Shapes and dtypes of the packed state (a template for restoring checkpoints)."""
+        return jax.eval_shape(_over_lanes(self.loop.init), self.lanes.pack(keys), self.lanes.pack(configs))
+
+
+def stack_history(history: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-segment metrics ``[size]`` -> metrics ``[size, segments]``."""
+    if not history:
+        return {}
+    return {k: np.stack([h[k] for h in history], axis=1) for k in history[0]}

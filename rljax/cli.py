@@ -55,15 +55,15 @@ def parse_seeds(seeds: int | None, seed_list: str | None) -> list[int]:
     return list(range(seeds))
 
 
-def _add_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("agent", help="agent name: q_learning, sarsa, expected_sarsa, ...")
+def _add_run_arguments(p: argparse.ArgumentParser, out_required: bool = True) -> None:
+    p.add_argument("agent", help="agent name: q_learning, sarsa, expected_sarsa, dqn, reinforce, ...")
     p.add_argument("--env", required=True, help="environment id for rljax.make (gymnax ids too)")
     p.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="environment option, e.g. map_name=8x8 or discretize=seed000 (repeatable)")
     seeds = p.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=int, default=None, help="train seeds 0..N-1 (default 1)")
     seeds.add_argument("--seed-list", default=None, help="train exactly these seeds, e.g. 3,5,7")
-    p.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
+    p.add_argument("--out", required=out_required, help="output folder (must not exist unless --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--total-steps", type=int, default=None, help="env steps per seed (default: the preset's)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -75,65 +75,243 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--fast-compile", action="store_true",
                    help="skip XLA's backend optimisations: compiles faster, runs slower (short runs)")
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
+                   help="save the whole training state every STEPS env steps per seed")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rljax", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_train = sub.add_parser("train", help="train one agent on one environment over many seeds")
-    _add_run_arguments(p_train)
+    _add_run_arguments(p_train, out_required=False)
+    p_train.add_argument("--resume", default=None, metavar="DIR",
+                         help="continue the run in DIR from its last checkpoint (same command otherwise)")
+    p_sweep = sub.add_parser("sweep", help="every grid combination x every seed in one compiled program")
+    _add_run_arguments(p_sweep)
+    p_sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                         help="values of a hyperparameter to sweep, e.g. lr=1e-3,3e-4 (repeatable)")
+    p_sweep.add_argument("--allow-recompile", action="store_true",
+                         help="allow grids over static hyperparameters (one program per value)")
     sub.add_parser("list", help="list agents and environment ids")
     return parser
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    seeds = parse_seeds(1 if args.seeds is None else args.seeds, args.seed_list)
-    from rljax.agents import agent_names, get_agent
-    from rljax.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE
-    from rljax.experiment import SOLVED_AT, build, train
-    from rljax.plots import plot_curves
-    from rljax.runs import MetricsTable, manifest, metrics_rows, prepare_out_dir, write_json_atomic
+# Short names accepted in --set and --grid.
+ALIASES = {"lr": "learning_rate"}
 
+
+def _run_spec(args: argparse.Namespace, seeds: list[int], overrides: list[dict[str, str]],
+              env_kwargs: dict[str, Any], lane_width: int) -> dict[str, Any]:
+    """What determines a run's numbers; a resumed run must match it exactly."""
+    return {
+        "command": args.command, "agent": args.agent, "env": args.env, "env_kwargs": env_kwargs,
+        "seeds": seeds, "overrides": overrides, "total_steps": args.total_steps,
+        "eval_every": args.eval_every, "eval_episodes": args.eval_episodes, "lane_width": lane_width,
+        "fast_compile": args.fast_compile,
+    }
+
+
+def _check_resume(out: Path, spec: dict[str, Any]) -> None:
+    import json
+
+    from rljax.runs import CHECKPOINT_FILE
+
+    spec_file = out / "run.json"
+    if not spec_file.exists() or not (out / CHECKPOINT_FILE).exists():
+        raise UsageError(f"--resume: {str(out)!r} has no checkpoint to resume from")
+    saved = json.loads(spec_file.read_text())
+    saved_spec = {k: saved.get(k) for k in spec}
+    current = json.loads(json.dumps(spec))  # same JSON types as the saved one
+    if saved_spec != current:
+        diffs = [f"{k}: saved {saved_spec[k]!r}, now {current[k]!r}" for k in spec if saved_spec[k] != current[k]]
+        raise UsageError("--resume: the command differs from the saved run (" + "; ".join(diffs) + ")")
+
+
+def _write_config_outputs(out: Path, result, config_id: int, label: str) -> dict[str, Any]:
+    """summary.json, config.json and curves.png of one configuration of a result."""
+    from rljax.experiment import SOLVED_AT
+    from rljax.plots import plot_curves
+    from rljax.runs import write_json_atomic
+
+    summary = result.summary(config_id)
+    rows = [i for i, c in enumerate(result.config_ids) if c == config_id]
+    write_json_atomic(out / "config.json", summary["config"])
+    plot_curves(
+        [(label, result.metrics["env_steps"][rows[0]], result.metrics["eval_return"][rows])],
+        out / "curves.png", title=f"{result.agent} on {result.env_id}", solved_at=SOLVED_AT.get(result.env_id),
+    )
+    write_json_atomic(out / "summary.json", summary)
+    return summary
+
+
+def _print_summary(label: str, summary: dict[str, Any]) -> None:
+    import numpy as np
+
+    returns = np.asarray(summary["final_eval_return"], dtype=float)
+    diverged = sum(summary.get("diverged", []))
+    print(
+        f"{label}: {len(returns)} seeds x {summary['env_steps_per_seed']} env steps, "
+        f"compile {summary['compile_time_s']:.1f} s, train {summary['train_time_s']:.1f} s; "
+        f"final greedy return over {summary['eval_episodes']} episodes: mean {np.nanmean(returns):.3f}, "
+        f"min {np.nanmin(returns):.3f}, max {np.nanmax(returns):.3f}"
+        + (f"; {diverged} seed(s) DIVERGED" if diverged else "")
+    )
+
+
+def _prepare(args: argparse.Namespace, grid: list[dict[str, str]]):
+    """Parses and validates a train/sweep command; returns what running it needs."""
+    from rljax.agents import agent_names, get_agent
+    from rljax.batch import DEFAULT_LANE_WIDTH
+    from rljax.experiment import build
+
+    seeds = parse_seeds(1 if args.seeds is None else args.seeds, args.seed_list)
     if args.agent not in agent_names():
         raise UsageError(f"unknown agent {args.agent!r}; known agents: {', '.join(agent_names())}")
-    overrides = _key_values(args.set, "--set")
+    base = {ALIASES.get(k, k): v for k, v in _key_values(args.set, "--set").items()}
+    overrides = [{**base, **g} for g in grid]
     env_kwargs = {k: _literal(v) for k, v in _key_values(args.env_arg, "--env-arg").items()}
     if args.total_steps is not None and args.total_steps < 1:
         raise UsageError(f"--total-steps must be >= 1; got {args.total_steps}")
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise UsageError(f"--checkpoint-every must be >= 1 env step; got {args.checkpoint_every}")
     lane_width = args.lane_width or DEFAULT_LANE_WIDTH
+    if lane_width < 1:
+        raise UsageError(f"--lane-width must be >= 1; got {lane_width}")
     # Validate everything (env id, hyperparameters, shapes) before touching the disk.
     build(get_agent(args.agent), args.env, overrides, env_kwargs=env_kwargs,
           total_steps=args.total_steps, eval_every=args.eval_every, eval_episodes=args.eval_episodes)
-    out = prepare_out_dir(args.out, args.overwrite)
-    write_json_atomic(out / "manifest.json", manifest(seeds, ["rljax"] + sys.argv[1:]))
-    table = MetricsTable(out / "metrics.csv")
+    return seeds, overrides, env_kwargs, lane_width
+
+
+def _run(args, seeds, overrides, env_kwargs, lane_width, out: Path, config_dirs: list[Path], resume: bool):
+    """Trains every (override, seed) pair in one program, streaming metrics into the folders."""
+    from rljax.batch import FAST_COMPILE
+    from rljax.experiment import train
+    from rljax.runs import MetricsTable, metrics_rows
+
+    tables = [MetricsTable(d / "metrics.csv") for d in config_dirs]
+    n = len(seeds)
 
     def on_segment(i, metrics):
-        table.append(metrics_rows(seeds, [0] * len(seeds), metrics, i))
+        for cid, table in enumerate(tables):
+            part = {k: v[cid * n:(cid + 1) * n] for k, v in metrics.items()}
+            table.append(metrics_rows(seeds, [cid] * n, part, i))
 
     result = train(
         args.agent, args.env, seeds, overrides, env_kwargs=env_kwargs, total_steps=args.total_steps,
         eval_every=args.eval_every, eval_episodes=args.eval_episodes, lane_width=lane_width,
         on_segment=on_segment, progress=not args.no_progress,
         compiler_options=FAST_COMPILE if args.fast_compile else None,
+        checkpoint_dir=out, checkpoint_every=args.checkpoint_every, resume=resume,
     )
-    summary = result.summary()
-    write_json_atomic(out / "config.json", summary["config"])
-    plot_curves(
-        [(result.agent, result.metrics["env_steps"][0], result.metrics["eval_return"])],
-        out / "curves.png",
-        title=f"{result.agent} on {args.env}",
-        solved_at=SOLVED_AT.get(args.env),
-    )
-    write_json_atomic(out / "summary.json", summary)
-    returns = result.final_eval_return
-    print(
-        f"{result.agent} on {args.env}: {len(seeds)} seeds x {result.env_steps_per_seed} env steps, "
-        f"compile {result.compile_time_s:.1f} s, train {result.train_time_s:.1f} s\n"
-        f"final greedy return over {args.eval_episodes} episodes: mean {returns.mean():.3f}, "
-        f"min {returns.min():.3f}, max {returns.max():.3f}\n"
-        f"results: {out}/summary.json, {out}/curves.png, {out}/metrics.csv"
-    )
+    if resume:  # metrics.csv may hold rows written after the checkpoint: rebuild it
+        for cid, d in enumerate(config_dirs):
+            (d / "metrics.csv").unlink()
+            table = MetricsTable(d / "metrics.csv")
+            for i in range(result.metrics["env_steps"].shape[1]):
+                part = {k: v[cid * n:(cid + 1) * n, i] for k, v in result.metrics.items()}
+                table.append(metrics_rows(seeds, [cid] * n, part, i))
+    return result
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rljax.runs import manifest, prepare_out_dir, write_json_atomic
+
+    if args.resume is not None and args.out is not None and Path(args.resume) != Path(args.out):
+        raise UsageError("--resume DIR continues the run in DIR; leave out --out or give the same folder")
+    if args.resume is None and args.out is None:
+        raise UsageError("--out is required (or --resume DIR to continue a run)")
+    seeds, overrides, env_kwargs, lane_width = _prepare(args, [{}])
+    spec = _run_spec(args, seeds, overrides, env_kwargs, lane_width)
+    if args.resume is not None:
+        out = Path(args.resume)
+        _check_resume(out, spec)
+    else:
+        out = prepare_out_dir(args.out, args.overwrite)
+        write_json_atomic(out / "run.json", spec)
+        write_json_atomic(out / "manifest.json", manifest(seeds, ["rljax"] + sys.argv[1:]))
+    result = _run(args, seeds, overrides, env_kwargs, lane_width, out, [out], resume=args.resume is not None)
+    summary = _write_config_outputs(out, result, 0, result.agent)
+    _print_summary(f"{result.agent} on {args.env}", summary)
+    print(f"results: {out}/summary.json, {out}/curves.png, {out}/metrics.csv")
+    if all(summary["diverged"]):
+        print("rljax train: error: every seed diverged (non-finite loss or parameters)", file=sys.stderr)
+        return 3
+    return 0
+
+
+def parse_grid(entries: Sequence[str], agent) -> tuple[list[dict[str, str]], list[str]]:
+    """``["lr=1e-3,3e-4", "gamma=0.99,0.95"]`` -> every combination, and the static keys among them."""
+    import itertools
+
+    from rljax.agents.base import config_fields, is_static_field
+    from rljax.experiment import make_config
+
+    if not entries:
+        raise UsageError("sweep needs at least one --grid KEY=V1,V2,...")
+    fields = config_fields(agent.config_type)
+    axes: dict[str, list[str]] = {}
+    for entry in entries:
+        key, sep, values = entry.partition("=")
+        key = ALIASES.get(key.strip(), key.strip())
+        parts = [v.strip() for v in values.split(",")]
+        if not sep or not key or not values.strip() or any(not v for v in parts):
+            raise UsageError(f"--grid expects KEY=V1,V2,... with no empty values; got {entry!r}")
+        if key in axes:
+            raise UsageError(f"--grid names {key!r} twice")
+        for v in parts:
+            make_config(agent, {key: v})  # unknown key / unparsable value -> clear error
+        axes[key] = parts
+    static = [k for k in axes if is_static_field(fields[k])]
+    combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+    return combos, static
+
+
+def _config_label(combo: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in combo.items())
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from rljax.agents import agent_names, get_agent
+    from rljax.plots import plot_curves
+    from rljax.runs import manifest, prepare_out_dir, write_json_atomic
+
+    if args.agent not in agent_names():
+        raise UsageError(f"unknown agent {args.agent!r}; known agents: {', '.join(agent_names())}")
+    combos, static = parse_grid(args.grid, get_agent(args.agent))
+    if static and not args.allow_recompile:
+        raise UsageError(
+            f"--grid over static hyperparameter(s) {', '.join(static)} would compile one program per "
+            f"value; pass --allow-recompile to do that"
+        )
+    # Runs that differ only in traced values share one program; static values split them.
+    groups: dict[tuple, list[int]] = {}
+    for i, combo in enumerate(combos):
+        groups.setdefault(tuple(combo[k] for k in static), []).append(i)
+    seeds, _, env_kwargs, lane_width = _prepare(args, combos)
+    out = prepare_out_dir(args.out, args.overwrite)
+    labels = [_config_label(c) for c in combos]
+    write_json_atomic(out / "manifest.json", manifest(seeds, ["rljax"] + sys.argv[1:]))
+    write_json_atomic(out / "sweep.json", {"agent": args.agent, "env": args.env, "seeds": seeds,
+                                           "grid": combos, "labels": labels, "programs": len(groups)})
+    curves = []
+    for members in groups.values():
+        dirs = [out / labels[i] for i in members]
+        for d in dirs:
+            d.mkdir()
+        group_overrides = [{**{ALIASES.get(k, k): v for k, v in _key_values(args.set, "--set").items()},
+                            **combos[i]} for i in members]
+        result = _run(args, seeds, group_overrides, env_kwargs, lane_width, out, dirs, resume=False)
+        for cid, (i, d) in enumerate(zip(members, dirs)):
+            summary = _write_config_outputs(d, result, cid, labels[i])
+            _print_summary(labels[i], summary)
+            rows = [r for r, c in enumerate(result.config_ids) if c == cid]
+            curves.append((labels[i], result.metrics["env_steps"][rows[0]], result.metrics["eval_return"][rows]))
+    from rljax.experiment import SOLVED_AT
+
+    plot_curves(curves, out / "curves.png", title=f"{args.agent} on {args.env}: sweep",
+                solved_at=SOLVED_AT.get(args.env))
+    print(f"results: {out}/<configuration>/summary.json for {len(combos)} configurations, {out}/curves.png")
     return 0
 
 
@@ -149,7 +327,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rljax`` console script."""
     args = build_parser().parse_args(argv)
-    commands = {"train": cmd_train, "list": cmd_list}
+    commands = {"train": cmd_train, "sweep": cmd_sweep, "list": cmd_list}
     try:
         return commands[args.command](args)
     except (UsageError, ValueError, FileExistsError) as err:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import jax
@@ -21,6 +22,7 @@ from rljax.agents.base import config_fields
 from rljax.batch import DEFAULT_LANE_WIDTH, BatchRunner, Lanes, seed_keys, stack_configs
 from rljax.envs import make
 from rljax.loop import Loop, make_loop
+from rljax.runs import load_checkpoint, save_checkpoint
 
 # Tuned defaults per (agent, env id): config overrides and run length. The CLI
 # and the Python API start from these; the user's overrides win.
@@ -118,6 +120,12 @@ class TrainResult:
     lane_width: int
     final_state: Any = field(repr=False, default=None)
 
+    @property
+    def diverged_at_step(self) -> list[int | None]:
+        """Per run: env step at which a loss or parameter first became non-finite, else None."""
+        last = self.metrics["diverged_at"][:, -1]
+        return [int(s) if s >= 0 else None for s in last]
+
     def summary(self, config_id: int | None = None) -> dict[str, Any]:
         """The ``summary.json`` contract of ``rljax train`` (for one configuration)."""
         from rljax.runs import versions
@@ -135,6 +143,8 @@ class TrainResult:
             "compile_time_s": round(self.compile_time_s, 3),
             "train_time_s": round(self.train_time_s, 3),
             "lane_width": self.lane_width,
+            "diverged": [self.diverged_at_step[i] is not None for i in idx],
+            "diverged_at_step": [self.diverged_at_step[i] for i in idx],
             "config": self.configs[cid],
             "versions": versions(),
         }
@@ -183,6 +193,9 @@ def train(
     on_segment: Callable[[int, dict[str, np.ndarray]], None] | None = None,
     progress: bool = False,
     compiler_options: dict[str, Any] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
 ) -> TrainResult:
     """Trains ``agent`` on ``env_id`` for every seed (and every override set) in one program.
 
@@ -200,6 +213,10 @@ def train(
       progress: show a progress bar (env steps/s, ETA, latest eval return).
       compiler_options: XLA options; ``rljax.batch.FAST_COMPILE`` compiles small
         programs several times faster and runs them slower (for short runs).
+      checkpoint_dir, checkpoint_every: save the whole training state there every
+        ``checkpoint_every`` env steps per seed (rounded to whole segments).
+      resume: continue from the checkpoint in ``checkpoint_dir``; the result is
+        bitwise the one an uninterrupted run gives.
     """
     seeds = [int(s) for s in seeds]
     if not seeds:
@@ -219,17 +236,36 @@ def train(
     runner.compile(keys, batched, compiler_options)
     compile_time = time.perf_counter() - start
 
-    bar = _progress_bar(loop, len(run_seeds)) if progress else None
+    restored = None
+    if resume:
+        if checkpoint_dir is None:
+            raise ValueError("resume needs checkpoint_dir")
+        restored = load_checkpoint(checkpoint_dir, runner.state_shape(keys, batched))
+    history = list(restored[1]) if restored else []
+    every = None
+    if checkpoint_every is not None:
+        if checkpoint_every <= 0:
+            raise ValueError(f"checkpoint_every must be > 0 env steps; got {checkpoint_every}")
+        if checkpoint_dir is None:
+            raise ValueError("checkpoint_every needs checkpoint_dir")
+        every = max(1, round(checkpoint_every / loop.schedule.steps_per_segment))
 
-    def after_segment(i, metrics):
+    bar = _progress_bar(loop, len(run_seeds)) if progress else None
+    if bar is not None and history:
+        bar.update(loop.schedule.steps_per_segment * len(run_seeds) * len(history))
+
+    def after_segment(i, metrics, state):
+        history.append(metrics)
         if bar is not None:
             bar.update(loop.schedule.steps_per_segment * len(run_seeds))
             bar.set_postfix(eval_return=f"{np.nanmean(metrics['eval_return']):.2f}")
         if on_segment is not None:
             on_segment(i, metrics)
+        if every is not None and (i + 1) % every == 0 and i + 1 < loop.schedule.num_segments:
+            save_checkpoint(checkpoint_dir, state, history)
 
     start = time.perf_counter()
-    state, metrics = runner.run(keys, batched, on_segment=after_segment)
+    state, metrics = runner.run(keys, batched, on_segment=after_segment, resume=restored)
     jax.block_until_ready(state)
     train_time = time.perf_counter() - start
     if bar is not None:

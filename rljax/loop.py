@@ -42,6 +42,7 @@ class LoopState(struct.PyTreeNode):
     segment: jax.Array  # segments completed
     episode_return: jax.Array  # [B] running undiscounted return of each env's episode
     episode_length: jax.Array  # [B]
+    diverged_at: jax.Array  # env steps at the first non-finite loss or parameter; -1 if none
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class Loop:
             segment=jnp.int32(0),
             episode_return=zeros,
             episode_length=jnp.zeros(self.num_envs, jnp.int32),
+            diverged_at=jnp.int32(-1),
         )
 
     def _rollout(self, state: LoopState, config: Config):
@@ -174,7 +176,12 @@ class Loop:
         key, key_update = jax.random.split(state.key)
         agent_state, metrics = self.agent.update(key_update, state.agent_state, batch, config, clock)
         clock = clock.replace(updates=clock.updates + 1)
-        state = state.replace(agent_state=agent_state, clock=clock, key=key)
+        state = state.replace(
+            agent_state=agent_state,
+            clock=clock,
+            key=key,
+            diverged_at=_first_divergence(state.diverged_at, all_finite(metrics), clock.env_steps),
+        )
         episode_stats = (returns.sum(), finished.sum(dtype=jnp.int32), lengths.sum())
         return state, (metrics, episode_stats)
 
@@ -192,6 +199,11 @@ class Loop:
         state, (agent_metrics, (ret_sum, count, len_sum)) = jax.lax.scan(
             lambda s, _: self._iteration(s, config), state, None, length=self.schedule.iterations_per_segment
         )
+        state = state.replace(
+            diverged_at=_first_divergence(
+                state.diverged_at, all_finite(state.agent_state), state.clock.env_steps
+            )
+        )
         eval_returns = self.evaluate(state, config)
         completed = count.sum()
         denom = jnp.maximum(completed, 1)
@@ -202,6 +214,7 @@ class Loop:
             "train_episode_return": jnp.where(completed > 0, ret_sum.sum() / denom, jnp.nan),
             "train_episode_length": jnp.where(completed > 0, len_sum.sum() / denom, jnp.nan),
             "train_episodes": completed,
+            "diverged_at": state.diverged_at,
         }
         metrics.update({k: jnp.nanmean(v) for k, v in agent_metrics.items()})
         return state.replace(segment=state.segment + 1), metrics
@@ -212,6 +225,19 @@ class Loop:
         return jax.lax.scan(
             lambda s, _: self.segment(s, config), state, None, length=self.schedule.num_segments
         )
+
+
+def all_finite(tree: Any) -> jax.Array:
+    """True when every floating-point value in ``tree`` is finite."""
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)]
+    if not leaves:
+        return jnp.bool_(True)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def _first_divergence(diverged_at: jax.Array, finite: jax.Array, env_steps: jax.Array) -> jax.Array:
+    """Keeps the first env step at which ``finite`` failed (-1 while it never has)."""
+    return jnp.where((diverged_at < 0) & ~finite, env_steps, diverged_at)
 
 
 def make_loop(
