@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rljax.loop import Loop, LoopState
 
@@ -52,10 +53,15 @@ def stack_configs(configs: Sequence[Any]) -> Any:
 
 @dataclass(frozen=True)
 class Lanes:
-    """How ``size`` runs are laid out in lanes of ``width`` (the last one padded)."""
+    """How ``size`` runs are laid out in lanes of ``width`` (the last one padded).
+
+    With several devices the number of lanes is padded to a multiple of
+    ``num_devices`` so every device gets whole lanes.
+    """
 
     size: int
     width: int
+    num_devices: int = 1
 
     def __post_init__(self):
         if self.size < 1:
@@ -65,7 +71,7 @@ class Lanes:
 
     @property
     def num_lanes(self) -> int:
-        return math.ceil(self.size / self.width)
+        return math.ceil(math.ceil(self.size / self.width) / self.num_devices) * self.num_devices
 
     def pack(self, tree: Any) -> Any:
         """``[size, ...]`` -> ``[num_lanes, width, ...]``, padding with copies of run 0."""
@@ -89,25 +95,56 @@ def _over_lanes(fn: Callable) -> Callable:
     return lambda *args: jax.lax.map(lambda a: jax.vmap(fn)(*a), args)
 
 
+def _sharded_over_lanes(fn: Callable, mesh: Mesh) -> Callable:
+    """:func:`_over_lanes`, with the lane axis split over the devices of ``mesh``.
+
+    Each device runs ``lax.map`` over its own whole lanes, so a run's program is
+    the same as on one device and its numbers are too.
+    """
+    spec = PartitionSpec(LANE_AXIS)
+    # check_vma=False: runs never communicate across devices (no collectives), and
+    # the check rejects while_loops whose initial carry holds constants.
+    return jax.shard_map(_over_lanes(fn), mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
+
+
+LANE_AXIS = "lanes"
+
+
 class BatchRunner:
     """Compiled ``init`` and ``segment`` of a :class:`Loop` over packed lanes.
 
     Each is compiled once per (loop, lane layout); calling ``segment`` repeatedly
     from Python leaves room for progress bars and checkpoints between segments.
+    With ``lanes.num_devices > 1`` the lanes are sharded over that many local
+    devices (a ``Mesh`` with ``NamedSharding``; no ``pmap``).
     """
 
     def __init__(self, loop: Loop, lanes: Lanes):
         self.loop = loop
         self.lanes = lanes
-        self.init = jax.jit(_over_lanes(loop.init))
-        self.segment = jax.jit(_over_lanes(loop.segment), donate_argnums=0)
+        if lanes.num_devices > 1:
+            devices = jax.local_devices()[: lanes.num_devices]
+            self.mesh = Mesh(np.array(devices), (LANE_AXIS,))
+            init, segment = _sharded_over_lanes(loop.init, self.mesh), _sharded_over_lanes(loop.segment, self.mesh)
+        else:
+            self.mesh = None
+            init, segment = _over_lanes(loop.init), _over_lanes(loop.segment)
+        self.init = jax.jit(init)
+        self.segment = jax.jit(segment, donate_argnums=0)
+
+    def place(self, tree: Any) -> Any:
+        """Packs ``[size, ...]`` runs into lanes, on the devices they will run on."""
+        packed = self.lanes.pack(tree)
+        if self.mesh is None:
+            return packed
+        return jax.device_put(packed, NamedSharding(self.mesh, PartitionSpec(LANE_AXIS)))
 
     def compile(self, keys: jax.Array, configs: Any, compiler_options: dict | None = None) -> None:
         """Compiles ``init`` and ``segment`` ahead of time (so their cost can be timed).
 
         ``compiler_options`` are XLA options, e.g. :data:`FAST_COMPILE`.
         """
-        packed_keys, packed_configs = self.lanes.pack(keys), self.lanes.pack(configs)
+        packed_keys, packed_configs = self.place(keys), self.place(configs)
         state_shape = jax.eval_shape(self.init, packed_keys, packed_configs)
         self.init = self.init.lower(packed_keys, packed_configs).compile(compiler_options)
         self.segment = self.segment.lower(state_shape, packed_configs).compile(compiler_options)
@@ -129,11 +166,13 @@ class BatchRunner:
           resume: ``(packed state, metrics of the segments it has done)`` to
             continue from, e.g. a checkpoint.
         """
-        packed_configs = self.lanes.pack(configs)
+        packed_configs = self.place(configs)
         if resume is None:
-            state, history = self.init(self.lanes.pack(keys), packed_configs), []
+            state, history = self.init(self.place(keys), packed_configs), []
         else:
             state, history = resume[0], list(resume[1])
+            if self.mesh is not None:
+                state = jax.device_put(state, NamedSharding(self.mesh, PartitionSpec(LANE_AXIS)))
         for i in range(len(history), self.loop.schedule.num_segments):
             state, metrics = self.segment(state, packed_configs)
             metrics = {k: np.asarray(v) for k, v in self.lanes.unpack(metrics).items()}
@@ -144,7 +183,7 @@ class BatchRunner:
 
     def state_shape(self, keys: jax.Array, configs: Any) -> Any:
         """Shapes and dtypes of the packed state (a template for restoring checkpoints)."""
-        return jax.eval_shape(_over_lanes(self.loop.init), self.lanes.pack(keys), self.lanes.pack(configs))
+        return jax.eval_shape(self.init, self.place(keys), self.place(configs))
 
 
 def stack_history(history: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from rljax.report import add_report_parser, cmd_report
+
 
 class UsageError(Exception):
     """Bad command-line input: printed without a traceback, exit code 2."""
@@ -75,6 +77,8 @@ def _add_run_arguments(p: argparse.ArgumentParser, out_required: bool = True) ->
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--fast-compile", action="store_true",
                    help="skip XLA's backend optimisations: compiles faster, runs slower (short runs)")
+    p.add_argument("--num-devices", type=int, default=None,
+                   help="shard runs over this many local devices (default: all)")
     p.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
                    help="save the whole training state every STEPS env steps per seed")
 
@@ -93,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_sweep.add_argument("--allow-recompile", action="store_true",
                          help="allow grids over static hyperparameters (one program per value)")
     sub.add_parser("list", help="list agents and environment ids")
+    add_report_parser(sub)
     return parser
 
 
@@ -203,6 +208,7 @@ def _run(args, seeds, overrides, env_kwargs, lane_width, out: Path, config_dirs:
         on_segment=on_segment, progress=not args.no_progress,
         compiler_options=FAST_COMPILE if args.fast_compile else None,
         checkpoint_dir=out, checkpoint_every=args.checkpoint_every, resume=resume,
+        num_devices=args.num_devices,
     )
     if resume:  # metrics.csv may hold rows written after the checkpoint: rebuild it
         for cid, d in enumerate(config_dirs):
@@ -327,7 +333,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rljax`` console script."""
     args = build_parser().parse_args(argv)
-    commands = {"train": cmd_train, "sweep": cmd_sweep, "list": cmd_list}
+    commands = {"train": cmd_train, "sweep": cmd_sweep, "list": cmd_list, "report": cmd_report}
     try:
         return commands[args.command](args)
     except (UsageError, ValueError, FileExistsError) as err:

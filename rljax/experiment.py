@@ -118,6 +118,7 @@ class TrainResult:
     compile_time_s: float
     train_time_s: float
     lane_width: int
+    num_devices: int = 1
     final_state: Any = field(repr=False, default=None)
 
     @property
@@ -143,6 +144,7 @@ class TrainResult:
             "compile_time_s": round(self.compile_time_s, 3),
             "train_time_s": round(self.train_time_s, 3),
             "lane_width": self.lane_width,
+            "num_devices": self.num_devices,
             "diverged": [self.diverged_at_step[i] is not None for i in idx],
             "diverged_at_step": [self.diverged_at_step[i] for i in idx],
             "config": self.configs[cid],
@@ -196,6 +198,7 @@ def train(
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
+    num_devices: int | None = None,
 ) -> TrainResult:
     """Trains ``agent`` on ``env_id`` for every seed (and every override set) in one program.
 
@@ -217,6 +220,8 @@ def train(
         ``checkpoint_every`` env steps per seed (rounded to whole segments).
       resume: continue from the checkpoint in ``checkpoint_dir``; the result is
         bitwise the one an uninterrupted run gives.
+      num_devices: shard the lanes over this many local devices (default: all
+        of them); per-seed results are the same as on one device.
     """
     seeds = [int(s) for s in seeds]
     if not seeds:
@@ -229,7 +234,11 @@ def train(
     config_ids = [c for c in range(len(configs)) for _ in seeds]
     keys = seed_keys(run_seeds)
     batched = stack_configs([configs[c] for c in config_ids])
-    lanes = Lanes(len(run_seeds), lane_width)
+    available = jax.local_device_count()
+    num_devices = available if num_devices is None else int(num_devices)
+    if not 1 <= num_devices <= available:
+        raise ValueError(f"num_devices must be in [1, {available}] (local devices); got {num_devices}")
+    lanes = Lanes(len(run_seeds), lane_width, num_devices)
     runner = BatchRunner(loop, lanes)
 
     start = time.perf_counter()
@@ -285,6 +294,7 @@ def train(
         compile_time_s=compile_time,
         train_time_s=train_time,
         lane_width=lane_width,
+        num_devices=num_devices,
         final_state=state,
     )
 
