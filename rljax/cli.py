@@ -221,7 +221,7 @@ def _run(args, seeds, overrides, env_kwargs, lane_width, out: Path, config_dirs:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from rljax.runs import manifest, prepare_out_dir, write_json_atomic
+    from rljax.runs import manifest, prepare_out_dir, save_agent_states, write_json_atomic
 
     if args.resume is not None and args.out is not None and Path(args.resume) != Path(args.out):
         raise UsageError("--resume DIR continues the run in DIR; leave out --out or give the same folder")
@@ -238,6 +238,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         write_json_atomic(out / "manifest.json", manifest(seeds, ["rljax"] + sys.argv[1:]))
     result = _run(args, seeds, overrides, env_kwargs, lane_width, out, [out], resume=args.resume is not None)
     summary = _write_config_outputs(out, result, 0, result.agent)
+    save_agent_states(out, result.agent_states())
     _print_summary(f"{result.agent} on {args.env}", summary)
     print(f"results: {out}/summary.json, {out}/curves.png, {out}/metrics.csv")
     if all(summary["diverged"]):

@@ -121,6 +121,13 @@ class TrainResult:
     num_devices: int = 1
     final_state: Any = field(repr=False, default=None)
 
+    def agent_states(self) -> Any:
+        """Every run's final agent state, leading axis = run (padding dropped)."""
+        from rljax.batch import Lanes
+
+        lanes = Lanes(len(self.seeds), self.lane_width, self.num_devices)
+        return lanes.unpack(self.final_state.agent_state)
+
     @property
     def diverged_at_step(self) -> list[int | None]:
         """Per run: env step at which a loss or parameter first became non-finite, else None."""

@@ -23,6 +23,9 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are meant to be shared
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -196,3 +199,31 @@ def load_checkpoint(run_dir: str | os.PathLike, template: Any) -> tuple[Any, lis
         raise ValueError(f"checkpoint {path} does not match this run's state (different config or code)")
     history = [dict(h) for h in payload["history"]]
     return jax.tree.unflatten(treedef, [jax.numpy.asarray(x) for x in leaves]), history
+
+
+AGENT_STATE_FILE = "agent_state.msgpack"
+
+
+def save_agent_states(run_dir: str | os.PathLike, agent_states: Any) -> None:
+    """Atomically saves every run's final agent state (unpacked: leading axis = run)."""
+    import jax
+    from flax import serialization
+
+    leaves = {str(i): np.asarray(x) for i, x in enumerate(jax.tree.leaves(agent_states))}
+    write_bytes_atomic(Path(run_dir) / AGENT_STATE_FILE, serialization.msgpack_serialize(leaves))
+
+
+def load_agent_state(run_dir: str | os.PathLike, template: Any, run_index: int) -> Any:
+    """Run ``run_index``'s agent state from :func:`save_agent_states`.
+
+    ``template`` is the pytree of ONE run's agent state (shapes only are used).
+    """
+    import jax
+    from flax import serialization
+
+    payload = serialization.msgpack_restore((Path(run_dir) / AGENT_STATE_FILE).read_bytes())
+    spec, treedef = jax.tree.flatten(template)
+    leaves = [payload[str(i)][run_index] for i in range(len(payload))]
+    if len(leaves) != len(spec) or any(tuple(a.shape) != tuple(b.shape) for a, b in zip(leaves, spec)):
+        raise ValueError(f"{run_dir}/{AGENT_STATE_FILE} does not match this agent's state")
+    return jax.tree.unflatten(treedef, [jax.numpy.asarray(x) for x in leaves])
