@@ -119,11 +119,15 @@ class BatchRunner:
     devices (a ``Mesh`` with ``NamedSharding``; no ``pmap``).
     """
 
-    def __init__(self, loop: Loop, lanes: Lanes):
+    def __init__(self, loop: Loop, lanes: Lanes, devices: Sequence[Any] | None = None):
         self.loop = loop
         self.lanes = lanes
         if lanes.num_devices > 1:
-            devices = jax.local_devices()[: lanes.num_devices]
+            # Multi-host: pass jax.devices() (every process's devices) after
+            # jax.distributed.initialize(); by default the local ones.
+            devices = list(devices or jax.local_devices())[: lanes.num_devices]
+            if len(devices) != lanes.num_devices:
+                raise ValueError(f"asked for {lanes.num_devices} devices; {len(devices)} available")
             self.mesh = Mesh(np.array(devices), (LANE_AXIS,))
             init, segment = _sharded_over_lanes(loop.init, self.mesh), _sharded_over_lanes(loop.segment, self.mesh)
         else:
@@ -137,7 +141,11 @@ class BatchRunner:
         packed = self.lanes.pack(tree)
         if self.mesh is None:
             return packed
-        return jax.device_put(packed, NamedSharding(self.mesh, PartitionSpec(LANE_AXIS)))
+        sharding = NamedSharding(self.mesh, PartitionSpec(LANE_AXIS))
+        # Built shard by shard, so each process (multi-host) supplies only its own.
+        return jax.tree.map(
+            lambda x: jax.make_array_from_callback(x.shape, sharding, lambda idx: np.asarray(x[idx])), packed
+        )
 
     def compile(self, keys: jax.Array, configs: Any, compiler_options: dict | None = None) -> None:
         """Compiles ``init`` and ``segment`` ahead of time (so their cost can be timed).
@@ -175,7 +183,7 @@ class BatchRunner:
                 state = jax.device_put(state, NamedSharding(self.mesh, PartitionSpec(LANE_AXIS)))
         for i in range(len(history), self.loop.schedule.num_segments):
             state, metrics = self.segment(state, packed_configs)
-            metrics = {k: np.asarray(v) for k, v in self.lanes.unpack(metrics).items()}
+            metrics = {k: np.asarray(v) for k, v in self.lanes.unpack(to_host(metrics)).items()}
             history.append(metrics)
             if on_segment is not None:
                 on_segment(i, metrics, state)
@@ -184,6 +192,19 @@ class BatchRunner:
     def state_shape(self, keys: jax.Array, configs: Any) -> Any:
         """Shapes and dtypes of the packed state (a template for restoring checkpoints)."""
         return jax.eval_shape(self.init, self.place(keys), self.place(configs))
+
+
+def to_host(tree: Any) -> Any:
+    """Numpy copies of (possibly multi-host sharded) arrays, gathered from every process."""
+
+    def one(x):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            from jax.experimental import multihost_utils
+
+            return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+        return np.asarray(x)
+
+    return jax.tree.map(one, tree)
 
 
 def stack_history(history: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -77,6 +77,8 @@ def _add_run_arguments(p: argparse.ArgumentParser, out_required: bool = True) ->
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--fast-compile", action="store_true",
                    help="skip XLA's backend optimisations: compiles faster, runs slower (short runs)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic GPU kernels (--xla_gpu_deterministic_ops); CPU is deterministic already")
     p.add_argument("--num-devices", type=int, default=None,
                    help="shard runs over this many local devices (default: all)")
     p.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
@@ -322,6 +324,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def enable_deterministic_gpu() -> None:
+    """Asks XLA for deterministic GPU kernels (no atomics-based reductions).
+
+    Must run before JAX starts its backend; XLA reads the flag then. Scatter-adds
+    and some reductions get slower; CPU runs are deterministic without it.
+    """
+    import os
+
+    flag = "--xla_gpu_deterministic_ops=true"
+    flags = os.environ.get("XLA_FLAGS", "")
+    if flag not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {flag}".strip()
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from rljax.agents import agent_names
     from rljax.envs import registered_ids
@@ -334,6 +350,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rljax`` console script."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "deterministic", False):
+        enable_deterministic_gpu()
     commands = {"train": cmd_train, "sweep": cmd_sweep, "list": cmd_list, "report": cmd_report}
     try:
         return commands[args.command](args)

@@ -241,12 +241,13 @@ def train(
     config_ids = [c for c in range(len(configs)) for _ in seeds]
     keys = seed_keys(run_seeds)
     batched = stack_configs([configs[c] for c in config_ids])
-    available = jax.local_device_count()
-    num_devices = available if num_devices is None else int(num_devices)
-    if not 1 <= num_devices <= available:
-        raise ValueError(f"num_devices must be in [1, {available}] (local devices); got {num_devices}")
+    # After jax.distributed.initialize() (multi-host), shard over every process's devices.
+    devices = jax.devices() if jax.process_count() > 1 else jax.local_devices()
+    num_devices = len(devices) if num_devices is None else int(num_devices)
+    if not 1 <= num_devices <= len(devices):
+        raise ValueError(f"num_devices must be in [1, {len(devices)}] (available devices); got {num_devices}")
     lanes = Lanes(len(run_seeds), lane_width, num_devices)
-    runner = BatchRunner(loop, lanes)
+    runner = BatchRunner(loop, lanes, devices)
 
     start = time.perf_counter()
     runner.compile(keys, batched, compiler_options)

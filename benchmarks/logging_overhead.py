@@ -1,0 +1,84 @@
+"""Cost of progress bars and streamed metrics, against the same run with them off.
+
+Three ways to run the same training (same seeds, same segments, same compiled
+segment program), timed in one process, best of ``--repeats``:
+
+  quiet       segments called from Python, nothing between them
+  logged      + a tqdm progress bar and every segment's metrics appended to a CSV
+  one-program jit(vmap(loop.train)): the whole run as a single XLA program
+
+    .venv/bin/python benchmarks/logging_overhead.py [--agent q_learning --env Taxi-v3 --seeds 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from rljax.batch import BatchRunner, Lanes, seed_keys, stack_configs
+from rljax.experiment import build
+from rljax.runs import MetricsTable, metrics_rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--agent", default="q_learning")
+    parser.add_argument("--env", default="Taxi-v3")
+    parser.add_argument("--seeds", type=int, default=16)
+    parser.add_argument("--total-steps", type=int, default=None)
+    parser.add_argument("--eval-every", type=int, default=None, help="env steps per segment")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    loop, configs = build(args.agent, args.env, total_steps=args.total_steps, eval_every=args.eval_every)
+    seeds = list(range(args.seeds))
+    keys, batched = seed_keys(seeds), stack_configs(configs * len(seeds))
+    runner = BatchRunner(loop, Lanes(len(seeds), 8))
+    runner.compile(keys, batched)
+    train_all = jax.jit(jax.vmap(loop.train))
+    jax.block_until_ready(train_all(keys, batched))  # compile
+
+    def quiet():
+        state, _ = runner.run(keys, batched)
+        jax.block_until_ready(state)
+
+    def logged():
+        from tqdm.auto import tqdm
+
+        with tempfile.TemporaryDirectory() as tmp:
+            table = MetricsTable(Path(tmp) / "metrics.csv")
+            bar = tqdm(total=loop.schedule.total_steps * len(seeds), unit="step", unit_scale=True, leave=False)
+
+            def on_segment(i, metrics, state):
+                table.append(metrics_rows(seeds, [0] * len(seeds), metrics, i))
+                bar.update(loop.schedule.steps_per_segment * len(seeds))
+                bar.set_postfix(eval_return=f"{np.nanmean(metrics['eval_return']):.2f}")
+
+            state, _ = runner.run(keys, batched, on_segment=on_segment)
+            jax.block_until_ready(state)
+            bar.close()
+
+    def one_program():
+        jax.block_until_ready(train_all(keys, batched))
+
+    times = {}
+    for name, fn in [("quiet", quiet), ("logged", logged), ("one-program", one_program)] * args.repeats:
+        start = time.perf_counter()
+        fn()
+        times[name] = min(times.get(name, np.inf), time.perf_counter() - start)
+
+    steps = loop.schedule.total_steps * len(seeds)
+    print(f"{args.agent} on {args.env}: {args.seeds} seeds x {loop.schedule.total_steps} steps, "
+          f"{loop.schedule.num_segments} segments, jax {jax.__version__} on {jax.devices()[0].platform}; "
+          f"best of {args.repeats}")
+    for name, t in times.items():
+        print(f"  {name:<12} {t:7.3f} s  {steps / t:12,.0f} steps/s  {100 * (t / times['quiet'] - 1):+6.1f}% vs quiet")
+
+
+if __name__ == "__main__":
+    main()
