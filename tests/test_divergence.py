@@ -1,0 +1,36 @@
+"""A seed that diverges is flagged with its step, and leaves the other seeds' numbers untouched."""
+
+import json
+
+import numpy as np
+
+from rljax.batch import FAST_COMPILE
+from rljax.cli import main
+from rljax.experiment import train
+
+GOOD = {"learning_rate": 3e-3}
+ABSURD = {"learning_rate": 1e30, "max_grad_norm": 0.0}  # Adam steps of 1e30: non-finite in a few updates
+RUN = dict(total_steps=20_000, eval_episodes=5, compiler_options=FAST_COMPILE)
+
+
+def test_diverged_configuration_is_flagged_and_isolated():
+    mixed = train("reinforce", "CartPole-v1", seeds=[0, 1], overrides=[GOOD, ABSURD], **RUN)
+    clean = train("reinforce", "CartPole-v1", seeds=[0, 1], overrides=[GOOD], **RUN)
+    steps = mixed.diverged_at_step
+    assert steps[:2] == [None, None]
+    assert all(s is not None and 0 < s <= mixed.env_steps_per_seed for s in steps[2:])
+    summary = mixed.summary(1)
+    assert summary["diverged"] == [True, True] and summary["diverged_at_step"] == steps[2:]
+    # the healthy seeds are bitwise the runs without the absurd configuration next to them
+    np.testing.assert_array_equal(mixed.metrics["eval_return"][:2], clean.metrics["eval_return"])
+    assert mixed.final_eval_return[:2].tolist() == clean.final_eval_return.tolist()
+
+
+def test_every_seed_diverged_exits_nonzero(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["train", "reinforce", "--env", "CartPole-v1", "--seeds", "2", "--out", str(out),
+               "--total-steps", "20000", "--eval-episodes", "5", "--no-progress", "--fast-compile",
+               "--set", "learning_rate=1e30", "--set", "max_grad_norm=0"])
+    assert rc != 0 and "every seed diverged" in capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["diverged"] == [True, True]
