@@ -48,19 +48,8 @@ from scipy import stats  # noqa: E402
 
 from rljax import bandits, planning  # noqa: E402
 from rljax.envs.tabular import model_from_dense  # noqa: E402
+from rljax.envs.tabular_mdp import seed001_mdp  # noqa: E402
 
-# Seed 001's MDP, verbatim (None = impossible action).
-TRANSITION_PROBABILITIES = [  # shape=[s, a, s']
-    [[0.7, 0.3, 0.0], [1.0, 0.0, 0.0], [0.8, 0.2, 0.0]],
-    [[0.0, 1.0, 0.0], None, [0.0, 0.0, 1.0]],
-    [None, [0.8, 0.1, 0.1], None],
-]
-REWARDS = [  # shape=[s, a, s']
-    [[+10, 0, 0], [0, 0, 0], [0, 0, 0]],
-    [[0, 0, 0], [0, 0, 0], [0, 0, -50]],
-    [[0, 0, 0], [+40, 0, 0], [0, 0, 0]],
-]
-POSSIBLE_ACTIONS = [[0, 1, 2], [0, 2], [1]]
 SEED_TABLE = np.array(
     [[18.91891892, 17.02702702, 13.62162162], [0.0, -np.inf, -4.87971488], [-np.inf, 50.13365013, -np.inf]]
 )
@@ -75,11 +64,8 @@ STRATEGIES = {  # label -> (strategy, hyperparameters)
 
 def seed_mdp():
     """Seed 001's MDP as a TabularModel (impossible actions masked)."""
-    T = np.array([[row if row is not None else [0.0] * 3 for row in s] for s in TRANSITION_PROBABILITIES])
-    mask = np.zeros((3, 3), dtype=bool)
-    for s, actions in enumerate(POSSIBLE_ACTIONS):
-        mask[s, actions] = True
-    return model_from_dense(T, np.array(REWARDS, float), initial=np.array([1.0, 0.0, 0.0]), action_mask=mask)
+    T, R, mask = seed001_mdp()
+    return model_from_dense(T, R, initial=np.array([1.0, 0.0, 0.0]), action_mask=mask)
 
 
 def q_value_iteration_demo() -> dict:

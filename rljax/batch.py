@@ -133,8 +133,11 @@ class BatchRunner:
         else:
             self.mesh = None
             init, segment = _over_lanes(loop.init), _over_lanes(loop.segment)
-        self.init = jax.jit(init)
-        self.segment = jax.jit(segment, donate_argnums=0)
+        # The traceable programs; ``compile`` replaces ``init`` / ``segment`` with
+        # their ahead-of-time compiled executables, which cannot be traced again.
+        self._init_program = jax.jit(init)
+        self._segment_program = jax.jit(segment, donate_argnums=0)
+        self.init, self.segment = self._init_program, self._segment_program
 
     def place(self, tree: Any) -> Any:
         """Packs ``[size, ...]`` runs into lanes, on the devices they will run on."""
@@ -153,9 +156,9 @@ class BatchRunner:
         ``compiler_options`` are XLA options, e.g. :data:`FAST_COMPILE`.
         """
         packed_keys, packed_configs = self.place(keys), self.place(configs)
-        state_shape = jax.eval_shape(self.init, packed_keys, packed_configs)
-        self.init = self.init.lower(packed_keys, packed_configs).compile(compiler_options)
-        self.segment = self.segment.lower(state_shape, packed_configs).compile(compiler_options)
+        state_shape = jax.eval_shape(self._init_program, packed_keys, packed_configs)
+        self.init = self._init_program.lower(packed_keys, packed_configs).compile(compiler_options)
+        self.segment = self._segment_program.lower(state_shape, packed_configs).compile(compiler_options)
 
     def run(
         self,
@@ -191,7 +194,7 @@ class BatchRunner:
 
     def state_shape(self, keys: jax.Array, configs: Any) -> Any:
         """Shapes and dtypes of the packed state (a template for restoring checkpoints)."""
-        return jax.eval_shape(self.init, self.place(keys), self.place(configs))
+        return jax.eval_shape(self._init_program, self.place(keys), self.place(configs))
 
 
 def to_host(tree: Any) -> Any:

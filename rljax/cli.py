@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from rljax.render import add_render_parser, cmd_render
 from rljax.report import add_report_parser, cmd_report
 
 
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="allow grids over static hyperparameters (one program per value)")
     sub.add_parser("list", help="list agents and environment ids")
     add_report_parser(sub)
+    add_render_parser(sub)
     return parser
 
 
@@ -352,7 +354,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "deterministic", False):
         enable_deterministic_gpu()
-    commands = {"train": cmd_train, "sweep": cmd_sweep, "list": cmd_list, "report": cmd_report}
+    commands = {"train": cmd_train, "sweep": cmd_sweep, "list": cmd_list, "report": cmd_report,
+                "render": cmd_render}
     try:
         return commands[args.command](args)
     except (UsageError, ValueError, FileExistsError) as err:

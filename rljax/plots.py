@@ -47,9 +47,16 @@ def plot_curves(
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
+    write_bytes_atomic(path, figure_png(fig))
+
+
+def figure_png(fig) -> bytes:
+    """A matplotlib figure as PNG bytes (then closed), for atomic writes."""
     import io
+
+    import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
     plt.close(fig)
-    write_bytes_atomic(path, buf.getvalue())
+    return buf.getvalue()

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from rljax import stats
+from rljax.plots import figure_png
 
 # Bootstrap resamples per evaluation step for the curve bands: a visual aid on many
 # steps, where 2,000 resamples already put the band's edges within a pixel or two.
@@ -502,10 +503,7 @@ def render_report_curves(
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 def plot_report_curves(

@@ -50,29 +50,25 @@ class TabularModel:
     def num_actions(self) -> int:
         return int(self.next_state.shape[1])
 
+    def _dense(self, values: np.ndarray) -> np.ndarray:
+        """Sums ``values[s, a, k]`` into ``[s, a, next_state[s, a, k]]``: sparse -> dense."""
+        S, A, K = self.next_state.shape
+        dense = np.zeros((S, A, S), dtype=np.float64)
+        s_idx, a_idx = np.meshgrid(np.arange(S), np.arange(A), indexing="ij")
+        for k in range(K):
+            np.add.at(dense, (s_idx, a_idx, self.next_state[:, :, k]), values[:, :, k])
+        return dense
+
     @property
     def T(self) -> np.ndarray:
         """Dense transition probabilities ``T[s, a, s']``."""
-        S, A, K = self.next_state.shape
-        T = np.zeros((S, A, S), dtype=np.float64)
-        s_idx, a_idx = np.meshgrid(np.arange(S), np.arange(A), indexing="ij")
-        for k in range(K):
-            np.add.at(T, (s_idx, a_idx, self.next_state[:, :, k]), self.prob[:, :, k])
-        return T
+        return self._dense(self.prob)
 
     @property
     def R(self) -> np.ndarray:
         """Dense expected reward ``R[s, a, s']`` of landing in s' after (s, a)."""
-        S, A, K = self.next_state.shape
-        weighted = np.zeros((S, A, S), dtype=np.float64)
-        s_idx, a_idx = np.meshgrid(np.arange(S), np.arange(A), indexing="ij")
-        for k in range(K):
-            np.add.at(
-                weighted,
-                (s_idx, a_idx, self.next_state[:, :, k]),
-                self.prob[:, :, k] * self.reward[:, :, k],
-            )
         T = self.T
+        weighted = self._dense(self.prob * self.reward)
         return np.divide(weighted, T, out=np.zeros_like(weighted), where=T > 0)
 
 
