@@ -15,7 +15,7 @@ PYTEST_ARGS ?= -n 2
 	.tools/bin/pip install -q uv==$(UV_VERSION)
 
 install: $(UV)
-	$(UV) sync --locked
+	$(UV) sync --locked --inexact
 
 install-test: $(UV)
 	$(UV) sync --locked --extra test

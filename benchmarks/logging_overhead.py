@@ -5,7 +5,7 @@ segment program), timed in one process, best of ``--repeats``:
 
   quiet       segments called from Python, nothing between them
   logged      + a tqdm progress bar and every segment's metrics appended to a CSV
-  one-program jit(vmap(loop.train)): the whole run as a single XLA program
+  one-program the whole run as a single XLA program, in the same lanes of 8
 
     .venv/bin/python benchmarks/logging_overhead.py [--agent q_learning --env Taxi-v3 --seeds 16]
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from rljax.batch import BatchRunner, Lanes, seed_keys, stack_configs
+from rljax.batch import BatchRunner, Lanes, _over_lanes, seed_keys, stack_configs
 from rljax.experiment import build
 from rljax.runs import MetricsTable, metrics_rows
 
@@ -40,8 +40,10 @@ def main() -> None:
     keys, batched = seed_keys(seeds), stack_configs(configs * len(seeds))
     runner = BatchRunner(loop, Lanes(len(seeds), 8))
     runner.compile(keys, batched)
-    train_all = jax.jit(jax.vmap(loop.train))
-    jax.block_until_ready(train_all(keys, batched))  # compile
+    lanes = runner.lanes
+    train_all = jax.jit(_over_lanes(loop.train))
+    packed_keys, packed_configs = lanes.pack(keys), lanes.pack(batched)
+    jax.block_until_ready(train_all(packed_keys, packed_configs))  # compile
 
     def quiet():
         state, _ = runner.run(keys, batched)
@@ -54,7 +56,7 @@ def main() -> None:
             table = MetricsTable(Path(tmp) / "metrics.csv")
             bar = tqdm(total=loop.schedule.total_steps * len(seeds), unit="step", unit_scale=True, leave=False)
 
-            def on_segment(i, metrics, state):
+            def on_segment(i, metrics):
                 table.append(metrics_rows(seeds, [0] * len(seeds), metrics, i))
                 bar.update(loop.schedule.steps_per_segment * len(seeds))
                 bar.set_postfix(eval_return=f"{np.nanmean(metrics['eval_return']):.2f}")
@@ -64,7 +66,7 @@ def main() -> None:
             bar.close()
 
     def one_program():
-        jax.block_until_ready(train_all(keys, batched))
+        jax.block_until_ready(train_all(packed_keys, packed_configs))
 
     times = {}
     for name, fn in [("quiet", quiet), ("logged", logged), ("one-program", one_program)] * args.repeats:

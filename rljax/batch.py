@@ -164,18 +164,26 @@ class BatchRunner:
         self,
         keys: jax.Array,
         configs: Any,
-        on_segment: Callable[[int, dict[str, np.ndarray], LoopState], None] | None = None,
+        on_segment: Callable[[int, dict[str, np.ndarray]], None] | None = None,
         resume: tuple[LoopState, list[dict[str, np.ndarray]]] | None = None,
+        checkpoint_every: int | None = None,
+        on_checkpoint: Callable[[LoopState, list[dict[str, np.ndarray]]], None] | None = None,
     ) -> tuple[LoopState, dict[str, np.ndarray]]:
         """Runs every segment; returns the final packed state and metrics ``[size, segments]``.
+
+        Segment i+1 is dispatched before segment i's metrics are read, so the
+        device never waits for Python (progress bars, CSV writes).
 
         Args:
           keys: ``[size, 2]`` one key per run.
           configs: a config whose leaves have a leading ``[size]`` axis.
-          on_segment: called after each segment with its index, that segment's
-            metrics (numpy, ``[size]`` each) and the packed state after it.
+          on_segment: called with each segment's index and metrics (numpy,
+            ``[size]`` each), in order, possibly while the next segment runs.
           resume: ``(packed state, metrics of the segments it has done)`` to
             continue from, e.g. a checkpoint.
+          checkpoint_every, on_checkpoint: every ``checkpoint_every`` segments
+            (not after the last), ``on_checkpoint(state, history)`` gets the packed
+            state and the metrics of every segment so far.
         """
         packed_configs = self.place(configs)
         if resume is None:
@@ -184,12 +192,27 @@ class BatchRunner:
             state, history = resume[0], list(resume[1])
             if self.mesh is not None:
                 state = jax.device_put(state, NamedSharding(self.mesh, PartitionSpec(LANE_AXIS)))
-        for i in range(len(history), self.loop.schedule.num_segments):
-            state, metrics = self.segment(state, packed_configs)
-            metrics = {k: np.asarray(v) for k, v in self.lanes.unpack(to_host(metrics)).items()}
+        num_segments = self.loop.schedule.num_segments
+        pending: tuple[int, Any] | None = None
+
+        def finish(item):
+            i, device_metrics = item
+            metrics = {k: np.asarray(v) for k, v in self.lanes.unpack(to_host(device_metrics)).items()}
             history.append(metrics)
             if on_segment is not None:
-                on_segment(i, metrics, state)
+                on_segment(i, metrics)
+
+        for i in range(len(history), num_segments):
+            state, metrics = self.segment(state, packed_configs)  # dispatched, runs asynchronously
+            if pending is not None:
+                finish(pending)
+            pending = (i, metrics)
+            if checkpoint_every and on_checkpoint and (i + 1) % checkpoint_every == 0 and i + 1 < num_segments:
+                finish(pending)
+                pending = None
+                on_checkpoint(state, history)  # before the next call donates this state
+        if pending is not None:
+            finish(pending)
         return state, stack_history(history)
 
     def state_shape(self, keys: jax.Array, configs: Any) -> Any:

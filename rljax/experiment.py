@@ -258,7 +258,6 @@ def train(
         if checkpoint_dir is None:
             raise ValueError("resume needs checkpoint_dir")
         restored = load_checkpoint(checkpoint_dir, runner.state_shape(keys, batched))
-    history = list(restored[1]) if restored else []
     every = None
     if checkpoint_every is not None:
         if checkpoint_every <= 0:
@@ -268,21 +267,23 @@ def train(
         every = max(1, round(checkpoint_every / loop.schedule.steps_per_segment))
 
     bar = _progress_bar(loop, len(run_seeds)) if progress else None
-    if bar is not None and history:
-        bar.update(loop.schedule.steps_per_segment * len(run_seeds) * len(history))
+    if bar is not None and restored:
+        bar.update(loop.schedule.steps_per_segment * len(run_seeds) * len(restored[1]))
 
-    def after_segment(i, metrics, state):
-        history.append(metrics)
+    def after_segment(i, metrics):
         if bar is not None:
             bar.update(loop.schedule.steps_per_segment * len(run_seeds))
             bar.set_postfix(eval_return=f"{np.nanmean(metrics['eval_return']):.2f}")
         if on_segment is not None:
             on_segment(i, metrics)
-        if every is not None and (i + 1) % every == 0 and i + 1 < loop.schedule.num_segments:
-            save_checkpoint(checkpoint_dir, state, history)
+
+    def checkpoint(state, history):
+        save_checkpoint(checkpoint_dir, state, history)
 
     start = time.perf_counter()
-    state, metrics = runner.run(keys, batched, on_segment=after_segment, resume=restored)
+    state, metrics = runner.run(
+        keys, batched, on_segment=after_segment, resume=restored, checkpoint_every=every, on_checkpoint=checkpoint
+    )
     jax.block_until_ready(state)
     train_time = time.perf_counter() - start
     if bar is not None:
