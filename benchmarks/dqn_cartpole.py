@@ -1,0 +1,259 @@
+"""DQN on CartPole-v1: rljax against rejax at matched hyperparameters, for 1, 16 and 128 seeds.
+
+For every (library, number of seeds) it starts a fresh subprocess, so each
+measurement gets its own compile cache and its own peak memory, and reports:
+
+* compile time (lowering + XLA compile of the whole training program),
+* train time (running it), and env steps per second = seeds x steps / train time,
+* peak memory: the subprocess's maximum resident set size (``ru_maxrss``),
+* fraction solved: each seed's final *greedy* policy over 100 fresh episodes of
+  CartPole-v1, mean return >= 475, measured the same way for both libraries
+  (``rljax.evaluate.evaluate``, outside the timings).
+
+Matched hyperparameters (:data:`MATCHED`): 16 environments, one gradient step of
+batch 128 after every vector step, a 100k replay buffer, 1,000 warm-up steps,
+Adam with a constant learning rate, gamma 0.99, a soft target update with tau 0.02
+after every gradient step (rejax: ``polyak = 0.98``, ``target_update_freq`` = one
+vector step), epsilon 1 -> 0.05 linearly over the first 10% of steps, a 64x64 ReLU
+MLP, squared-error loss (rejax's ``l2_loss`` is half of it: the same Adam steps),
+no gradient clipping, no Double DQN, one evaluation at the end. What cannot be
+matched: rejax treats the 500-step time limit as a terminal state (no bootstrap),
+rljax bootstraps truncated steps; rejax's warm-up acts uniformly at random, rljax's
+with its epsilon schedule (epsilon ~ 1 there anyway). ``--config preset`` runs
+rljax's tuned preset instead (its learning-rate decay has no rejax equivalent).
+
+rejax (PyPI ``rejax``) is written for gymnax < 1.0, whose ``step`` returns
+``(obs, state, reward, done, info)``; gymnax 1.x returns ``terminated`` and
+``truncated`` separately. :class:`FiveTupleEnv` adapts the environment for it; rejax
+itself is unchanged. Install it next to rljax's environment without touching
+rljax's pinned versions, e.g. in a throwaway venv that sees ``.venv``'s packages::
+
+    uv venv /tmp/rejax-venv --python .venv/bin/python
+    echo "$PWD/.venv/lib/python3.11/site-packages" > /tmp/rejax-venv/lib/python3.11/site-packages/rljax.pth
+    uv pip install --python /tmp/rejax-venv/bin/python --no-deps rejax==0.1.3 distrax==0.1.9 \\
+        dm-tree==0.1.10 gast==0.7.0 decorator==5.3.1 attrs==26.1.0 wrapt==2.5.2 tfp-nightly==0.26.0.dev20261027
+
+Run::
+
+    .venv/bin/python benchmarks/dqn_cartpole.py --rejax-python /tmp/rejax-venv/bin/python
+    .venv/bin/python benchmarks/dqn_cartpole.py --seeds 1,16 --total-steps 100000 --libs rljax
+
+Writes ``--out``/results.json (every measurement) and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ENV_ID = "CartPole-v1"
+SOLVED_AT = 475.0
+EVAL_EPISODES = 100
+
+MATCHED = dict(
+    num_envs=16,
+    train_frequency=1,
+    gradient_steps=1,
+    batch_size=128,
+    buffer_size=100_000,
+    learning_starts=1_000,
+    learning_rate=2e-3,
+    learning_rate_end_fraction=1.0,  # constant: rejax has no learning-rate schedule
+    gamma=0.99,
+    tau=0.02,
+    target_update_interval=1,
+    epsilon_start=1.0,
+    epsilon_end=0.05,
+    epsilon_decay_fraction=0.1,
+    hidden_sizes=(64, 64),
+    loss="mse",
+    max_grad_norm=0.0,
+    double_dqn=False,
+)
+
+
+# --- rljax ----------------------------------------------------------------------------
+
+
+def run_rljax(num_seeds: int, total_steps: int, config: str) -> dict:
+    from rljax.experiment import PRESETS, train
+    from rljax.agents import get_agent
+
+    get_agent("dqn")  # registers the preset
+    overrides = MATCHED if config == "matched" else {}
+    steps = total_steps or PRESETS[("dqn", ENV_ID)]["total_steps"]
+    result = train("dqn", ENV_ID, seeds=range(num_seeds), overrides=overrides, total_steps=steps,
+                   eval_every=steps, eval_episodes=EVAL_EPISODES)
+    return {
+        "compile_s": result.compile_time_s,
+        "train_s": result.train_time_s,
+        "env_steps_per_seed": result.env_steps_per_seed,
+        "final_greedy_return": result.final_eval_return.tolist(),
+        "config": result.configs[0],
+    }
+
+
+# --- rejax ----------------------------------------------------------------------------
+
+
+class FiveTupleEnv:
+    """gymnax < 1.0's ``step`` API over a gymnax 1.x environment (for rejax).
+
+    ``done = terminated or truncated``, as gymnax < 1.0 reported it.
+    """
+
+    def __init__(self, env):
+        self.env = env
+
+    def __getattr__(self, name):
+        if name == "env":
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+    def reset(self, key, params=None):
+        return self.env.reset(key, params)
+
+    def step(self, key, state, action, params=None):
+        import jax.numpy as jnp
+
+        obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
+        return obs, state, reward, jnp.logical_or(terminated, truncated), info
+
+
+def run_rejax(num_seeds: int, total_steps: int) -> dict:
+    import jax
+    import jax.numpy as jnp
+    from rejax import DQN
+
+    import rljax
+    from rljax.evaluate import evaluate
+
+    env, env_params = rljax.make(ENV_ID)
+    m = MATCHED
+    algo = DQN.create(
+        env=FiveTupleEnv(env),
+        env_params=env_params,
+        agent_kwargs={"activation": "relu"},  # rejax's default MLP is 64x64; its default activation swish
+        num_envs=m["num_envs"],
+        buffer_size=m["buffer_size"],
+        fill_buffer=m["learning_starts"],
+        batch_size=m["batch_size"],
+        learning_rate=m["learning_rate"],
+        gamma=m["gamma"],
+        max_grad_norm=jnp.inf,
+        eps_start=m["epsilon_start"],
+        eps_end=m["epsilon_end"],
+        exploration_fraction=m["epsilon_decay_fraction"],
+        target_update_freq=m["num_envs"],  # every vector step = every gradient step
+        polyak=1.0 - m["tau"],
+        ddqn=m["double_dqn"],
+        num_epochs=m["gradient_steps"],
+        total_timesteps=total_steps,
+        eval_freq=total_steps,  # one evaluation, at the end
+        skip_initial_evaluation=True,
+    )
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
+    start = time.perf_counter()
+    compiled = jax.jit(jax.vmap(algo.train)).lower(keys).compile()
+    compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    ts, _ = compiled(keys)
+    jax.block_until_ready(ts)
+    train_s = time.perf_counter() - start
+
+    # The same greedy evaluation as rljax's, on each seed's final network.
+    def greedy_return(params, key):
+        def policy(k, obs):
+            return jnp.argmax(algo.agent.apply(params, obs[None])[0])
+
+        return evaluate(key, env, env_params, policy, EVAL_EPISODES).mean()
+
+    eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 12345))(keys)
+    returns = jax.jit(jax.vmap(greedy_return))(ts.q_ts.params, eval_keys)
+    steps = int(-(-total_steps // m["num_envs"]) * m["num_envs"])
+    return {
+        "compile_s": compile_s,
+        "train_s": train_s,
+        "env_steps_per_seed": steps,
+        "final_greedy_return": [float(x) for x in returns],
+        "config": {k: (v if not isinstance(v, tuple) else list(v)) for k, v in MATCHED.items()},
+    }
+
+
+# --- driver -----------------------------------------------------------------------------
+
+
+def worker(args: argparse.Namespace) -> None:
+    if args.lib == "rljax":
+        out = run_rljax(args.num_seeds, args.total_steps, args.config)
+    else:
+        out = run_rejax(args.num_seeds, args.total_steps)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(out))
+
+
+def measure(lib: str, num_seeds: int, total_steps: int, config: str, python: str) -> dict:
+    cmd = [python, os.path.abspath(__file__), "--worker", lib, "--num-seeds", str(num_seeds),
+           "--total-steps", str(total_steps), "--config", config]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        return {"error": (proc.stderr or proc.stdout)[-2000:]}
+    out = json.loads(lines[-1][len("RESULT "):])
+    returns = out["final_greedy_return"]
+    out["solved_fraction"] = sum(r >= SOLVED_AT for r in returns) / len(returns)
+    out["env_steps_per_s"] = num_seeds * out["env_steps_per_seed"] / out["train_s"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", default="1,16,128", help="comma-separated numbers of seeds")
+    parser.add_argument("--libs", default="rljax,rejax", help="rljax, rejax or both")
+    parser.add_argument("--total-steps", type=int, default=300_000, help="env steps per seed")
+    parser.add_argument("--config", default="matched", choices=["matched", "preset"],
+                        help="rljax: the matched hyperparameters or its tuned preset")
+    parser.add_argument("--rejax-python", default=sys.executable,
+                        help="a Python that can import both rejax and rljax")
+    parser.add_argument("--out", default="results/bench_dqn_cartpole")
+    parser.add_argument("--worker", choices=["rljax", "rejax"], help=argparse.SUPPRESS)
+    parser.add_argument("--num-seeds", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        args.lib = args.worker
+        worker(args)
+        return
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    header = f"{'library':<16} {'seeds':>5} {'compile s':>9} {'train s':>8} {'steps/s':>10} {'peak MB':>8} {'solved':>7}"
+    print(header)
+    print("-" * len(header))
+    for lib in args.libs.split(","):
+        python = args.rejax_python if lib == "rejax" else sys.executable
+        label = lib if lib == "rejax" else f"rljax ({args.config})"
+        for n in [int(s) for s in args.seeds.split(",")]:
+            r = measure(lib, n, args.total_steps, args.config, python)
+            r.update(library=label, seeds=n)
+            rows.append(r)
+            if "error" in r:
+                print(f"{label:<16} {n:>5}  FAILED: {r['error'].splitlines()[-1] if r['error'] else '?'}")
+            else:
+                print(f"{label:<16} {n:>5} {r['compile_s']:>9.1f} {r['train_s']:>8.1f} "
+                      f"{r['env_steps_per_s']:>10,.0f} {r['peak_rss_mb']:>8.0f} {r['solved_fraction']:>7.0%}",
+                      flush=True)
+            (out_dir / "results.json").write_text(json.dumps(
+                {"env": ENV_ID, "total_steps": args.total_steps, "matched": MATCHED, "rows": rows},
+                indent=2, default=list))
+    print(f"wrote {out_dir}/results.json")
+
+
+if __name__ == "__main__":
+    main()
