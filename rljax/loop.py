@@ -180,7 +180,10 @@ class Loop:
             agent_state=agent_state,
             clock=clock,
             key=key,
-            diverged_at=_first_divergence(state.diverged_at, all_finite(metrics), clock.env_steps),
+            # Agents report NaN for "no value yet" (e.g. DQN's loss during warm-up), so an
+            # update's metrics signal divergence by an infinity; NaN parameters are
+            # caught at the end of the segment.
+            diverged_at=_first_divergence(state.diverged_at, no_infinity(metrics), clock.env_steps),
         )
         episode_stats = (returns.sum(), finished.sum(dtype=jnp.int32), lengths.sum())
         return state, (metrics, episode_stats)
@@ -233,6 +236,14 @@ def all_finite(tree: Any) -> jax.Array:
     if not leaves:
         return jnp.bool_(True)
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def no_infinity(tree: Any) -> jax.Array:
+    """True when no floating-point value in ``tree`` is +-inf (NaN allowed)."""
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)]
+    if not leaves:
+        return jnp.bool_(True)
+    return ~jnp.any(jnp.stack([jnp.any(jnp.isinf(x)) for x in leaves]))
 
 
 def _first_divergence(diverged_at: jax.Array, finite: jax.Array, env_steps: jax.Array) -> jax.Array:

@@ -34,3 +34,13 @@ def test_every_seed_diverged_exits_nonzero(tmp_path, capsys):
     assert rc != 0 and "every seed diverged" in capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["diverged"] == [True, True]
+
+
+def test_nan_placeholder_metrics_are_not_divergence():
+    """DQN reports a NaN loss during replay warm-up; that is not a diverged run."""
+    tiny = {"num_envs": 2, "buffer_size": 500, "batch_size": 16, "learning_starts": 400,
+            "hidden_sizes": (16,), "target_update_interval": 10}
+    result = train("dqn", "CartPole-v1", seeds=[0, 1], overrides=tiny, total_steps=1_000, eval_every=250,
+                   eval_episodes=5, compiler_options=FAST_COMPILE)
+    assert np.isnan(result.metrics["loss"][:, 0]).all()  # warm-up: no loss yet
+    assert result.diverged_at_step == [None, None]
