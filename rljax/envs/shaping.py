@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 from gymnax.environments import environment
 
+from rljax.envs.wrappers import EnvWrapper
 
-class FailurePenalty(environment.Environment):
+
+class FailurePenalty(EnvWrapper):
     """``reward <- penalty`` on terminated (not truncated) steps; everything else unchanged.
 
     Attributes:
@@ -31,8 +32,7 @@ class FailurePenalty(environment.Environment):
     """
 
     def __init__(self, env: environment.Environment, penalty: float = -50.0):
-        super().__init__()
-        self.env = env
+        super().__init__(env)
         self.penalty = float(penalty)
 
     def step_env(self, key, state, action, params):
@@ -40,41 +40,9 @@ class FailurePenalty(environment.Environment):
         shaped = jnp.where(terminated, jnp.asarray(self.penalty, jnp.float32), reward)
         return obs, state, shaped.astype(jnp.float32), terminated, {**info, "true_reward": reward}
 
-    def reset_env(self, key: jax.Array, params: Any):
-        return self.env.reset_env(key, params)
-
-    def get_obs(self, state, params=None, key=None) -> jax.Array:
-        return self.env.get_obs(state, params=params, key=key)
-
-    def is_terminated(self, state, params) -> jax.Array:
-        return self.env.is_terminated(state, params)
-
-    def is_truncated(self, state, params) -> jax.Array:
-        return self.env.is_truncated(state, params)
-
-    def discount(self, state, params) -> jax.Array:
-        return self.env.discount(state, params)
-
-    @property
-    def default_params(self) -> Any:
-        return self.env.default_params
-
     @property
     def name(self) -> str:
         return f"FailurePenalty({self.env.name})"
-
-    @property
-    def num_actions(self) -> int:
-        return self.env.num_actions
-
-    def action_space(self, params: Any = None):
-        return self.env.action_space(params)
-
-    def observation_space(self, params: Any = None):
-        return self.env.observation_space(params)
-
-    def state_space(self, params: Any = None):
-        return self.env.state_space(params)
 
     def __repr__(self) -> str:
         return f"FailurePenalty({self.env.name}, penalty={self.penalty:g})"

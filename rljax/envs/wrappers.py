@@ -80,7 +80,58 @@ def _ceil_to_float32(x: np.ndarray) -> np.ndarray:
     return np.where(too_low, np.nextafter(y, np.float32(np.inf)), y)
 
 
-class DiscretizedObservation(environment.Environment):
+class EnvWrapper(environment.Environment):
+    """A gymnax environment that delegates everything to ``self.env``.
+
+    Subclasses override what they change (``step_env``, observations, ...); the
+    time limit, termination, spaces and parameters stay the inner environment's.
+    """
+
+    def __init__(self, env: environment.Environment):
+        super().__init__()
+        self.env = env
+
+    def step_env(self, key, state, action, params):
+        return self.env.step_env(key, state, action, params)
+
+    def reset_env(self, key, params):
+        return self.env.reset_env(key, params)
+
+    def get_obs(self, state, params=None, key=None) -> jax.Array:
+        return self.env.get_obs(state, params=params, key=key)
+
+    def is_terminated(self, state, params) -> jax.Array:
+        return self.env.is_terminated(state, params)
+
+    def is_truncated(self, state, params) -> jax.Array:
+        return self.env.is_truncated(state, params)
+
+    def discount(self, state, params) -> jax.Array:
+        return self.env.discount(state, params)
+
+    @property
+    def default_params(self) -> Any:
+        return self.env.default_params
+
+    @property
+    def name(self) -> str:
+        return self.env.name
+
+    @property
+    def num_actions(self) -> int:
+        return self.env.num_actions
+
+    def action_space(self, params: Any = None):
+        return self.env.action_space(self.default_params if params is None else params)
+
+    def observation_space(self, params: Any = None):
+        return self.env.observation_space(self.default_params if params is None else params)
+
+    def state_space(self, params: Any = None):
+        return self.env.state_space(self.default_params if params is None else params)
+
+
+class DiscretizedObservation(EnvWrapper):
     """Wraps a gymnax environment with a Box observation into one with int32 cell indices.
 
     Each observation ``x`` (flattened to ``D`` values) is binned per dimension with
@@ -120,7 +171,7 @@ class DiscretizedObservation(environment.Environment):
         params: the environment parameters used to read the observation space
           (default: ``env.default_params``).
         """
-        super().__init__()
+        super().__init__(env)
         if params is None:
             params = env.default_params
         space = env.observation_space(params)
@@ -131,7 +182,6 @@ class DiscretizedObservation(environment.Environment):
             )
         if order not in ("C", "F"):
             raise ValueError(f"order must be 'C' or 'F'; got {order!r}")
-        self.env = env
         self.order = order
         self._inner_shape = tuple(int(d) for d in space.shape)
         self.edges = _validate_edges(edges, self._inner_shape, env.name)
@@ -214,35 +264,8 @@ class DiscretizedObservation(environment.Environment):
     def get_obs(self, state, params=None, key=None) -> jax.Array:
         return self.discretize_obs(self.env.get_obs(state, params=params, key=key))
 
-    def is_terminated(self, state, params) -> jax.Array:
-        return self.env.is_terminated(state, params)
-
-    def is_truncated(self, state, params) -> jax.Array:
-        return self.env.is_truncated(state, params)
-
-    def discount(self, state, params) -> jax.Array:
-        return self.env.discount(state, params)
-
-    @property
-    def default_params(self) -> Any:
-        return self.env.default_params
-
-    @property
-    def name(self) -> str:
-        return self.env.name
-
-    @property
-    def num_actions(self) -> int:
-        return self.env.num_actions
-
-    def action_space(self, params: Any = None):
-        return self.env.action_space(self.default_params if params is None else params)
-
     def observation_space(self, params: Any = None) -> spaces.Discrete:
         return spaces.Discrete(self.num_states)
-
-    def state_space(self, params: Any = None):
-        return self.env.state_space(self.default_params if params is None else params)
 
     def __getattr__(self, name: str) -> Any:
         # Anything else (e.g. CartPole's constants) comes from the inner env. Guard
