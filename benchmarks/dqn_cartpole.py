@@ -10,17 +10,25 @@ measurement gets its own compile cache and its own peak memory, and reports:
   CartPole-v1, mean return >= 475, measured the same way for both libraries
   (``rljax.evaluate.evaluate``, outside the timings).
 
-Matched hyperparameters (:data:`MATCHED`): 16 environments, one gradient step of
-batch 128 after every vector step, a 100k replay buffer, 1,000 warm-up steps,
-Adam with a constant learning rate, gamma 0.99, a soft target update with tau 0.02
-after every gradient step (rejax: ``polyak = 0.98``, ``target_update_freq`` = one
-vector step), epsilon 1 -> 0.05 linearly over the first 10% of steps, a 64x64 ReLU
-MLP, squared-error loss (rejax's ``l2_loss`` is half of it: the same Adam steps),
-no gradient clipping, no Double DQN, one evaluation at the end. What cannot be
+Matched hyperparameters (:data:`MATCHED`): rljax's CartPole-v1 preset, field by
+field -- 16 environments, one gradient step of batch 128 after every vector step, a
+100k replay buffer, 1,000 warm-up steps, Adam with the learning rate 2e-3 annealed
+linearly to 2e-4 over the run (rejax: the same ``optax.linear_schedule``), gamma
+0.99, a soft target update with tau 0.03 after every gradient step (rejax:
+``polyak = 0.97``, ``target_update_freq`` = one vector step), epsilon 1 -> 0.05
+linearly over the first 10% of steps, a 128x128 ReLU MLP, squared-error loss
+(rejax's ``l2_loss`` is half of it: the same Adam steps), no Double DQN, one
+evaluation at the end -- except gradient clipping, off for both (rljax's preset
+clips the global norm at 10; rejax can only clip element-wise). What cannot be
 matched: rejax treats the 500-step time limit as a terminal state (no bootstrap),
 rljax bootstraps truncated steps; rejax's warm-up acts uniformly at random, rljax's
 with its epsilon schedule (epsilon ~ 1 there anyway). ``--config preset`` runs
-rljax's tuned preset instead (its learning-rate decay has no rejax equivalent).
+rljax's preset itself (with its clipping).
+
+rljax runs seeds in vmapped lanes of a fixed width (8 by default) so that a seed
+gives the same numbers alone and in a batch; a lone seed is padded to a full lane.
+The benchmark uses ``lane_width = min(8, seeds)`` unless ``--lane-width`` says
+otherwise, so one seed costs one run.
 
 rejax (PyPI ``rejax``) is written for gymnax < 1.0, whose ``step`` returns
 ``(obs, state, reward, done, info)``; gymnax 1.x returns ``terminated`` and
@@ -52,10 +60,15 @@ import sys
 import time
 from pathlib import Path
 
+# rljax from this checkout, also for a Python whose environment does not install it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 ENV_ID = "CartPole-v1"
 SOLVED_AT = 475.0
 EVAL_EPISODES = 100
 
+# rljax's CartPole-v1 preset (rljax/agents/dqn.py), every field spelled out, without
+# gradient clipping (rejax only has element-wise clipping, rljax global-norm).
 MATCHED = dict(
     num_envs=16,
     train_frequency=1,
@@ -64,14 +77,14 @@ MATCHED = dict(
     buffer_size=100_000,
     learning_starts=1_000,
     learning_rate=2e-3,
-    learning_rate_end_fraction=1.0,  # constant: rejax has no learning-rate schedule
+    learning_rate_end_fraction=0.1,  # linear over the run (rejax: an optax schedule)
     gamma=0.99,
-    tau=0.02,
+    tau=0.03,
     target_update_interval=1,
     epsilon_start=1.0,
     epsilon_end=0.05,
     epsilon_decay_fraction=0.1,
-    hidden_sizes=(64, 64),
+    hidden_sizes=(128, 128),
     loss="mse",
     max_grad_norm=0.0,
     double_dqn=False,
@@ -81,7 +94,7 @@ MATCHED = dict(
 # --- rljax ----------------------------------------------------------------------------
 
 
-def run_rljax(num_seeds: int, total_steps: int, config: str) -> dict:
+def run_rljax(num_seeds: int, total_steps: int, config: str, lane_width: int) -> dict:
     from rljax.experiment import PRESETS, train
     from rljax.agents import get_agent
 
@@ -89,13 +102,14 @@ def run_rljax(num_seeds: int, total_steps: int, config: str) -> dict:
     overrides = MATCHED if config == "matched" else {}
     steps = total_steps or PRESETS[("dqn", ENV_ID)]["total_steps"]
     result = train("dqn", ENV_ID, seeds=range(num_seeds), overrides=overrides, total_steps=steps,
-                   eval_every=steps, eval_episodes=EVAL_EPISODES)
+                   eval_every=steps, eval_episodes=EVAL_EPISODES, lane_width=lane_width)
     return {
         "compile_s": result.compile_time_s,
         "train_s": result.train_time_s,
         "env_steps_per_seed": result.env_steps_per_seed,
         "final_greedy_return": result.final_eval_return.tolist(),
         "config": result.configs[0],
+        "lane_width": lane_width,
     }
 
 
@@ -127,24 +141,32 @@ class FiveTupleEnv:
 
 
 def run_rejax(num_seeds: int, total_steps: int) -> dict:
+    import flax.linen as nn
     import jax
     import jax.numpy as jnp
+    import optax
     from rejax import DQN
+    from rejax.networks import DiscreteQNetwork, EpsilonGreedyPolicy
 
     import rljax
     from rljax.evaluate import evaluate
 
     env, env_params = rljax.make(ENV_ID)
     m = MATCHED
+    num_updates = -(-total_steps // m["num_envs"])
+    # rljax anneals the learning rate linearly over the run's env steps; one gradient
+    # step per vector step makes that a schedule over gradient steps for optax.
+    learning_rate = optax.linear_schedule(
+        m["learning_rate"], m["learning_rate"] * m["learning_rate_end_fraction"], num_updates)
     algo = DQN.create(
         env=FiveTupleEnv(env),
         env_params=env_params,
-        agent_kwargs={"activation": "relu"},  # rejax's default MLP is 64x64; its default activation swish
+        agent_kwargs={"activation": "relu"},  # rejax's default activation is swish
         num_envs=m["num_envs"],
         buffer_size=m["buffer_size"],
         fill_buffer=m["learning_starts"],
         batch_size=m["batch_size"],
-        learning_rate=m["learning_rate"],
+        learning_rate=learning_rate,
         gamma=m["gamma"],
         max_grad_norm=jnp.inf,
         eps_start=m["epsilon_start"],
@@ -158,6 +180,10 @@ def run_rejax(num_seeds: int, total_steps: int) -> dict:
         eval_freq=total_steps,  # one evaluation, at the end
         skip_initial_evaluation=True,
     )
+    # DQN.create fixes hidden_layer_sizes=(64, 64) (passing it too is a TypeError): set the width here.
+    algo = algo.replace(agent=EpsilonGreedyPolicy(DiscreteQNetwork)(
+        hidden_layer_sizes=tuple(m["hidden_sizes"]), action_dim=env.action_space(env_params).n,
+        activation=nn.relu))
     keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
     start = time.perf_counter()
     compiled = jax.jit(jax.vmap(algo.train)).lower(keys).compile()
@@ -176,7 +202,7 @@ def run_rejax(num_seeds: int, total_steps: int) -> dict:
 
     eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 12345))(keys)
     returns = jax.jit(jax.vmap(greedy_return))(ts.q_ts.params, eval_keys)
-    steps = int(-(-total_steps // m["num_envs"]) * m["num_envs"])
+    steps = int(num_updates * m["num_envs"])
     return {
         "compile_s": compile_s,
         "train_s": train_s,
@@ -191,16 +217,16 @@ def run_rejax(num_seeds: int, total_steps: int) -> dict:
 
 def worker(args: argparse.Namespace) -> None:
     if args.lib == "rljax":
-        out = run_rljax(args.num_seeds, args.total_steps, args.config)
+        out = run_rljax(args.num_seeds, args.total_steps, args.config, args.lane_width or min(8, args.num_seeds))
     else:
         out = run_rejax(args.num_seeds, args.total_steps)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(out))
 
 
-def measure(lib: str, num_seeds: int, total_steps: int, config: str, python: str) -> dict:
+def measure(lib: str, num_seeds: int, total_steps: int, config: str, python: str, lane_width: int) -> dict:
     cmd = [python, os.path.abspath(__file__), "--worker", lib, "--num-seeds", str(num_seeds),
-           "--total-steps", str(total_steps), "--config", config]
+           "--total-steps", str(total_steps), "--config", config, "--lane-width", str(lane_width)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
@@ -216,7 +242,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", default="1,16,128", help="comma-separated numbers of seeds")
     parser.add_argument("--libs", default="rljax,rejax", help="rljax, rejax or both")
-    parser.add_argument("--total-steps", type=int, default=300_000, help="env steps per seed")
+    parser.add_argument("--total-steps", type=int, default=200_000, help="env steps per seed")
+    parser.add_argument("--lane-width", type=int, default=0,
+                        help="rljax runs per vmapped lane (default: min(8, seeds); rljax's own default 8 "
+                             "pads a single seed to 8 runs)")
     parser.add_argument("--config", default="matched", choices=["matched", "preset"],
                         help="rljax: the matched hyperparameters or its tuned preset")
     parser.add_argument("--rejax-python", default=sys.executable,
@@ -240,7 +269,7 @@ def main() -> None:
         python = args.rejax_python if lib == "rejax" else sys.executable
         label = lib if lib == "rejax" else f"rljax ({args.config})"
         for n in [int(s) for s in args.seeds.split(",")]:
-            r = measure(lib, n, args.total_steps, args.config, python)
+            r = measure(lib, n, args.total_steps, args.config, python, args.lane_width)
             r.update(library=label, seeds=n)
             rows.append(r)
             if "error" in r:

@@ -103,23 +103,26 @@ def main() -> None:
     packed_configs = runner.place(batched)
     compile_time = time.perf_counter() - start
 
-    true_returns = []
-
-    def on_segment(i, metrics, state):
-        true_returns.append(lanes.unpack(np.asarray(true_eval(state, packed_configs))))
-
+    # Segment by segment (as BatchRunner.run does), with the true evaluation in between.
     start = time.perf_counter()
-    _, metrics = runner.run(keys, batched, on_segment=on_segment)
+    state = runner.init(runner.place(keys), packed_configs)
+    shaped, true_returns, env_steps = [], [], []
+    for _ in range(loop.schedule.num_segments):
+        state, metrics = runner.segment(state, packed_configs)
+        true_returns.append(lanes.unpack(np.asarray(true_eval(state, packed_configs))))
+        shaped.append(lanes.unpack(np.asarray(metrics["eval_return"])))
+        env_steps.append(int(lanes.unpack(np.asarray(metrics["env_steps"]))[0]))
     train_time = time.perf_counter() - start
     true_returns = np.stack(true_returns, axis=1)  # [seeds, segments]
-    steps = metrics["env_steps"][0]
+    shaped = np.stack(shaped, axis=1)
+    steps = np.array(env_steps)
 
     final = true_returns[:, -1]
     summary = {
         "agent": "dqn", "env": ENV_ID, "trained_on": repr(loop.env), "seeds": seeds,
         "reproduces": "seed 002 DQN: 5-unit network, batch 32, gamma 0.95, eps 0.9->0.05, -50 on failure",
         "final_eval_return": final.tolist(),
-        "shaped_final_eval_return": metrics["eval_return"][:, -1].tolist(),
+        "shaped_final_eval_return": shaped[:, -1].tolist(),
         "eval_return_curve": true_returns.tolist(),
         "env_steps": steps.tolist(),
         "eval_episodes": args.eval_episodes, "env_steps_per_seed": int(steps[-1]),

@@ -204,8 +204,8 @@ def test_continuous_actions_are_refused():
 
 PROBE_CONFIG = {
     "num_envs": 4, "buffer_size": 2000, "batch_size": 32, "learning_starts": 64,
-    "learning_rate": 3e-3, "target_update_interval": 20, "hidden_sizes": (32,), "loss": "mse",
-    "gamma": 0.9, "epsilon_decay_fraction": 0.3,
+    "learning_rate": 3e-3, "hidden_sizes": (32,), "loss": "mse", "gamma": 0.9,
+    "epsilon_decay_fraction": 0.3,
 }
 
 
@@ -262,8 +262,8 @@ def test_learning_rate_sweep_is_one_program():
                    total_steps=1_000, eval_episodes=5)
     assert traces["update"] == 1, traces  # one traced (so compiled) update serves all 32 runs
     assert result.config_ids == [c for c in range(4) for _ in range(8)]
-    recorded = result.metrics["learning_rate"][:, 0]
-    np.testing.assert_allclose(recorded[::8], lrs, rtol=1e-6)
+    recorded = result.metrics["learning_rate"][:, 0]  # the mean over the first segment (annealed)
+    np.testing.assert_allclose(recorded[::8] / np.array(lrs), recorded[0] / lrs[0], rtol=1e-5)
     # the same seed under different learning rates learns different networks
     assert not np.array_equal(run_state(result, 0).params["params"]["MLP_0"]["Dense_0"]["kernel"],
                               run_state(result, 24).params["params"]["MLP_0"]["Dense_0"]["kernel"])
@@ -274,8 +274,8 @@ def test_learning_rate_sweep_is_one_program():
 
 @pytest.mark.slow
 def test_default_config_learns_cartpole():
-    """The preset (default config and run length) over 4 seeds."""
-    result = train("dqn", "CartPole-v1", seeds=range(4), eval_episodes=20)
+    """The preset (default config and run length) over 4 seeds, in one lane of 4."""
+    result = train("dqn", "CartPole-v1", seeds=range(4), eval_episodes=20, lane_width=4)
     returns = result.final_eval_return
     assert np.mean(returns) >= 350, returns
     # every seed solves CartPole at some evaluation (the final one is what the README reports)

@@ -50,8 +50,8 @@ from gymnax.environments import spaces
 
 from rljax.agents.base import Agent, Clock, Transition, check_positive, check_range
 from rljax.agents.exploration import config_epsilon, epsilon_greedy, validate_epsilon
-from rljax.experiment import register_preset
 from rljax.agents.tabular import td_target  # r + gamma * bootstrap, none past a terminal state
+from rljax.experiment import register_preset
 from rljax.nets import TORSOS, QNetwork
 
 LOSSES = ("huber", "mse")
@@ -67,29 +67,29 @@ class DQNConfig:
     the program): everything marked ``struct.field(pytree_node=False)``.
     """
 
-    learning_rate: float = 1e-3  # Adam step size at the start of the run
-    learning_rate_end_fraction: float = 1.0  # linear anneal to learning_rate * this (1 = constant)
+    learning_rate: float = 2e-3  # Adam step size at the start of the run
+    learning_rate_end_fraction: float = 0.1  # linear anneal to learning_rate * this (1 = constant)
     gamma: float = 0.99
-    tau: float = 1.0  # target <- tau * online + (1 - tau) * target; 1 = hard copy
+    tau: float = 0.03  # target <- tau * online + (1 - tau) * target; 1 = hard copy
     huber_delta: float = 1.0  # quadratic inside |td| <= delta, linear outside ("huber" loss)
     max_grad_norm: float = 10.0  # global-norm gradient clipping; 0 = no clipping
     epsilon_start: float = 1.0
     epsilon_end: float = 0.05
-    epsilon_decay_fraction: float = 0.5  # linear: over this fraction of the run's env steps
+    epsilon_decay_fraction: float = 0.1  # linear: over this fraction of the run's env steps
     epsilon_decay_rate: float = 0.99  # only for epsilon_schedule="exponential"
     # --- static ---
     epsilon_schedule: str = struct.field(pytree_node=False, default="linear")
     epsilon_clock: str = struct.field(pytree_node=False, default="steps")
-    hidden_sizes: tuple[int, ...] = struct.field(pytree_node=False, default=(64, 64))
+    hidden_sizes: tuple[int, ...] = struct.field(pytree_node=False, default=(128, 128))
     torso: str = struct.field(pytree_node=False, default="mlp")  # "mlp" or "cnn" (MinAtar)
     cnn_channels: int = struct.field(pytree_node=False, default=16)
-    num_envs: int = struct.field(pytree_node=False, default=4)
-    buffer_size: int = struct.field(pytree_node=False, default=50_000)  # transitions per seed
+    num_envs: int = struct.field(pytree_node=False, default=16)
+    buffer_size: int = struct.field(pytree_node=False, default=100_000)  # transitions per seed
     batch_size: int = struct.field(pytree_node=False, default=128)
     learning_starts: int = struct.field(pytree_node=False, default=1_000)  # env steps (all envs)
     train_frequency: int = struct.field(pytree_node=False, default=1)  # steps per env per update
     gradient_steps: int = struct.field(pytree_node=False, default=1)  # per update
-    target_update_interval: int = struct.field(pytree_node=False, default=500)  # gradient steps
+    target_update_interval: int = struct.field(pytree_node=False, default=1)  # in gradient steps
     loss: str = struct.field(pytree_node=False, default="huber")  # "huber" or "mse"
     double_dqn: bool = struct.field(pytree_node=False, default=False)
 
@@ -232,22 +232,26 @@ def update_target(online: Any, target: Any, gradient_steps: jax.Array, config: D
 
 
 def gradient_step(
-    state: DQNState, key: jax.Array, config: DQNConfig, learning_rate: jax.Array
+    learner: DQNState, replay: Any, key: jax.Array, config: DQNConfig, learning_rate: jax.Array
 ) -> tuple[DQNState, dict[str, jax.Array]]:
-    """Sample a batch, take one optimiser step on the TD loss, maybe update the target."""
-    batch = replay_buffer(config).sample(state.replay, key).experience
+    """Sample a batch from ``replay``, take one optimiser step on the TD loss, maybe update the target.
+
+    ``learner`` is the agent state without its buffer (``replay=None``): the buffer is
+    only read here, so the loops and conds around this step do not carry it.
+    """
+    batch = replay_buffer(config).sample(replay, key).experience
     chex.assert_shape(batch.reward, (config.batch_size,))
-    (loss, q_taken), grads = jax.value_and_grad(td_loss, has_aux=True)(state.params, state, batch, config)
-    updates, opt_state = optimizer(config, learning_rate).update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    steps = state.gradient_steps + 1
-    state = state.replace(
+    (loss, q_taken), grads = jax.value_and_grad(td_loss, has_aux=True)(learner.params, learner, batch, config)
+    updates, opt_state = optimizer(config, learning_rate).update(grads, learner.opt_state, learner.params)
+    params = optax.apply_updates(learner.params, updates)
+    steps = learner.gradient_steps + 1
+    learner = learner.replace(
         params=params,
-        target_params=update_target(params, state.target_params, steps, config),
+        target_params=update_target(params, learner.target_params, steps, config),
         opt_state=opt_state,
         gradient_steps=steps,
     )
-    return state, {"loss": loss, "q_value": q_taken.mean()}
+    return learner, {"loss": loss, "q_value": q_taken.mean()}
 
 
 def update(
@@ -256,22 +260,25 @@ def update(
     """Store the ``[train_frequency, num_envs]`` new transitions; after warm-up, learn from replay."""
     chex.assert_shape(batch.reward, (config.train_frequency, config.num_envs))
     stored = jax.tree.map(lambda x, slot: x.astype(slot.dtype), batch, state.replay.experience)
-    state = state.replace(replay=replay_buffer(config).add(state.replay, stored))
+    replay = replay_buffer(config).add(state.replay, stored)
     learning_rate = learning_rate_at(config, clock)
 
-    def learn(state):
+    def learn(learner):
         keys = jax.random.split(key, config.gradient_steps)
-        state, metrics = jax.lax.scan(
-            lambda s, k: gradient_step(s, k, config, learning_rate), state, keys
+        learner, metrics = jax.lax.scan(
+            lambda s, k: gradient_step(s, replay, k, config, learning_rate), learner, keys
         )
-        return state, jax.tree.map(jnp.mean, metrics)
+        return learner, jax.tree.map(jnp.mean, metrics)
 
-    def warm_up(state):
-        return state, {"loss": jnp.float32(jnp.nan), "q_value": jnp.float32(jnp.nan)}
+    def warm_up(learner):
+        return learner, {"loss": jnp.float32(jnp.nan), "q_value": jnp.float32(jnp.nan)}
 
-    state, metrics = jax.lax.cond(clock.env_steps >= config.learning_starts, learn, warm_up, state)
+    # The buffer is only read while learning, so it stays out of the cond's carry: under
+    # vmap the cond becomes a select of both branches' outputs, and the replay is big.
+    learner = state.replace(replay=None)
+    learner, metrics = jax.lax.cond(clock.env_steps >= config.learning_starts, learn, warm_up, learner)
     metrics.update(epsilon=config_epsilon(config, clock), learning_rate=learning_rate)
-    return state, metrics
+    return learner.replace(replay=replay), metrics
 
 
 # --- Checks before anything is traced ---------------------------------------
@@ -337,10 +344,21 @@ dqn = Agent(
 
 # --- Tuned presets (``rljax train dqn --env ...`` starts from these) -----------
 
-# Best of the configurations measured so far (16 seeds): 12/16 seeds >= 475 at
-# 200k steps. The issue's bar (14/16) is not met yet; see the README.
+# CartPole-v1, tuned over seeds 0-31 (16 envs, one gradient step of batch 128 per
+# vector step, 12.5k gradient steps per seed): 31 of 32 seeds end solved (greedy
+# mean >= 475 over 100 episodes); 30-32 of 32 are solved at every evaluation from
+# 140k steps on. Squared error, not Huber: what CartPole must learn last is to keep
+# the cart on the track, from the rare failure transitions (TD errors ~ the Q values,
+# ~100), and Huber(delta = 1) caps exactly their gradients -- with it the greedy
+# return stalls below 100. The policies plateau at ~250 steps (cart drifting off
+# the track) unless the updates are fast (lr 2e-3, tau 0.03 per gradient step, a
+# 128x128 network); the learning rate then decays to a tenth so the last policy
+# settles.
+register_preset("dqn", "CartPole-v1", total_steps=200_000, loss="mse")
+
+# Breakout-MinAtar: the MinAtar paper's CNN (one 3x3 convolution with 16 filters, a
+# 128-unit layer); a CPU-sized budget (see experiments/minatar_breakout_dqn.py).
 register_preset(
-    "dqn", "CartPole-v1", total_steps=200_000,
-    num_envs=16, batch_size=128, buffer_size=100_000, loss="mse", learning_rate=2e-3,
-    target_update_interval=1, tau=0.05, epsilon_decay_fraction=0.2,
+    "dqn", "Breakout-MinAtar", total_steps=500_000, torso="cnn", hidden_sizes=(128,),
+    learning_rate=1e-3, batch_size=64, learning_starts=5_000, epsilon_decay_fraction=0.2,
 )
