@@ -21,7 +21,7 @@ install-test: $(UV)
 	$(UV) sync --locked --extra test
 
 demo: install
-	$(UV) run --locked rljax train q_learning --env Taxi-v3 --seeds 16 --out results/demo --overwrite
+	$(UV) run --locked rljax train dqn --env CartPole-v1 --seeds 16 --out results/demo --overwrite
 
 test: install-test
 	$(UV) run --locked --extra test pytest $(PYTEST_ARGS)

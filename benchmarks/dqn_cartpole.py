@@ -33,13 +33,12 @@ otherwise, so one seed costs one run.
 rejax (PyPI ``rejax``) is written for gymnax < 1.0, whose ``step`` returns
 ``(obs, state, reward, done, info)``; gymnax 1.x returns ``terminated`` and
 ``truncated`` separately. :class:`FiveTupleEnv` adapts the environment for it; rejax
-itself is unchanged. Install it next to rljax's environment without touching
-rljax's pinned versions, e.g. in a throwaway venv that sees ``.venv``'s packages::
+itself is unchanged. Install it in its own venv, so rljax's pinned versions stay
+untouched (rejax 0.1.3 resolves to the same jax 0.10.2 / flax / optax / gymnax 1.0.1
+as rljax's lockfile; rljax's own modules come from this checkout)::
 
-    uv venv /tmp/rejax-venv --python .venv/bin/python
-    echo "$PWD/.venv/lib/python3.11/site-packages" > /tmp/rejax-venv/lib/python3.11/site-packages/rljax.pth
-    uv pip install --python /tmp/rejax-venv/bin/python --no-deps rejax==0.1.3 distrax==0.1.9 \\
-        dm-tree==0.1.10 gast==0.7.0 decorator==5.3.1 attrs==26.1.0 wrapt==2.5.2 tfp-nightly==0.26.0.dev20261027
+    python3 -m venv /tmp/rejax-venv
+    /tmp/rejax-venv/bin/pip install rejax==0.1.3 flashbax scipy matplotlib tqdm pillow six
 
 Run::
 
