@@ -20,6 +20,7 @@ from typing import Any, Callable, Protocol
 import jax
 import jax.numpy as jnp
 from flax import struct
+from gymnax.environments import spaces
 
 AgentState = Any
 Config = Any
@@ -132,6 +133,14 @@ def check_range(name: str, value: Any, low: float, high: float, low_open=False, 
     if not (ok_low and ok_high) or v != v:
         interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
         raise ValueError(f"{name} must be in {interval}; got {value}")
+
+
+def check_discrete_actions(agent: str, env: Any, env_params: Any, reason: str = "") -> None:
+    """Clear ``ValueError`` when ``env``'s action space is not ``Discrete`` (``reason``: why the agent needs it)."""
+    space = env.action_space(env_params)
+    if not isinstance(space, spaces.Discrete):
+        why = f" ({reason})" if reason else ""
+        raise ValueError(f"{agent} needs a discrete action space{why}; {env.name} has {type(space).__name__} actions")
 
 
 def check_positive(name: str, value: Any) -> None:

@@ -48,7 +48,7 @@ import optax
 from flax import struct
 from gymnax.environments import spaces
 
-from rljax.agents.base import Agent, Clock, Transition, check_positive, check_range
+from rljax.agents.base import Agent, Clock, Transition, check_discrete_actions, check_positive, check_range
 from rljax.agents.exploration import config_epsilon, epsilon_greedy, validate_epsilon
 from rljax.agents.tabular import td_target  # r + gamma * bootstrap, none past a terminal state
 from rljax.experiment import register_preset
@@ -286,12 +286,7 @@ def update(
 
 def validate(config: DQNConfig, env: Any, env_params: Any) -> None:
     """Clear ``ValueError`` for hyperparameters or environments DQN cannot run."""
-    action_space = env.action_space(env_params)
-    if not isinstance(action_space, spaces.Discrete):
-        raise ValueError(
-            f"DQN needs a discrete (Discrete) action space, but {env.name} has a continuous "
-            f"{type(action_space).__name__} action space"
-        )
+    check_discrete_actions("DQN", env, env_params, "one Q value per action")
     obs_space = env.observation_space(env_params)
     if not isinstance(obs_space, (spaces.Discrete, spaces.Box)):
         raise ValueError(f"DQN needs Discrete or Box observations; {env.name} has {obs_space!r}")

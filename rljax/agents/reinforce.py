@@ -49,7 +49,7 @@ import optax
 from flax import struct
 from gymnax.environments import spaces
 
-from rljax.agents.base import Agent, Clock, Transition, check_positive, check_range
+from rljax.agents.base import Agent, Clock, Transition, check_discrete_actions, check_positive, check_range
 from rljax.agents.returns import (
     NORMALIZATIONS,
     masked_mean,
@@ -184,12 +184,7 @@ def _observation_info(env: Any, env_params: Any) -> tuple[int, tuple[int, ...]]:
 
 def validate(config: ReinforceConfig, env: Any, env_params: Any) -> None:
     """Clear errors for bad hyperparameters or an unsupported environment."""
-    space = env.action_space(env_params)
-    if not isinstance(space, spaces.Discrete):
-        raise ValueError(
-            f"reinforce needs a discrete action space (a softmax policy); {env.name} has "
-            f"{type(space).__name__} actions"
-        )
+    check_discrete_actions("reinforce", env, env_params, "a softmax policy")
     _observation_info(env, env_params)
     if int(config.num_envs) < 1:
         raise ValueError(f"num_envs (episodes per update) must be >= 1; got {config.num_envs}")
