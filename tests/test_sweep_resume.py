@@ -148,8 +148,8 @@ def test_dqn_resume_restores_replay_optimiser_and_target_exactly(tmp_path):
     run = dict(seeds=[0, 3], overrides=tiny, total_steps=2_000, eval_every=250, eval_episodes=5,
                compiler_options=FAST_COMPILE)
     straight = train("dqn", "CartPole-v1", **run)
-    # the checkpoint after segment 4 of 8 stays on disk (later ones overwrite it; stop there by
-    # resuming from a copy of the folder taken right after it was written)
+    # 8 segments, a checkpoint every 4: the only one written is after segment 4 (none
+    # follows the last segment), so the resumed run redoes segments 5-8 from it
     first = train("dqn", "CartPole-v1", checkpoint_dir=tmp_path, checkpoint_every=1000, **run)
     resumed = train("dqn", "CartPole-v1", checkpoint_dir=tmp_path, resume=True, **run)
     np.testing.assert_array_equal(resumed.metrics["eval_return"], straight.metrics["eval_return"])
