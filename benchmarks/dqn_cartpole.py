@@ -94,12 +94,13 @@ MATCHED = dict(
 
 
 def run_rljax(num_seeds: int, total_steps: int, config: str, lane_width: int) -> dict:
-    from rljax.experiment import PRESETS, train
+    from rljax.agents import get_agent
+    from rljax.experiment import train
     from rljax.agents import get_agent
 
     get_agent("dqn")  # registers the preset
     overrides = MATCHED if config == "matched" else {}
-    steps = total_steps or PRESETS[("dqn", ENV_ID)]["total_steps"]
+    steps = total_steps or get_agent("dqn").presets[ENV_ID]["total_steps"]
     result = train("dqn", ENV_ID, seeds=range(num_seeds), overrides=overrides, total_steps=steps,
                    eval_every=steps, eval_episodes=EVAL_EPISODES, lane_width=lane_width)
     return {

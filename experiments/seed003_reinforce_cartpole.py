@@ -35,7 +35,8 @@ from pathlib import Path
 
 
 from rljax.agents import get_agent
-from rljax.experiment import PRESETS, SOLVED_AT, train
+from rljax.agents import get_agent
+from rljax.experiment import SOLVED_AT, train
 from rljax.plots import plot_curves
 
 ENV_ID = "CartPole-v1"
@@ -69,8 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    get_agent("reinforce")  # imports the agent, which registers its presets
-    default_steps = args.default_steps or PRESETS[("reinforce", ENV_ID)]["total_steps"]
+    default_steps = args.default_steps or get_agent("reinforce").presets[ENV_ID]["total_steps"]
 
     runs = {
         "seed 003 (h128 relu, lr 1e-4, gamma 0.9, 1 episode/update)": dict(

@@ -35,8 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-import rljax
 from rljax.agents.exploration import epsilon_greedy, random_argmax
+from rljax.envs import make
 
 __all__ = [
     "ArmStats",
@@ -292,7 +292,7 @@ def _bandit_env(num_arms: int):
     argument), so reusing one env object keeps ``jit``'s cache warm across calls
     with different probabilities.
     """
-    env, _ = rljax.make("BernoulliBandit", probs=np.full(num_arms, 0.5))
+    env, _ = make("BernoulliBandit", probs=np.full(num_arms, 0.5))
     return env
 
 
@@ -397,6 +397,6 @@ def run_bandit(
         raise ValueError(f"num_pulls and num_runs must be >= 1; got {num_pulls} and {num_runs}")
     probs_np = np.asarray(probs, dtype=np.float32)
     # The env's factory validates probs (1-D, >= 2 arms, each in [0, 1]) with clear errors.
-    _, env_params = rljax.make("BernoulliBandit", probs=probs_np)
+    _, env_params = make("BernoulliBandit", probs=probs_np)
     env = _bandit_env(int(probs_np.shape[0]))
     return _run_batch(strategy, env, env_params, key, int(num_pulls), int(num_runs))

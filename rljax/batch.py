@@ -11,7 +11,10 @@ bitwise the same numbers alone as inside any batch.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import re
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -21,6 +24,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rljax.loop import Loop, LoopState
+from rljax.watchdog import Watchdog
 
 DEFAULT_LANE_WIDTH = 8
 
@@ -90,12 +94,32 @@ class Lanes:
         return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:])[: self.size], tree)
 
 
-def _over_lanes(fn: Callable) -> Callable:
-    """``fn`` of one run -> the same over packed ``[num_lanes, width]`` arguments."""
-    return lambda *args: jax.lax.map(lambda a: jax.vmap(fn)(*a), args)
+def _over_lanes(fn: Callable, lane: Callable | None = None) -> Callable:
+    """``fn`` of one run -> the same over packed ``[num_lanes, width]`` arguments.
+
+    ``lane`` (default ``jax.vmap(fn)``) is what one lane of ``width`` runs does.
+    """
+    lane = jax.vmap(fn) if lane is None else lane
+    return lambda *args: jax.lax.map(lambda a: lane(*a), args)
 
 
-def _sharded_over_lanes(fn: Callable, mesh: Mesh) -> Callable:
+def _one_run_at_a_time(fn: Callable) -> Callable:
+    """Like ``jax.vmap(fn)``, but the runs go one after another (``lax.map``), so no
+    operation inside ``fn`` sees a batch axis (see the LAPACK note below)."""
+    return lambda *args: jax.lax.map(lambda run: fn(*run), args)
+
+
+def _lane_init(loop: Loop) -> Callable:
+    """One lane's ``loop.init``: agents initialised one run at a time, the rest vmapped."""
+
+    def init(keys, configs):
+        agent_states = _one_run_at_a_time(loop.init_agent)(keys, configs)
+        return jax.vmap(loop.start)(keys, configs, agent_states)
+
+    return init
+
+
+def _sharded_over_lanes(fn: Callable, mesh: Mesh, lane: Callable | None = None) -> Callable:
     """:func:`_over_lanes`, with the lane axis split over the devices of ``mesh``.
 
     Each device runs ``lax.map`` over its own whole lanes, so a run's program is
@@ -104,7 +128,29 @@ def _sharded_over_lanes(fn: Callable, mesh: Mesh) -> Callable:
     spec = PartitionSpec(LANE_AXIS)
     # check_vma=False: runs never communicate across devices (no collectives), and
     # the check rejects while_loops whose initial carry holds constants.
-    return jax.shard_map(_over_lanes(fn), mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
+    return jax.shard_map(_over_lanes(fn, lane), mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
+
+
+# Why initialisation runs one run at a time (a deadlock in jaxlib 0.10's CPU LAPACK kernels):
+# jaxlib 0.10.x splits a *batched* LAPACK call (QR, Cholesky, LU, eigh, ... under
+# vmap) into chunks, schedules them on XLA's intra-op thread pool and blocks that
+# thread in ``absl::BlockingCounter::Wait`` until they finish (``ParallelBatchMap``
+# in jaxlib/cpu/lapack_kernels.cc). XLA's thunk executor itself runs independent
+# operations on the same pool, so when as many batched LAPACK calls as there are
+# pool threads start together (2 on a 2-core machine: e.g. the orthogonal
+# initialisers of a policy and a value network, vmapped over the seeds of a
+# lane) every pool thread waits for chunks that no free thread is left to run,
+# forever: the process sits at 0% CPU in ``BlockUntilReady``. jaxlib >= 0.11
+# (Python >= 3.12) no longer schedules these chunks on the pool in open-source
+# builds; ``--xla_cpu_multi_thread_eigen=false`` does NOT help (measured: hangs
+# the same way). A LAPACK call with a batch of one runs inline on its thread and
+# cannot wait, so ``init`` (where orthogonal initialisers call QR, for every
+# agent and for users' own networks) maps over the runs of a lane instead of
+# vmapping them. It runs once per run, so this costs nothing measurable, and
+# its numbers are bitwise those of the vmapped version (same LAPACK routine per
+# matrix, same random bits). A *segment* program with a LAPACK call (a user's
+# agent that solves a linear system every update, say) gets the same treatment
+# on CPU, with a warning, since vmapping it could hang (see ``BatchRunner.compile``).
 
 
 LANE_AXIS = "lanes"
@@ -129,15 +175,18 @@ class BatchRunner:
             if len(devices) != lanes.num_devices:
                 raise ValueError(f"asked for {lanes.num_devices} devices; {len(devices)} available")
             self.mesh = Mesh(np.array(devices), (LANE_AXIS,))
-            init, segment = _sharded_over_lanes(loop.init, self.mesh), _sharded_over_lanes(loop.segment, self.mesh)
+            init = _sharded_over_lanes(loop.init, self.mesh, lane=_lane_init(loop))
+            segment = _sharded_over_lanes(loop.segment, self.mesh)
         else:
             self.mesh = None
-            init, segment = _over_lanes(loop.init), _over_lanes(loop.segment)
+            init = _over_lanes(loop.init, lane=_lane_init(loop))
+            segment = _over_lanes(loop.segment)
         # The traceable programs; ``compile`` replaces ``init`` / ``segment`` with
         # their ahead-of-time compiled executables, which cannot be traced again.
         self._init_program = jax.jit(init)
         self._segment_program = jax.jit(segment, donate_argnums=0)
         self.init, self.segment = self._init_program, self._segment_program
+        self._checked_lapack = False
 
     def place(self, tree: Any) -> Any:
         """Packs ``[size, ...]`` runs into lanes, on the devices they will run on."""
@@ -158,7 +207,34 @@ class BatchRunner:
         packed_keys, packed_configs = self.place(keys), self.place(configs)
         state_shape = jax.eval_shape(self._init_program, packed_keys, packed_configs)
         self.init = self._init_program.lower(packed_keys, packed_configs).compile(compiler_options)
-        self.segment = self._segment_program.lower(state_shape, packed_configs).compile(compiler_options)
+        lowered = self._segment_program.lower(state_shape, packed_configs)
+        if self._unbatch_lapack(lowered):
+            lowered = self._segment_program.lower(state_shape, packed_configs)
+        self.segment = lowered.compile(compiler_options)
+
+    def _unbatch_lapack(self, lowered: Any) -> bool:
+        """On CPU, rebuilds the segment program one run at a time if it calls LAPACK.
+
+        See the LAPACK note above: a vmapped LAPACK call can deadlock jaxlib 0.10's
+        CPU thread pool. Returns True when the program was rebuilt.
+        """
+        calls = lapack_calls(lowered.as_text())
+        if not calls or self.lanes.width == 1 or jax.default_backend() != "cpu":
+            return False
+        warnings.warn(
+            f"the segment program calls LAPACK ({', '.join(calls)}); on CPU, jaxlib 0.10 can deadlock "
+            "on batched LAPACK calls, so each lane runs its runs one after another instead of vmapping "
+            "them (slower, same results for every seed whatever the batch)",
+            stacklevel=3,
+        )
+        lane = _one_run_at_a_time(self.loop.segment)
+        if self.mesh is None:
+            segment = _over_lanes(self.loop.segment, lane)
+        else:
+            segment = _sharded_over_lanes(self.loop.segment, self.mesh, lane)
+        self._segment_program = jax.jit(segment, donate_argnums=0)
+        self.segment = self._segment_program
+        return True
 
     def run(
         self,
@@ -168,6 +244,7 @@ class BatchRunner:
         resume: tuple[LoopState, list[dict[str, np.ndarray]]] | None = None,
         checkpoint_every: int | None = None,
         on_checkpoint: Callable[[LoopState, list[dict[str, np.ndarray]]], None] | None = None,
+        watchdog: Watchdog | None = None,
     ) -> tuple[LoopState, dict[str, np.ndarray]]:
         """Runs every segment; returns the final packed state and metrics ``[size, segments]``.
 
@@ -184,8 +261,17 @@ class BatchRunner:
           checkpoint_every, on_checkpoint: every ``checkpoint_every`` segments
             (not after the last), ``on_checkpoint(state, history)`` gets the packed
             state and the metrics of every segment so far.
+          watchdog: a :class:`rljax.watchdog.Watchdog`, told of every segment
+            that finishes; it ends the process if one never does.
         """
+        with watchdog if watchdog is not None else contextlib.nullcontext():
+            return self._run(keys, configs, on_segment, resume, checkpoint_every, on_checkpoint, watchdog)
+
+    def _run(self, keys, configs, on_segment, resume, checkpoint_every, on_checkpoint, watchdog):
         packed_configs = self.place(configs)
+        if self.segment is self._segment_program and not self._checked_lapack:
+            self._unbatch_lapack(self._segment_program.lower(self.state_shape(keys, configs), packed_configs))
+        self._checked_lapack = True
         if resume is None:
             state, history = self.init(self.place(keys), packed_configs), []
         else:
@@ -199,6 +285,8 @@ class BatchRunner:
             i, device_metrics = item
             metrics = {k: np.asarray(v) for k, v in self.lanes.unpack(to_host(device_metrics)).items()}
             history.append(metrics)
+            if watchdog is not None:
+                watchdog.beat(f"segment {i + 2} of {num_segments}")
             if on_segment is not None:
                 on_segment(i, metrics)
 
@@ -211,6 +299,8 @@ class BatchRunner:
                 finish(pending)
                 pending = None
                 on_checkpoint(state, history)  # before the next call donates this state
+                if watchdog is not None:
+                    watchdog.beat(f"segment {i + 2} of {num_segments}")
         if pending is not None:
             finish(pending)
         return state, stack_history(history)
@@ -218,6 +308,11 @@ class BatchRunner:
     def state_shape(self, keys: jax.Array, configs: Any) -> Any:
         """Shapes and dtypes of the packed state (a template for restoring checkpoints)."""
         return jax.eval_shape(self._init_program, self.place(keys), self.place(configs))
+
+
+def lapack_calls(hlo_text: str) -> list[str]:
+    """The distinct LAPACK custom-call targets in a lowered program's text (CPU)."""
+    return sorted(set(re.findall(r"lapack_[a-z0-9]+_ffi", hlo_text)))
 
 
 def to_host(tree: Any) -> Any:

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from rljax.render import add_render_parser, cmd_render
 from rljax.report import add_report_parser, cmd_report
+from rljax.watchdog import DEFAULT_MIN_SECONDS as DEFAULT_WATCHDOG_S
 
 
 class UsageError(Exception):
@@ -84,6 +85,9 @@ def _add_run_arguments(p: argparse.ArgumentParser, out_required: bool = True) ->
                    help="shard runs over this many local devices (default: all)")
     p.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
                    help="save the whole training state every STEPS env steps per seed")
+    p.add_argument("--watchdog", type=float, default=DEFAULT_WATCHDOG_S, metavar="SECONDS",
+                   help="if no segment finishes for SECONDS (or 20x the slowest so far), print every "
+                        f"thread's stack and exit with code 4 instead of hanging (default {DEFAULT_WATCHDOG_S:.0f}; 0: off)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,7 +142,7 @@ def _check_resume(out: Path, spec: dict[str, Any]) -> None:
 
 def _write_config_outputs(out: Path, result, config_id: int, label: str) -> dict[str, Any]:
     """summary.json, config.json and curves.png of one configuration of a result."""
-    from rljax.experiment import SOLVED_AT
+    from rljax.envs import solved_at
     from rljax.plots import plot_curves
     from rljax.runs import write_json_atomic
 
@@ -147,7 +151,7 @@ def _write_config_outputs(out: Path, result, config_id: int, label: str) -> dict
     write_json_atomic(out / "config.json", summary["config"])
     plot_curves(
         [(label, result.metrics["env_steps"][rows[0]], result.metrics["eval_return"][rows])],
-        out / "curves.png", title=f"{result.agent} on {result.env_id}", solved_at=SOLVED_AT.get(result.env_id),
+        out / "curves.png", title=f"{result.agent} on {result.env_id}", solved_at=solved_at(result.env_id),
     )
     write_json_atomic(out / "summary.json", summary)
     return summary
@@ -181,6 +185,8 @@ def _prepare(args: argparse.Namespace, grid: list[dict[str, str]]):
     env_kwargs = {k: _literal(v) for k, v in _key_values(args.env_arg, "--env-arg").items()}
     if args.total_steps is not None and args.total_steps < 1:
         raise UsageError(f"--total-steps must be >= 1; got {args.total_steps}")
+    if not args.watchdog >= 0:
+        raise UsageError(f"--watchdog must be >= 0 seconds (0 turns it off); got {args.watchdog}")
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         raise UsageError(f"--checkpoint-every must be >= 1 env step; got {args.checkpoint_every}")
     lane_width = args.lane_width or DEFAULT_LANE_WIDTH
@@ -212,7 +218,8 @@ def _run(args, seeds, overrides, env_kwargs, lane_width, out: Path, config_dirs:
         on_segment=on_segment, progress=not args.no_progress,
         compiler_options=FAST_COMPILE if args.fast_compile else None,
         checkpoint_dir=out, checkpoint_every=args.checkpoint_every, resume=resume,
-        num_devices=args.num_devices,
+        num_devices=args.num_devices, watchdog_seconds=args.watchdog,
+        watchdog_advice=_resume_advice(args, out),
     )
     if resume:  # metrics.csv may hold rows written after the checkpoint: rebuild it
         for cid, d in enumerate(config_dirs):
@@ -222,6 +229,16 @@ def _run(args, seeds, overrides, env_kwargs, lane_width, out: Path, config_dirs:
                 part = {k: v[cid * n:(cid + 1) * n, i] for k, v in result.metrics.items()}
                 table.append(metrics_rows(seeds, [cid] * n, part, i))
     return result
+
+
+def _resume_advice(args: argparse.Namespace, out: Path) -> str:
+    """How to continue a stopped run, for error messages."""
+    if args.command == "train" and args.checkpoint_every:
+        cmd = " ".join(["rljax"] + [a for a in sys.argv[1:] if a != "--overwrite"])
+        if "--resume" not in sys.argv:
+            cmd += f" --resume {out}"
+        return f"The last checkpoint is in {out}: continue with `{cmd}`."
+    return "No checkpoint was being written (--checkpoint-every STEPS keeps one)."
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -318,10 +335,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             _print_summary(labels[i], summary)
             rows = [r for r, c in enumerate(result.config_ids) if c == cid]
             curves.append((labels[i], result.metrics["env_steps"][rows[0]], result.metrics["eval_return"][rows]))
-    from rljax.experiment import SOLVED_AT
+    from rljax.envs import solved_at
 
     plot_curves(curves, out / "curves.png", title=f"{args.agent} on {args.env}: sweep",
-                solved_at=SOLVED_AT.get(args.env))
+                solved_at=solved_at(args.env))
     print(f"results: {out}/<configuration>/summary.json for {len(combos)} configurations, {out}/curves.png")
     return 0
 

@@ -20,31 +20,12 @@ import numpy as np
 from rljax.agents import Agent, get_agent
 from rljax.agents.base import config_fields
 from rljax.batch import DEFAULT_LANE_WIDTH, BatchRunner, Lanes, seed_keys, stack_configs
-from rljax.envs import make
+from rljax.envs import SOLVED_AT, make  # noqa: F401  (SOLVED_AT: re-exported for scripts)
 from rljax.loop import Loop, make_loop
 from rljax.runs import load_checkpoint, save_checkpoint
-
-# Tuned defaults per (agent, env id): config overrides and run length. The CLI
-# and the Python API start from these; the user's overrides win.
-PRESETS: dict[tuple[str, str], dict[str, Any]] = {}
+from rljax.watchdog import DEFAULT_MIN_SECONDS, Watchdog
 
 DEFAULT_TOTAL_STEPS = 100_000
-
-# Mean return at which an environment counts as solved (for reports and plots).
-SOLVED_AT: dict[str, float] = {
-    "CartPole-v1": 475.0,
-    "CartPole-v0": 195.0,
-    "Taxi-v3": 7.0,
-    "FrozenLake-v1": 0.7,
-}
-
-
-def register_preset(agent: str, env_id: str, total_steps: int | None = None, **overrides: Any) -> None:
-    """Registers tuned defaults for an (agent, env id) pair."""
-    entry = dict(overrides)
-    if total_steps is not None:
-        entry["total_steps"] = total_steps
-    PRESETS[(agent, env_id)] = entry
 
 
 def parse_value(text: str, default: Any, name: str) -> Any:
@@ -173,7 +154,7 @@ def build(
     agent = get_agent(agent) if isinstance(agent, str) else agent
     env_kwargs = dict(env_kwargs or {})
     env, env_params = make(env_id, **env_kwargs)
-    preset = dict(PRESETS.get((agent.name, env_id), {}))
+    preset = agent.preset(env_id)  # tuned defaults live with the agent
     preset_steps = preset.pop("total_steps", DEFAULT_TOTAL_STEPS)
     if overrides is None or isinstance(overrides, dict):
         overrides = [overrides or {}]
@@ -206,6 +187,8 @@ def train(
     checkpoint_every: int | None = None,
     resume: bool = False,
     num_devices: int | None = None,
+    watchdog_seconds: float | None = DEFAULT_MIN_SECONDS,
+    watchdog_advice: str = "",
 ) -> TrainResult:
     """Trains ``agent`` on ``env_id`` for every seed (and every override set) in one program.
 
@@ -229,6 +212,10 @@ def train(
         bitwise the one an uninterrupted run gives.
       num_devices: shard the lanes over this many local devices (default: all
         of them); per-seed results are the same as on one device.
+      watchdog_seconds: if no segment finishes for this long (or 20x the slowest
+        segment so far, whichever is longer), print every thread's stack and end
+        the process with exit code 4 (:mod:`rljax.watchdog`); 0 or None: never.
+      watchdog_advice: a line the watchdog adds to its error (e.g. how to resume).
     """
     seeds = [int(s) for s in seeds]
     if not seeds:
@@ -281,8 +268,11 @@ def train(
         save_checkpoint(checkpoint_dir, state, history)
 
     start = time.perf_counter()
+    if watchdog_seconds is not None and watchdog_seconds < 0:
+        raise ValueError(f"watchdog_seconds must be >= 0 (0 = off); got {watchdog_seconds}")
     state, metrics = runner.run(
-        keys, batched, on_segment=after_segment, resume=restored, checkpoint_every=every, on_checkpoint=checkpoint
+        keys, batched, on_segment=after_segment, resume=restored, checkpoint_every=every,
+        on_checkpoint=checkpoint, watchdog=Watchdog(watchdog_seconds, advice=watchdog_advice),
     )
     jax.block_until_ready(state)
     train_time = time.perf_counter() - start

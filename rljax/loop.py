@@ -95,8 +95,16 @@ class Loop:
 
     def init(self, key: jax.Array, config: Config) -> LoopState:
         """Initial state of one seed: agent init and environment resets."""
-        key, key_agent, key_reset, eval_key = jax.random.split(key, 4)
-        agent_state = self.agent.init(key_agent, self.env, self.env_params, config)
+        return self.start(key, config, self.init_agent(key, config))
+
+    def init_agent(self, key: jax.Array, config: Config) -> AgentState:
+        """The agent's initial state for the seed whose key is ``key`` (part of :meth:`init`)."""
+        _, key_agent, _, _ = jax.random.split(key, 4)
+        return self.agent.init(key_agent, self.env, self.env_params, config)
+
+    def start(self, key: jax.Array, config: Config, agent_state: AgentState) -> LoopState:
+        """:meth:`init` given the agent's initial state: environment resets and counters."""
+        key, _, key_reset, eval_key = jax.random.split(key, 4)
         reset_keys = jax.random.split(key_reset, self.num_envs)
         obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(reset_keys, self.env_params)
         zeros = jnp.zeros(self.num_envs, jnp.float32)

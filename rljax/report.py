@@ -24,7 +24,7 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from rljax import stats
+import rljax.stats as stats
 from rljax.plots import figure_png
 
 # Bootstrap resamples per evaluation step for the curve bands: a visual aid on many
@@ -251,9 +251,9 @@ def read_eval_curves(path: Path, seeds: Sequence[int]) -> Curves:
 
 
 def _solved_at(env: str) -> float | None:
-    from rljax.experiment import SOLVED_AT  # imported late: it pulls in the agents and jax
+    from rljax.envs import solved_at  # imported late: it pulls in gymnax and jax
 
-    return SOLVED_AT.get(env)
+    return solved_at(env)
 
 
 def _check_environments(runs: Sequence[Run], allow_mixed: bool) -> list[str]:
@@ -436,7 +436,7 @@ def build_report(
         f"Intervals: {confidence:.0%} {stats.CI_METHOD} bootstrap over seeds, {num_resamples:,} resamples "
         f"(scipy.stats.bootstrap, resampling seed {seed}). IQM = mean of the middle 50% of seeds "
         f"(scipy.stats.trim_mean(x, 0.25)); solved = final return ≥ the environment's threshold "
-        f"(rljax.experiment.SOLVED_AT).",
+        f"(rljax.envs.SOLVED_AT).",
     ]
     return "\n".join(lines) + "\n", rows
 

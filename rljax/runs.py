@@ -92,11 +92,11 @@ def versions() -> dict[str, Any]:
     """Versions of rljax and its stack, and the device it runs on."""
     import jax
 
-    import rljax
+    from rljax._version import __version__
 
     devices = jax.devices()
     return {
-        "rljax": rljax.__version__,
+        "rljax": __version__,
         "jax": jax.__version__,
         "jaxlib": _version("jaxlib"),
         "flax": _version("flax"),

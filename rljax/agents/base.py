@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -103,6 +103,9 @@ class Agent:
         first episode end: the update sees B complete episodes.
       validate: ``(config, env, env_params) -> None``; raises ``ValueError`` with a
         clear message for bad hyperparameters before anything is traced.
+      presets: tuned defaults per environment id: ``{env_id: {field: value, ...}}``
+        (``total_steps`` may be among them: env steps per seed). ``rljax train`` and
+        :func:`rljax.train` start from the preset of the pair; the user's overrides win.
     """
 
     name: str
@@ -113,6 +116,11 @@ class Agent:
     rollout_length: Callable[[Config, Any], int]
     validate: Callable[[Config, Any, Any], None]
     episodic: bool = False
+    presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def preset(self, env_id: str) -> dict[str, Any]:
+        """The tuned overrides for ``env_id`` (empty if there are none), ``total_steps`` included."""
+        return dict(self.presets.get(env_id, {}))
 
 
 def config_fields(config_type: type) -> dict[str, dataclasses.Field]:

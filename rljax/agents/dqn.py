@@ -51,7 +51,6 @@ from gymnax.environments import spaces
 from rljax.agents.base import Agent, Clock, Transition, check_discrete_actions, check_positive, check_range
 from rljax.agents.exploration import config_epsilon, epsilon_greedy, validate_epsilon
 from rljax.agents.tabular import td_target  # r + gamma * bootstrap, none past a terminal state
-from rljax.experiment import register_preset
 from rljax.nets import TORSOS, QNetwork
 
 LOSSES = ("huber", "mse")
@@ -326,6 +325,28 @@ def validate(config: DQNConfig, env: Any, env_params: Any) -> None:
         )
 
 
+# --- Tuned presets (``rljax train dqn --env ...`` starts from these) -----------
+
+PRESETS = {
+    # CartPole-v1, tuned over seeds 0-31 (16 envs, one gradient step of batch 128 per
+    # vector step, 12.5k gradient steps per seed): 31 of 32 seeds end solved (greedy
+    # mean >= 475 over 100 episodes); 30-32 of 32 are solved at every evaluation from
+    # 140k steps on. Squared error, not Huber: what CartPole must learn last is to keep
+    # the cart on the track, from the rare failure transitions (TD errors ~ the Q values,
+    # ~100), and Huber(delta = 1) caps exactly their gradients -- with it the greedy
+    # return stalls below 100. The policies plateau at ~250 steps (cart drifting off
+    # the track) unless the updates are fast (lr 2e-3, tau 0.03 per gradient step, a
+    # 128x128 network); the learning rate then decays to a tenth so the last policy
+    # settles.
+    "CartPole-v1": {"total_steps": 200_000, "loss": "mse"},
+    # Breakout-MinAtar: the MinAtar paper's CNN (one 3x3 convolution with 16 filters, a
+    # 128-unit layer); a CPU-sized budget (see experiments/minatar_breakout_dqn.py).
+    "Breakout-MinAtar": {
+        "total_steps": 500_000, "torso": "cnn", "hidden_sizes": (128,), "learning_rate": 1e-3,
+        "batch_size": 64, "learning_starts": 5_000, "epsilon_decay_fraction": 0.2,
+    },
+}
+
 dqn = Agent(
     name="dqn",
     config_type=DQNConfig,
@@ -334,26 +355,5 @@ dqn = Agent(
     update=update,
     rollout_length=lambda config, env_params: int(config.train_frequency),
     validate=validate,
-)
-
-
-# --- Tuned presets (``rljax train dqn --env ...`` starts from these) -----------
-
-# CartPole-v1, tuned over seeds 0-31 (16 envs, one gradient step of batch 128 per
-# vector step, 12.5k gradient steps per seed): 31 of 32 seeds end solved (greedy
-# mean >= 475 over 100 episodes); 30-32 of 32 are solved at every evaluation from
-# 140k steps on. Squared error, not Huber: what CartPole must learn last is to keep
-# the cart on the track, from the rare failure transitions (TD errors ~ the Q values,
-# ~100), and Huber(delta = 1) caps exactly their gradients -- with it the greedy
-# return stalls below 100. The policies plateau at ~250 steps (cart drifting off
-# the track) unless the updates are fast (lr 2e-3, tau 0.03 per gradient step, a
-# 128x128 network); the learning rate then decays to a tenth so the last policy
-# settles.
-register_preset("dqn", "CartPole-v1", total_steps=200_000, loss="mse")
-
-# Breakout-MinAtar: the MinAtar paper's CNN (one 3x3 convolution with 16 filters, a
-# 128-unit layer); a CPU-sized budget (see experiments/minatar_breakout_dqn.py).
-register_preset(
-    "dqn", "Breakout-MinAtar", total_steps=500_000, torso="cnn", hidden_sizes=(128,),
-    learning_rate=1e-3, batch_size=64, learning_starts=5_000, epsilon_decay_fraction=0.2,
+    presets=PRESETS,
 )

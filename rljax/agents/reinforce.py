@@ -353,15 +353,7 @@ reinforce = Agent(
     rollout_length=rollout_length,
     validate=validate,
     episodic=True,
-)
-
-
-def _register_presets() -> None:
-    from rljax.experiment import register_preset
-
     # 8 episodes per update; CartPole-v1's K = 500, so one update budgets 4000
     # computed steps (fewer valid ones while episodes are short): 150 updates.
-    register_preset("reinforce", "CartPole-v1", total_steps=600_000)
-
-
-_register_presets()
+    presets={"CartPole-v1": {"total_steps": 600_000}},
+)

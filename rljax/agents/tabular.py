@@ -129,6 +129,15 @@ def make_update(bootstrap_fn: Callable) -> Callable:
     return update
 
 
+# Tuned defaults (measured over 16 seeds; README "Results" has the numbers).
+TABULAR_PRESETS = {
+    "Taxi-v3": {"total_steps": 100_000, "learning_rate": 0.5, "num_envs": 8},
+    "FrozenLake-v1": {"total_steps": 200_000, "learning_rate": 0.05, "num_envs": 8},
+    # CartPole-v1 with a discretiser (--env-arg discretize=bins-4x4x29x8).
+    "CartPole-v1": {"total_steps": 400_000, "learning_rate": 0.2, "num_envs": 8, "epsilon_end": 0.0},
+}
+
+
 def _agent(name: str, bootstrap_fn: Callable) -> Agent:
     return Agent(
         name=name,
@@ -138,23 +147,10 @@ def _agent(name: str, bootstrap_fn: Callable) -> Agent:
         update=make_update(bootstrap_fn),
         rollout_length=lambda config, env_params: 1,
         validate=validate,
+        presets=TABULAR_PRESETS,
     )
 
 
 q_learning = _agent("q_learning", max_bootstrap)
 sarsa = _agent("sarsa", sampled_bootstrap)
 expected_sarsa = _agent("expected_sarsa", expected_bootstrap)
-
-
-# Tuned defaults (measured over 16 seeds; README "Results" has the numbers).
-def _register_presets() -> None:
-    from rljax.experiment import register_preset
-
-    for name in ("q_learning", "sarsa", "expected_sarsa"):
-        register_preset(name, "Taxi-v3", total_steps=100_000, learning_rate=0.5, num_envs=8)
-        register_preset(name, "FrozenLake-v1", total_steps=200_000, learning_rate=0.05, num_envs=8)
-        # CartPole-v1 with a discretiser (--env-arg discretize=seed000).
-        register_preset(name, "CartPole-v1", total_steps=400_000, learning_rate=0.2, num_envs=8, epsilon_end=0.0)
-
-
-_register_presets()

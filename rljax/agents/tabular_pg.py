@@ -146,14 +146,6 @@ tabular_pg = Agent(
     rollout_length=lambda config, env_params: int(env_params.max_steps_in_episode),
     validate=validate,
     episodic=True,
-)
-
-
-def _register_presets() -> None:
-    from rljax.experiment import register_preset
-
     # GridMaze's time limit is 100 steps; 4 episodes per update = 400 computed steps.
-    register_preset("tabular_pg", "GridMaze", total_steps=200_000)
-
-
-_register_presets()
+    presets={"GridMaze": {"total_steps": 200_000}},
+)

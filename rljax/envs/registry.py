@@ -27,6 +27,22 @@ _RLJAX_ENVS: dict[str, str] = {
 }
 
 
+# Mean return over 100 evaluation episodes at which an environment counts as solved
+# (Gymnasium's reward thresholds; Taxi's optimal policy averages about +8, FrozenLake
+# 4x4 slippery's about 0.74). Reports, plots and time-to-threshold read it.
+SOLVED_AT: dict[str, float] = {
+    "CartPole-v1": 475.0,
+    "CartPole-v0": 195.0,
+    "Taxi-v3": 7.0,
+    "FrozenLake-v1": 0.7,
+}
+
+
+def solved_at(env_id: str) -> float | None:
+    """The return at which ``env_id`` counts as solved, or None if it has no threshold."""
+    return SOLVED_AT.get(env_id)
+
+
 def registered_ids() -> list[str]:
     """Every id that :func:`make` accepts: rljax's own, then gymnax's."""
     gymnax_ids = [i for i in gymnax.registered_envs if i not in _RLJAX_ENVS]
