@@ -1,5 +1,39 @@
-"""rljax: reinforcement learning as pure functions, compiled end to end with jit / vmap / scan."""
+"""rljax: reinforcement learning as pure functions, compiled end to end with jit / vmap / scan.
+
+The Python API does what the command line does::
+
+    rljax.make(env_id, **options)                 # an environment and its parameters
+    rljax.train(agent, env_id, seeds, overrides)  # rljax train: every seed in one program
+    rljax.sweep(agent, env_id, grid, seeds)       # rljax sweep: traced grids in one program
+    rljax.report(folders, out=..., plot=...)      # rljax report: IQM, bootstrap CIs, curves
+    rljax.load_policy(run_dir, seed)              # a trained policy, NumPy in, NumPy out
+
+Everything but ``make`` is imported on first use, so ``import rljax`` stays cheap.
+"""
 
 from rljax._version import __version__
 from rljax.envs import make, registered_ids
-__all__ = ["make", "registered_ids", "__version__"]
+
+_LAZY = {
+    "train": "rljax.experiment:train",
+    "sweep": "rljax.experiment:sweep",
+    "build": "rljax.experiment:build",
+    "report": "rljax.report_tables:report",
+    "load_policy": "rljax.policies:load_policy",
+    "get_agent": "rljax.agents:get_agent",
+    "agent_names": "rljax.agents:agent_names",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name].split(":")
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rljax' has no attribute {name!r}")
+
+
+__all__ = ["make", "registered_ids", "__version__", *_LAZY]

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rljax.render import add_render_parser, cmd_render
-from rljax.report import add_report_parser, cmd_report
+from rljax.report_plots import PLOT_RESAMPLES
+from rljax.stats import DEFAULT_RESAMPLES
 from rljax.watchdog import DEFAULT_MIN_SECONDS as DEFAULT_WATCHDOG_S
 
 
@@ -268,16 +269,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_grid(entries: Sequence[str], agent) -> tuple[list[dict[str, str]], list[str]]:
-    """``["lr=1e-3,3e-4", "gamma=0.99,0.95"]`` -> every combination, and the static keys among them."""
-    import itertools
-
-    from rljax.agents.base import config_fields, is_static_field
-    from rljax.experiment import make_config
-
+def parse_grid(entries: Sequence[str]) -> dict[str, list[str]]:
+    """``["lr=1e-3,3e-4", "gamma=0.99,0.95"]`` -> ``{"learning_rate": [...], "gamma": [...]}``."""
     if not entries:
         raise UsageError("sweep needs at least one --grid KEY=V1,V2,...")
-    fields = config_fields(agent.config_type)
     axes: dict[str, list[str]] = {}
     for entry in entries:
         key, sep, values = entry.partition("=")
@@ -287,59 +282,95 @@ def parse_grid(entries: Sequence[str], agent) -> tuple[list[dict[str, str]], lis
             raise UsageError(f"--grid expects KEY=V1,V2,... with no empty values; got {entry!r}")
         if key in axes:
             raise UsageError(f"--grid names {key!r} twice")
-        for v in parts:
-            make_config(agent, {key: v})  # unknown key / unparsable value -> clear error
         axes[key] = parts
-    static = [k for k in axes if is_static_field(fields[k])]
-    combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
-    return combos, static
-
-
-def _config_label(combo: dict[str, str]) -> str:
-    return ",".join(f"{k}={v}" for k, v in combo.items())
+    return axes
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    import jax
+    import numpy as np
+
     from rljax.agents import agent_names, get_agent
+    from rljax.experiment import config_label, grid_combinations, group_by_static
     from rljax.plots import plot_curves
-    from rljax.runs import manifest, prepare_out_dir, write_json_atomic
+    from rljax.runs import manifest, prepare_out_dir, save_agent_states, write_json_atomic
 
     if args.agent not in agent_names():
         raise UsageError(f"unknown agent {args.agent!r}; known agents: {', '.join(agent_names())}")
-    combos, static = parse_grid(args.grid, get_agent(args.agent))
+    combos, static = grid_combinations(get_agent(args.agent), parse_grid(args.grid))
     if static and not args.allow_recompile:
         raise UsageError(
             f"--grid over static hyperparameter(s) {', '.join(static)} would compile one program per "
             f"value; pass --allow-recompile to do that"
         )
     # Runs that differ only in traced values share one program; static values split them.
-    groups: dict[tuple, list[int]] = {}
-    for i, combo in enumerate(combos):
-        groups.setdefault(tuple(combo[k] for k in static), []).append(i)
+    groups = group_by_static(combos, static)
     seeds, _, env_kwargs, lane_width = _prepare(args, combos)
     out = prepare_out_dir(args.out, args.overwrite)
-    labels = [_config_label(c) for c in combos]
+    labels = [config_label(c) for c in combos]
     write_json_atomic(out / "manifest.json", manifest(seeds, ["rljax"] + sys.argv[1:]))
     write_json_atomic(out / "sweep.json", {"agent": args.agent, "env": args.env, "seeds": seeds,
                                            "grid": combos, "labels": labels, "programs": len(groups)})
     curves = []
-    for members in groups.values():
+    for members in groups:
         dirs = [out / labels[i] for i in members]
         for d in dirs:
             d.mkdir()
         group_overrides = [{**{ALIASES.get(k, k): v for k, v in _key_values(args.set, "--set").items()},
                             **combos[i]} for i in members]
         result = _run(args, seeds, group_overrides, env_kwargs, lane_width, out, dirs, resume=False)
+        states = result.agent_states()
         for cid, (i, d) in enumerate(zip(members, dirs)):
+            write_json_atomic(d / "run.json", _run_spec(args, seeds, [group_overrides[cid]], env_kwargs, lane_width))
+            rows = [r for r, c in enumerate(result.config_ids) if c == cid]
+            save_agent_states(d, jax.tree.map(lambda x: x[np.asarray(rows)], states))
             summary = _write_config_outputs(d, result, cid, labels[i])
             _print_summary(labels[i], summary)
-            rows = [r for r, c in enumerate(result.config_ids) if c == cid]
             curves.append((labels[i], result.metrics["env_steps"][rows[0]], result.metrics["eval_return"][rows]))
     from rljax.envs import solved_at
 
     plot_curves(curves, out / "curves.png", title=f"{args.agent} on {args.env}: sweep",
                 solved_at=solved_at(args.env))
     print(f"results: {out}/<configuration>/summary.json for {len(combos)} configurations, {out}/curves.png")
+    return 0
+
+
+# --------------------------------------------------------------------------- report
+
+def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Adds ``rljax report DIR [DIR ...] [--out] [--csv] [--plot] [--resamples] [--allow-mixed]``."""
+    p = subparsers.add_parser(
+        "report", help="statistics over seeds (IQM, bootstrap CIs, P(improvement)) of run and sweep folders"
+    )
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="run folders (summary.json) or sweep folders (sweep.json)")
+    p.add_argument("--out", default=None, help="write the markdown report here (default: print it)")
+    p.add_argument("--csv", default=None, help="also write one CSV row per run / configuration here")
+    p.add_argument("--plot", default=None, help="also write learning curves with bootstrap bands (PNG) here")
+    p.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES,
+                   help=f"bootstrap resamples for the tables (default {DEFAULT_RESAMPLES}); "
+                        f"the plot's per-step bands use at most {PLOT_RESAMPLES}")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="report runs on different environments together (no cross-environment comparison)")
+    return p
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Runs ``rljax report``: computes everything first, then writes; on bad input prints
+    the error and returns 2 with nothing written."""
+    from rljax.report_tables import report
+
+    try:
+        markdown, _ = report(args.dirs, out=args.out, csv_path=args.csv, plot=args.plot,
+                             num_resamples=args.resamples, allow_mixed=args.allow_mixed)
+    except ValueError as err:
+        print(f"rljax report: error: {err}", file=sys.stderr)
+        return 2
+    written = [p for p in (args.out, args.csv, args.plot) if p is not None]
+    if args.out is None:
+        print(markdown, end="")
+    if written:
+        # stderr, so that without --out stdout is exactly the markdown (pipeable).
+        print(f"rljax report: wrote {', '.join(written)}", file=sys.stderr)
     return 0
 
 

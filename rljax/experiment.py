@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from rljax.agents import Agent, get_agent
-from rljax.agents.base import config_fields
+from rljax.agents.base import config_fields, is_static_field
 from rljax.batch import DEFAULT_LANE_WIDTH, BatchRunner, Lanes, seed_keys, stack_configs
 from rljax.envs import SOLVED_AT, make  # noqa: F401  (SOLVED_AT: re-exported for scripts)
 from rljax.loop import Loop, make_loop
@@ -296,6 +296,99 @@ def train(
         num_devices=num_devices,
         final_state=state,
     )
+
+
+def grid_combinations(agent: str | Agent, grid: dict[str, Sequence[Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every combination of ``grid`` (``{name: [values]}``), in order, and the static names among them.
+
+    Each value is checked (unknown names and unparsable strings raise ``ValueError``).
+    Static hyperparameters change the program's shapes or structure: combinations that
+    differ in them cannot share one compiled program (see :func:`group_by_static`).
+    """
+    import itertools
+
+    agent = get_agent(agent) if isinstance(agent, str) else agent
+    if not grid:
+        raise ValueError("a sweep needs at least one hyperparameter with a list of values")
+    fields = config_fields(agent.config_type)
+    for key, values in grid.items():
+        if isinstance(values, (str, bytes)) or not len(values):
+            raise ValueError(f"grid values of {key!r} must be a non-empty list; got {values!r}")
+        for v in values:
+            make_config(agent, {key: v})  # unknown key / unparsable value -> clear error
+    static = [k for k in grid if is_static_field(fields[k])]
+    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    return combos, static
+
+
+def group_by_static(combos: Sequence[dict[str, Any]], static: Sequence[str]) -> list[list[int]]:
+    """Indices of ``combos`` grouped by their static values: one compiled program per group."""
+    groups: dict[tuple, list[int]] = {}
+    for i, combo in enumerate(combos):
+        groups.setdefault(tuple(str(combo[k]) for k in static), []).append(i)
+    return list(groups.values())
+
+
+def config_label(combo: dict[str, Any]) -> str:
+    """The folder name of a sweep configuration: ``learning_rate=0.001,gamma=0.9``."""
+    return ",".join(f"{k}={v}" for k, v in combo.items())
+
+
+@dataclass
+class SweepResult:
+    """What :func:`sweep` produced: one :class:`TrainResult` per compiled program.
+
+    ``configs[i]`` (label ``labels[i]``) was trained in ``results[program[i]]`` as
+    its configuration ``config_index[i]``.
+    """
+
+    combos: list[dict[str, Any]]
+    labels: list[str]
+    results: list[TrainResult]
+    program: list[int]
+    config_index: list[int]
+
+    def summary(self, i: int) -> dict[str, Any]:
+        """The ``summary.json`` contract of configuration ``i``."""
+        return self.results[self.program[i]].summary(self.config_index[i])
+
+    def final_eval_return(self, i: int) -> np.ndarray:
+        """Per seed, configuration ``i``'s final evaluation return."""
+        result, cid = self.results[self.program[i]], self.config_index[i]
+        return result.final_eval_return[np.asarray(result.config_ids) == cid]
+
+
+def sweep(
+    agent: str | Agent,
+    env_id: str,
+    grid: dict[str, Sequence[Any]],
+    seeds: Sequence[int] = (0,),
+    overrides: dict[str, Any] | None = None,
+    *,
+    allow_recompile: bool = False,
+    **train_kwargs: Any,
+) -> SweepResult:
+    """Trains every combination of ``grid`` for every seed: ``rljax sweep`` as a function.
+
+    Combinations that differ only in traced hyperparameters (learning rate, gamma,
+    epsilons, ...) run as ONE compiled program; a grid over a static one (network
+    widths, ``num_envs``, ...) needs one program per value and is refused unless
+    ``allow_recompile``. ``overrides`` apply to every combination; ``train_kwargs``
+    go to :func:`train` (``total_steps``, ``eval_episodes``, ``progress``, ...).
+    """
+    combos, static = grid_combinations(agent, grid)
+    if static and not allow_recompile:
+        raise ValueError(
+            f"a grid over static hyperparameter(s) {', '.join(static)} would compile one program per "
+            f"value; pass allow_recompile=True (--allow-recompile) to do that"
+        )
+    program, config_index, results = [0] * len(combos), [0] * len(combos), []
+    for g, members in enumerate(group_by_static(combos, static)):
+        results.append(train(agent, env_id, seeds, [{**(overrides or {}), **combos[i]} for i in members],
+                             **train_kwargs))
+        for cid, i in enumerate(members):
+            program[i], config_index[i] = g, cid
+    return SweepResult(combos, [config_label(c) for c in combos], results, program, config_index)
 
 
 def _progress_bar(loop: Loop, num_runs: int):

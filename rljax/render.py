@@ -482,76 +482,6 @@ class RenderResult:
     num_frames: int
 
 
-def _read_run(run_dir: Path) -> dict[str, Any]:
-    from rljax.runs import AGENT_STATE_FILE
-
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"{str(run_dir)!r} is not a folder")
-    spec_file = run_dir / "run.json"
-    if not spec_file.exists():
-        hint = " (a sweep folder: sweeps do not save agent states)" if (run_dir / "sweep.json").exists() else ""
-        raise FileNotFoundError(f"{str(run_dir)!r} has no run.json: not a `rljax train` run folder{hint}")
-    if not (run_dir / AGENT_STATE_FILE).exists():
-        raise FileNotFoundError(
-            f"{str(run_dir)!r} has no {AGENT_STATE_FILE}: the run has not finished "
-            f"(or was written by an rljax that did not save agent states)"
-        )
-    try:
-        spec = json.loads(spec_file.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{spec_file} is not valid JSON: {err}") from None
-    missing = [k for k in ("agent", "env", "seeds") if k not in spec]
-    if missing:
-        raise ValueError(f"{spec_file} lacks {', '.join(missing)}")
-    return spec
-
-
-def load_policy(run_dir: str | os.PathLike, seed: int) -> tuple[Any, Any, Policy, dict[str, Any]]:
-    """Seed ``seed``'s trained evaluation policy from a run folder.
-
-    Returns:
-      ``(env, env_params, policy, spec)``: the run's environment, the policy
-      ``(key, obs) -> action`` (``agent.act`` with ``explore=False``) and run.json.
-
-    Raises:
-      FileNotFoundError: not a finished ``rljax train`` folder.
-      ValueError: ``seed`` was not trained in this run (the message lists the
-        seeds that were), or the environment has no drawer.
-    """
-    from rljax.agents.base import Clock
-    from rljax.experiment import build
-    from rljax.runs import load_agent_state
-
-    run_dir = Path(run_dir)
-    spec = _read_run(run_dir)
-    seeds = [int(s) for s in spec["seeds"]]
-    if seed not in seeds:
-        raise ValueError(f"seed {seed} was not trained in {str(run_dir)!r}; its seeds are: "
-                         f"{', '.join(map(str, seeds))}")
-    overrides = spec.get("overrides") or [{}]
-    loop, configs = build(
-        spec["agent"], spec["env"], overrides[0], env_kwargs=spec.get("env_kwargs") or {},
-        total_steps=spec.get("total_steps"), eval_every=spec.get("eval_every"),
-        eval_episodes=spec.get("eval_episodes") or 100,
-    )
-    drawer_for(loop.env, loop.env_params)  # fail before loading anything we cannot draw
-    config = configs[0]
-    template = jax.eval_shape(
-        lambda k: loop.agent.init(k, loop.env, loop.env_params, config), jax.random.PRNGKey(0)
-    )
-    # Saved states are ordered (configuration, seed); rljax train has one configuration.
-    agent_state = load_agent_state(run_dir, template, seeds.index(seed))
-    # The clock at the end of training; the greedy policy should not read it, but
-    # an agent whose evaluation policy did would see the trained agent's clock.
-    horizon = loop.schedule.total_steps
-    clock = Clock.start(horizon).replace(env_steps=jnp.int32(horizon))
-
-    def policy(key: jax.Array, obs: jax.Array) -> jax.Array:
-        return loop.agent.act(key, agent_state, obs, config, clock, False)
-
-    return loop.env, loop.env_params, policy, spec
-
-
 def render_run(
     run_dir: str | os.PathLike,
     seed: int,
@@ -572,7 +502,14 @@ def render_run(
         raise ValueError(f"max_steps must be >= 1; got {max_steps}")
     if Path(out).is_dir():
         raise ValueError(f"output {str(out)!r} is a folder; give a file name such as agent.gif")
-    env, env_params, policy, spec = load_policy(run_dir, seed)
+    from rljax.envs import make
+    from rljax.policies import load_policy
+    from rljax.runs import read_spec, resolve_run_dir
+
+    spec = read_spec(resolve_run_dir(run_dir))
+    drawer_for(*make(spec["env"], **(spec.get("env_kwargs") or {})))  # fail before loading what we cannot draw
+    trained = load_policy(run_dir, seed)
+    env, env_params, policy, spec = trained.env, trained.env_params, trained.act, trained.spec
     hold = max(1, round(HOLD_END_S * fps))
     frames: list[Frame] = []
     played = []

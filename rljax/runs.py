@@ -1,4 +1,12 @@
-"""Run folders: atomic file writes, the manifest, and the long metrics table."""
+"""The run folder, both ways: everything rljax writes into one, and reads back out of it.
+
+Written: ``run.json`` (what was trained), ``manifest.json`` (versions, command),
+``metrics.csv`` (the long metrics table, one fsynced segment at a time),
+``summary.json``, checkpoints and the final agent states, all atomically.
+Read back: :func:`load_runs` (summaries and curves, for reports),
+:func:`read_spec` / :func:`resolve_run_dir` and :func:`load_agent_state` (for
+:func:`rljax.load_policy`), :func:`load_checkpoint` (for ``--resume``).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +15,16 @@ import io
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -227,3 +238,247 @@ def load_agent_state(run_dir: str | os.PathLike, template: Any, run_index: int) 
     if len(leaves) != len(spec) or any(tuple(a.shape) != tuple(b.shape) for a, b in zip(leaves, spec)):
         raise ValueError(f"{run_dir}/{AGENT_STATE_FILE} does not match this agent's state")
     return jax.tree.unflatten(treedef, [jax.numpy.asarray(x) for x in leaves])
+
+
+# --------------------------------------------------------------------------- reading run folders back
+
+
+class Curves(NamedTuple):
+    """Evaluation return over training: ``returns[i, t]`` is seed ``seeds[i]`` at ``steps[t]``."""
+
+    steps: np.ndarray
+    seeds: list[int]
+    returns: np.ndarray
+
+
+@dataclass(eq=False)
+class Run:
+    """One configuration's seeds, as read from a run folder.
+
+    ``final_returns`` is NaN where ``summary.json`` holds null (a non-finite return).
+    ``diverged`` is None when the run did not record divergence (older runs).
+    """
+
+    label: str
+    path: Path
+    env: str
+    env_kwargs: dict[str, Any]
+    agent: str
+    config: dict[str, Any]
+    seeds: list[int]
+    final_returns: np.ndarray
+    diverged: np.ndarray | None = None
+    diverged_at_step: list[int | None] | None = None
+    sweep: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def env_label(self) -> str:
+        """The environment id, with its options when it has any (they make it another task)."""
+        if not self.env_kwargs:
+            return self.env
+        opts = ", ".join(f"{k}={v!r}" for k, v in sorted(self.env_kwargs.items()))
+        return f"{self.env} ({opts})"
+
+    @cached_property
+    def curves(self) -> Curves:
+        """``eval_return`` per seed and step from ``metrics.csv``, read on first use."""
+        return read_eval_curves(self.path / "metrics.csv", self.seeds)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ValueError(f"cannot read {path.name} in {str(path.parent)!r}: {err}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"malformed {path.name} in {str(path.parent)!r}: {err}") from None
+
+
+def _summary_error(path: Path, why: str) -> ValueError:
+    return ValueError(f"malformed summary.json in {str(path)!r}: {why}")
+
+
+def _load_run(folder: Path, label: str, sweep: str | None = None) -> Run:
+    """A :class:`Run` from ``folder/summary.json``, checking the fields a report relies on."""
+    summary = _read_json(folder / "summary.json")
+    if not isinstance(summary, dict):
+        raise _summary_error(folder, "expected a JSON object")
+    for key in ("env", "seeds", "final_eval_return"):
+        if key not in summary:
+            raise _summary_error(folder, f"missing key {key!r}")
+    if not isinstance(summary["env"], str):
+        raise _summary_error(folder, "'env' must be a string")
+    seeds, returns = summary["seeds"], summary["final_eval_return"]
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise _summary_error(folder, "'seeds' must be a list of integers")
+    if not isinstance(returns, list) or len(returns) != len(seeds):
+        raise _summary_error(folder, "'final_eval_return' must be a list with one value per seed")
+    if not all(r is None or (isinstance(r, (int, float)) and not isinstance(r, bool)) for r in returns):
+        raise _summary_error(folder, "'final_eval_return' must hold numbers (or null)")
+    if not seeds:
+        raise _summary_error(folder, "no seeds")
+    diverged = summary.get("diverged")
+    if diverged is not None:
+        if not isinstance(diverged, list) or len(diverged) != len(seeds) or not all(
+            isinstance(d, bool) for d in diverged
+        ):
+            raise _summary_error(folder, "'diverged' must be a list with one true/false per seed")
+        diverged = np.asarray(diverged, dtype=bool)
+    env_kwargs = summary.get("env_kwargs") or {}
+    config = summary.get("config") or {}
+    if not isinstance(env_kwargs, dict) or not isinstance(config, dict):
+        raise _summary_error(folder, "'env_kwargs' and 'config' must be JSON objects")
+    return Run(
+        label=label,
+        path=folder,
+        env=summary["env"],
+        env_kwargs=env_kwargs,
+        agent=str(summary.get("agent", "?")),
+        config=config,
+        seeds=seeds,
+        # null is how runs.to_jsonable writes a NaN return.
+        final_returns=np.array([np.nan if r is None else r for r in returns], dtype=float),
+        diverged=diverged,
+        diverged_at_step=summary.get("diverged_at_step"),
+        sweep=sweep,
+        summary=summary,
+    )
+
+
+def _natural_key(name: str) -> list[Any]:
+    """Sorts ``lr=3e-4`` style names with numbers in numeric order (2 before 10)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _sweep_config_dirs(folder: Path, sweep: Any) -> list[Path]:
+    """The configuration folders of a sweep, in the sweep's own order."""
+    labels = sweep.get("labels") if isinstance(sweep, dict) else None
+    if isinstance(labels, list) and all(isinstance(label, str) for label in labels) and labels:
+        dirs = [folder / label for label in labels]
+        for d in dirs:
+            if not (d / "summary.json").is_file():
+                raise ValueError(
+                    f"sweep {str(folder)!r}: configuration {d.name!r} has no summary.json (unfinished sweep?)"
+                )
+        return dirs
+    # No label list (hand-made or older sweep.json): every subfolder that is a run.
+    dirs = sorted((d for d in folder.iterdir() if (d / "summary.json").is_file()), key=lambda d: _natural_key(d.name))
+    if not dirs:
+        raise ValueError(f"sweep {str(folder)!r} has no configuration folders with a summary.json")
+    return dirs
+
+
+def load_runs(paths: Sequence[str | Path]) -> list[Run]:
+    """Reads run folders and sweep folders (expanded to one :class:`Run` per configuration).
+
+    A folder with ``sweep.json`` is a sweep; otherwise one with ``summary.json`` is a
+    run. A run's label is its folder name, a sweep configuration's ``sweep/config``;
+    labels that would collide fall back to the path as given. Raises ValueError on a
+    path that is neither, on malformed JSON (naming the file), or on a folder given twice.
+    """
+    if not paths:
+        raise ValueError("no run or sweep folders given")
+    runs: list[Run] = []
+    for given in paths:
+        folder = Path(given)
+        name = folder.resolve().name
+        if not folder.is_dir():
+            raise ValueError(f"{str(given)!r} is not a folder (expected a run or sweep folder)")
+        if (folder / "sweep.json").is_file():
+            sweep = _read_json(folder / "sweep.json")
+            for d in _sweep_config_dirs(folder, sweep):
+                runs.append(_load_run(d, f"{name}/{d.name}", sweep=name))
+        elif (folder / "summary.json").is_file():
+            runs.append(_load_run(folder, name))
+        else:
+            raise ValueError(
+                f"{str(given)!r} is neither a run folder (no summary.json) nor a sweep folder (no sweep.json)"
+            )
+    seen: dict[Path, str] = {}
+    for run in runs:
+        key = run.path.resolve()
+        if key in seen:
+            raise ValueError(f"{str(run.path)!r} is given more than once")
+        seen[key] = run.label
+    labels = [run.label for run in runs]
+    for run in runs:
+        if labels.count(run.label) > 1:
+            run.label = str(run.path)
+    return runs
+
+
+def read_eval_curves(path: Path, seeds: Sequence[int]) -> Curves:
+    """``eval_return`` of ``seeds`` from a long metrics table, on the steps all of them share.
+
+    Seeds absent from the table are left out (``Curves.seeds`` says which remain). A
+    table with several configurations is an error: each sweep configuration has its own.
+    """
+    if not path.is_file():
+        raise ValueError(f"no metrics.csv in {str(path.parent)!r}: cannot plot its learning curve")
+    by_seed: dict[int, dict[int, float]] = {}
+    configs: set[str] = set()
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"seed", "config", "step", "metric", "value"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"malformed metrics table {str(path)!r}: missing column(s) {', '.join(sorted(missing))}")
+        for row in reader:
+            if row["metric"] != "eval_return":
+                continue
+            try:
+                seed, step, value = int(row["seed"]), int(float(row["step"])), float(row["value"])
+            except (TypeError, ValueError):
+                raise ValueError(f"malformed metrics table {str(path)!r}, line {reader.line_num}: {row}") from None
+            configs.add(row["config"])
+            by_seed.setdefault(seed, {})[step] = value
+    if len(configs) > 1:
+        raise ValueError(f"{str(path)!r} holds several configurations ({', '.join(sorted(configs))})")
+    present = [s for s in seeds if s in by_seed]
+    if not present:
+        raise ValueError(f"{str(path)!r} has no eval_return rows for seeds {list(seeds)}")
+    # Seeds of one run are evaluated on the same steps; a run cut short leaves the tail ragged.
+    steps = sorted(set.intersection(*(set(by_seed[s]) for s in present)))
+    returns = np.array([[by_seed[s][t] for t in steps] for s in present], dtype=float).reshape(len(present), len(steps))
+    return Curves(np.asarray(steps, dtype=np.int64), present, returns)
+
+
+def resolve_run_dir(run_dir: str | os.PathLike, config: int | str | None = None) -> Path:
+    """The run folder that holds the agent states: ``run_dir`` itself, or one configuration of a sweep."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{str(run_dir)!r} is not a folder")
+    sweep_file = run_dir / "sweep.json"
+    if sweep_file.exists():
+        labels = list(_read_json(sweep_file).get("labels", []))
+        if config is None:
+            raise ValueError(f"{str(run_dir)!r} is a sweep folder: pass config= one of {labels} (or its index)")
+        if isinstance(config, int) and not isinstance(config, bool):
+            if not 0 <= config < len(labels):
+                raise ValueError(f"config index {config} out of range: the sweep has {len(labels)} configurations")
+            config = labels[config]
+        if config not in labels:
+            raise ValueError(f"unknown configuration {config!r}; the sweep's configurations are: {labels}")
+        return run_dir / str(config)
+    if config is not None:
+        raise ValueError(f"config= selects a configuration of a sweep folder; {str(run_dir)!r} is a train folder")
+    return run_dir
+
+
+def read_spec(run_dir: Path) -> dict[str, Any]:
+    """``run.json`` of a finished run folder, checked."""
+    spec_file = run_dir / "run.json"
+    if not spec_file.exists():
+        raise FileNotFoundError(f"{str(run_dir)!r} has no run.json: not a `rljax train` or `rljax sweep` run folder")
+    if not (run_dir / AGENT_STATE_FILE).exists():
+        raise FileNotFoundError(
+            f"{str(run_dir)!r} has no {AGENT_STATE_FILE}: the run has not finished "
+            f"(or was written by an rljax that did not save agent states)"
+        )
+    spec = _read_json(spec_file)
+    missing = [k for k in ("agent", "env", "seeds") if k not in spec]
+    if missing:
+        raise ValueError(f"{spec_file} lacks {', '.join(missing)}")
+    return spec

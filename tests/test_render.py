@@ -11,12 +11,12 @@ from PIL import Image, ImageSequence
 
 from rljax.cli import main
 from rljax.envs import make
+from rljax.policies import load_policy
 from rljax.render import (
     add_render_parser,
     cmd_render,
     drawer_for,
     frames_for_episode,
-    load_policy,
     play_episode,
     render_run,
     step_without_reset,
@@ -82,7 +82,8 @@ def test_render_writes_an_animated_gif(trained, tmp_path, name, capsys):
 def test_last_frame_is_where_the_episode_ended(trained):
     """The final frame shows the goal, not gymnax's auto-reset back to the start."""
     run = trained("maze")
-    env, params, policy, spec = load_policy(run, 2)
+    trained = load_policy(run, 2)
+    env, params, policy = trained.env, trained.env_params, trained.act
     positions = []
     draw = drawer_for(env, params)
 

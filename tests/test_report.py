@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from rljax import stats
-from rljax.report import add_report_parser, build_report, cmd_report, load_runs, read_eval_curves
+from rljax.cli import add_report_parser, cmd_report
+from rljax.report_tables import build_report
+from rljax.runs import load_runs, read_eval_curves
 
 RESAMPLES = 2_000
 A = [500.0, 480.0, 300.0, 500.0, 499.5]  # seed 2 diverged and ended at 300

@@ -1,0 +1,101 @@
+"""Trained policies, loaded back from run folders: ``rljax.load_policy(run_dir, seed)``.
+
+A ``rljax train`` folder (and each configuration folder of a ``rljax sweep``)
+holds ``run.json`` (what was trained) and ``agent_state.msgpack`` (every seed's
+final agent state). :func:`load_policy` rebuilds the agent from the first,
+restores one seed's state from the second, and returns its evaluation policy
+(``agent.act(..., explore=False)``: greedy for value methods, argmax for policy
+gradients), jitted, for any environment ``rljax train`` can train on.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rljax.agents.base import Agent, Clock
+from rljax.experiment import build
+from rljax.runs import load_agent_state, read_spec, resolve_run_dir
+
+
+@dataclass(frozen=True)
+class TrainedPolicy:
+    """One seed's trained evaluation policy and what it was trained on.
+
+    Call it with an observation, as a NumPy array or a Python number (a
+    Gymnasium observation works as it is): ``action = policy(obs)``. Inside
+    traced code (a ``lax.scan`` over an episode), use :meth:`act`.
+    """
+
+    env: Any
+    env_params: Any
+    agent: Agent
+    config: Any
+    agent_state: Any
+    seed: int
+    spec: dict[str, Any]
+    run_dir: Path
+
+    def act(self, key: jax.Array, obs: jax.Array) -> jax.Array:
+        """The policy as a pure function ``(key, obs) -> action`` (traceable)."""
+        # The clock at the end of training: the evaluation policy should not read
+        # it, but one that did would see the trained agent's clock.
+        horizon = int(self.spec.get("total_steps") or 0)
+        clock = Clock.start(horizon).replace(env_steps=jnp.int32(horizon))
+        return self.agent.act(key, self.agent_state, obs, self.config, clock, False)
+
+    def __call__(self, obs: Any, key: jax.Array | None = None) -> np.ndarray:
+        """The action for one observation (NumPy in, NumPy out); ``key`` breaks ties (default PRNGKey(0))."""
+        space = self.env.observation_space(self.env_params)
+        obs = jnp.asarray(np.asarray(obs), dtype=space.dtype)
+        if obs.shape != tuple(space.shape):
+            raise ValueError(f"observation of shape {obs.shape}; {self.env.name} observations have shape "
+                             f"{tuple(space.shape)}")
+        return np.asarray(self._jitted_act(jax.random.PRNGKey(0) if key is None else key, obs))
+
+    @functools.cached_property
+    def _jitted_act(self):
+        return jax.jit(self.act)  # compiled on the first call
+
+
+def load_policy(run_dir: str | os.PathLike, seed: int, config: int | str | None = None) -> TrainedPolicy:
+    """Seed ``seed``'s trained evaluation policy from a ``rljax train`` or ``rljax sweep`` folder.
+
+    Args:
+      run_dir: the run folder (or sweep folder).
+      seed: one of the run's seeds.
+      config: for a sweep folder, which configuration: its label (the
+        sub-folder's name, e.g. ``"learning_rate=0.001"``) or its index.
+
+    Raises:
+      FileNotFoundError: not a finished run folder.
+      ValueError: ``seed`` was not trained there (the message lists the seeds that
+        were), or ``config`` is missing, unknown or given for a train folder.
+    """
+    run_dir = resolve_run_dir(run_dir, config)
+    spec = read_spec(run_dir)
+    seeds = [int(s) for s in spec["seeds"]]
+    if seed not in seeds:
+        raise ValueError(f"seed {seed} was not trained in {str(run_dir)!r}; its seeds are: "
+                         f"{', '.join(map(str, seeds))}")
+    overrides = spec.get("overrides") or [{}]
+    loop, configs = build(
+        spec["agent"], spec["env"], overrides[0], env_kwargs=spec.get("env_kwargs") or {},
+        total_steps=spec.get("total_steps"), eval_every=spec.get("eval_every"),
+        eval_episodes=spec.get("eval_episodes") or 100,
+    )
+    agent_config = configs[0]
+    template = jax.eval_shape(
+        lambda k: loop.agent.init(k, loop.env, loop.env_params, agent_config), jax.random.PRNGKey(0)
+    )
+    # Saved states are ordered by seed (one configuration per folder).
+    agent_state = load_agent_state(run_dir, template, seeds.index(seed))
+    spec = {**spec, "total_steps": loop.schedule.total_steps}
+    return TrainedPolicy(loop.env, loop.env_params, loop.agent, agent_config, agent_state, seed, spec, run_dir)
