@@ -50,7 +50,7 @@ from gymnax.environments import spaces
 
 from rljax.agents.base import Agent, Clock, Transition, check_discrete_actions, check_positive, check_range
 from rljax.agents.exploration import config_epsilon, epsilon_greedy, validate_epsilon
-from rljax.agents.tabular import td_target  # r + gamma * bootstrap, none past a terminal state
+from rljax.agents.value_targets import double_q_bootstrap, q_learning_bootstrap, td_target
 from rljax.nets import TORSOS, QNetwork
 
 LOSSES = ("huber", "mse")
@@ -211,10 +211,10 @@ def td_loss(
     q_taken = jnp.take_along_axis(q, batch.action[:, None], axis=1)[:, 0]
     q_next_target = q_values(state, state.target_params, batch.next_obs, config)
     if config.double_dqn:  # the online network picks a', the target network evaluates it
-        next_action = q_values(state, params, batch.next_obs, config).argmax(axis=1)
-        bootstrap = jnp.take_along_axis(q_next_target, next_action[:, None], axis=1)[:, 0]
+        q_next_online = q_values(state, params, batch.next_obs, config)
+        bootstrap = jax.vmap(double_q_bootstrap)(q_next_target, q_next_online)
     else:
-        bootstrap = q_next_target.max(axis=1)
+        bootstrap = jax.vmap(q_learning_bootstrap)(q_next_target)
     target = jax.lax.stop_gradient(td_target(batch.reward, batch.terminated, config.gamma, bootstrap))
     chex.assert_equal_shape([q_taken, target])
     if config.loss == "huber":

@@ -26,13 +26,19 @@ import jax.numpy as jnp
 from flax import struct
 
 from rljax.agents.base import Agent, Clock, Transition, check_range
-from rljax.envs.wrappers import is_discrete_obs, num_observations
 from rljax.agents.exploration import (
     config_epsilon,
     epsilon_greedy,
     epsilon_greedy_probs,
     validate_epsilon,
 )
+from rljax.agents.value_targets import (
+    expected_sarsa_bootstrap,
+    q_learning_bootstrap,
+    sarsa_bootstrap,
+    td_target,
+)
+from rljax.envs.wrappers import is_discrete_obs, num_observations
 
 
 @struct.dataclass
@@ -88,23 +94,17 @@ def act(
 
 
 # Bootstrap values: (key, Q(s', .) [A], epsilon) -> scalar.
+# The bootstraps of the three TD agents, as ``(key, q_next [A], epsilon) -> value``.
 def max_bootstrap(key: jax.Array, q_next: jax.Array, epsilon: jax.Array) -> jax.Array:
-    return q_next.max()
+    return q_learning_bootstrap(q_next)
 
 
 def sampled_bootstrap(key: jax.Array, q_next: jax.Array, epsilon: jax.Array) -> jax.Array:
-    return q_next[epsilon_greedy(key, q_next, epsilon)]
+    return sarsa_bootstrap(q_next, epsilon_greedy(key, q_next, epsilon))
 
 
 def expected_bootstrap(key: jax.Array, q_next: jax.Array, epsilon: jax.Array) -> jax.Array:
-    return jnp.sum(epsilon_greedy_probs(q_next, epsilon) * q_next)
-
-
-def td_target(
-    reward: jax.Array, terminated: jax.Array, gamma: jax.Array, bootstrap: jax.Array
-) -> jax.Array:
-    """``r + gamma * bootstrap``, without bootstrapping past a terminal state."""
-    return reward + gamma * (1.0 - terminated.astype(jnp.float32)) * bootstrap
+    return expected_sarsa_bootstrap(q_next, epsilon_greedy_probs(q_next, epsilon))
 
 
 def make_update(bootstrap_fn: Callable) -> Callable:
