@@ -24,6 +24,8 @@ demo: install
 	$(UV) run --locked rljax train dqn --env CartPole-v1 --seeds 16 --out results/demo --overwrite
 
 test: install-test
+	$(UV) run --locked --extra test ruff check .
+	$(UV) run --locked --extra test ruff format --check .
 	$(UV) run --locked --extra test pytest $(PYTEST_ARGS)
 
 bench: install-test

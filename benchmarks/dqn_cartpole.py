@@ -96,13 +96,20 @@ MATCHED = dict(
 def run_rljax(num_seeds: int, total_steps: int, config: str, lane_width: int) -> dict:
     from rljax.agents import get_agent
     from rljax.experiment import train
-    from rljax.agents import get_agent
 
     get_agent("dqn")  # registers the preset
     overrides = MATCHED if config == "matched" else {}
     steps = total_steps or get_agent("dqn").presets[ENV_ID]["total_steps"]
-    result = train("dqn", ENV_ID, seeds=range(num_seeds), overrides=overrides, total_steps=steps,
-                   eval_every=steps, eval_episodes=EVAL_EPISODES, lane_width=lane_width)
+    result = train(
+        "dqn",
+        ENV_ID,
+        seeds=range(num_seeds),
+        overrides=overrides,
+        total_steps=steps,
+        eval_every=steps,
+        eval_episodes=EVAL_EPISODES,
+        lane_width=lane_width,
+    )
     return {
         "compile_s": result.compile_time_s,
         "train_s": result.train_time_s,
@@ -157,7 +164,8 @@ def run_rejax(num_seeds: int, total_steps: int) -> dict:
     # rljax anneals the learning rate linearly over the run's env steps; one gradient
     # step per vector step makes that a schedule over gradient steps for optax.
     learning_rate = optax.linear_schedule(
-        m["learning_rate"], m["learning_rate"] * m["learning_rate_end_fraction"], num_updates)
+        m["learning_rate"], m["learning_rate"] * m["learning_rate_end_fraction"], num_updates
+    )
     algo = DQN.create(
         env=FiveTupleEnv(env),
         env_params=env_params,
@@ -181,9 +189,11 @@ def run_rejax(num_seeds: int, total_steps: int) -> dict:
         skip_initial_evaluation=True,
     )
     # DQN.create fixes hidden_layer_sizes=(64, 64) (passing it too is a TypeError): set the width here.
-    algo = algo.replace(agent=EpsilonGreedyPolicy(DiscreteQNetwork)(
-        hidden_layer_sizes=tuple(m["hidden_sizes"]), action_dim=env.action_space(env_params).n,
-        activation=nn.relu))
+    algo = algo.replace(
+        agent=EpsilonGreedyPolicy(DiscreteQNetwork)(
+            hidden_layer_sizes=tuple(m["hidden_sizes"]), action_dim=env.action_space(env_params).n, activation=nn.relu
+        )
+    )
     keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
     start = time.perf_counter()
     compiled = jax.jit(jax.vmap(algo.train)).lower(keys).compile()
@@ -225,13 +235,25 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def measure(lib: str, num_seeds: int, total_steps: int, config: str, python: str, lane_width: int) -> dict:
-    cmd = [python, os.path.abspath(__file__), "--worker", lib, "--num-seeds", str(num_seeds),
-           "--total-steps", str(total_steps), "--config", config, "--lane-width", str(lane_width)]
+    cmd = [
+        python,
+        os.path.abspath(__file__),
+        "--worker",
+        lib,
+        "--num-seeds",
+        str(num_seeds),
+        "--total-steps",
+        str(total_steps),
+        "--config",
+        config,
+        "--lane-width",
+        str(lane_width),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         return {"error": (proc.stderr or proc.stdout)[-2000:]}
-    out = json.loads(lines[-1][len("RESULT "):])
+    out = json.loads(lines[-1][len("RESULT ") :])
     returns = out["final_greedy_return"]
     out["solved_fraction"] = sum(r >= SOLVED_AT for r in returns) / len(returns)
     out["env_steps_per_s"] = num_seeds * out["env_steps_per_seed"] / out["train_s"]
@@ -243,13 +265,19 @@ def main() -> None:
     parser.add_argument("--seeds", default="1,16,128", help="comma-separated numbers of seeds")
     parser.add_argument("--libs", default="rljax,rejax", help="rljax, rejax or both")
     parser.add_argument("--total-steps", type=int, default=200_000, help="env steps per seed")
-    parser.add_argument("--lane-width", type=int, default=0,
-                        help="rljax runs per vmapped lane (default: min(8, seeds); rljax's own default 8 "
-                             "pads a single seed to 8 runs)")
-    parser.add_argument("--config", default="matched", choices=["matched", "preset"],
-                        help="rljax: the matched hyperparameters or its tuned preset")
-    parser.add_argument("--rejax-python", default=sys.executable,
-                        help="a Python that can import both rejax and rljax")
+    parser.add_argument(
+        "--lane-width",
+        type=int,
+        default=0,
+        help="rljax runs per vmapped lane (default: min(8, seeds); rljax's own default 8 pads a single seed to 8 runs)",
+    )
+    parser.add_argument(
+        "--config",
+        default="matched",
+        choices=["matched", "preset"],
+        help="rljax: the matched hyperparameters or its tuned preset",
+    )
+    parser.add_argument("--rejax-python", default=sys.executable, help="a Python that can import both rejax and rljax")
     parser.add_argument("--out", default="results/bench_dqn_cartpole")
     parser.add_argument("--worker", choices=["rljax", "rejax"], help=argparse.SUPPRESS)
     parser.add_argument("--num-seeds", type=int, help=argparse.SUPPRESS)
@@ -262,7 +290,9 @@ def main() -> None:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    header = f"{'library':<16} {'seeds':>5} {'compile s':>9} {'train s':>8} {'steps/s':>10} {'peak MB':>8} {'solved':>7}"
+    header = (
+        f"{'library':<16} {'seeds':>5} {'compile s':>9} {'train s':>8} {'steps/s':>10} {'peak MB':>8} {'solved':>7}"
+    )
     print(header)
     print("-" * len(header))
     for lib in args.libs.split(","):
@@ -275,12 +305,18 @@ def main() -> None:
             if "error" in r:
                 print(f"{label:<16} {n:>5}  FAILED: {r['error'].splitlines()[-1] if r['error'] else '?'}")
             else:
-                print(f"{label:<16} {n:>5} {r['compile_s']:>9.1f} {r['train_s']:>8.1f} "
-                      f"{r['env_steps_per_s']:>10,.0f} {r['peak_rss_mb']:>8.0f} {r['solved_fraction']:>7.0%}",
-                      flush=True)
-            (out_dir / "results.json").write_text(json.dumps(
-                {"env": ENV_ID, "total_steps": args.total_steps, "matched": MATCHED, "rows": rows},
-                indent=2, default=list))
+                print(
+                    f"{label:<16} {n:>5} {r['compile_s']:>9.1f} {r['train_s']:>8.1f} "
+                    f"{r['env_steps_per_s']:>10,.0f} {r['peak_rss_mb']:>8.0f} {r['solved_fraction']:>7.0%}",
+                    flush=True,
+                )
+            (out_dir / "results.json").write_text(
+                json.dumps(
+                    {"env": ENV_ID, "total_steps": args.total_steps, "matched": MATCHED, "rows": rows},
+                    indent=2,
+                    default=list,
+                )
+            )
     print(f"wrote {out_dir}/results.json")
 
 

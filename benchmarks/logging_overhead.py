@@ -75,9 +75,11 @@ def main() -> None:
         times[name] = min(times.get(name, np.inf), time.perf_counter() - start)
 
     steps = loop.schedule.total_steps * len(seeds)
-    print(f"{args.agent} on {args.env}: {args.seeds} seeds x {loop.schedule.total_steps} steps, "
-          f"{loop.schedule.num_segments} segments, jax {jax.__version__} on {jax.devices()[0].platform}; "
-          f"best of {args.repeats}")
+    print(
+        f"{args.agent} on {args.env}: {args.seeds} seeds x {loop.schedule.total_steps} steps, "
+        f"{loop.schedule.num_segments} segments, jax {jax.__version__} on {jax.devices()[0].platform}; "
+        f"best of {args.repeats}"
+    )
     for name, t in times.items():
         print(f"  {name:<12} {t:7.3f} s  {steps / t:12,.0f} steps/s  {100 * (t / times['quiet'] - 1):+6.1f}% vs quiet")
 

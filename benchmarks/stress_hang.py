@@ -61,8 +61,19 @@ def run_train(agent: str, runs: int, timeout: float, repo: str, extra: list[str]
     times = []
     for i in range(runs):
         with tempfile.TemporaryDirectory() as out:
-            cmd = [sys.executable, "-m", "rljax.cli", "train", agent, *TRAIN_ARGS[agent],
-                   "--out", out, "--overwrite", "--no-progress", *extra]
+            cmd = [
+                sys.executable,
+                "-m",
+                "rljax.cli",
+                "train",
+                agent,
+                *TRAIN_ARGS[agent],
+                "--out",
+                out,
+                "--overwrite",
+                "--no-progress",
+                *extra,
+            ]
             start = time.perf_counter()
             try:
                 proc = subprocess.run(cmd, env=_env(repo), cwd=repo, capture_output=True, text=True, timeout=timeout)
@@ -109,12 +120,21 @@ def main() -> int:
     p.add_argument("--agent", choices=sorted(TRAIN_ARGS), default="reinforce")
     p.add_argument("--mode", choices=["train", "init"], default="train")
     p.add_argument("--runs", type=int, default=100)
-    p.add_argument("--timeout", type=float, default=180.0,
-                   help="seconds before a run (with --mode init: one call) counts as hung")
-    p.add_argument("--repo", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                   help="checkout whose rljax to run (default: this one)")
-    p.add_argument("--stop-after-hangs", type=int, default=0, metavar="N",
-                   help="stop after N hung runs (to show an old hang without waiting for all runs)")
+    p.add_argument(
+        "--timeout", type=float, default=180.0, help="seconds before a run (with --mode init: one call) counts as hung"
+    )
+    p.add_argument(
+        "--repo",
+        default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        help="checkout whose rljax to run (default: this one)",
+    )
+    p.add_argument(
+        "--stop-after-hangs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="stop after N hung runs (to show an old hang without waiting for all runs)",
+    )
     p.add_argument("--json", help="also write the counts here")
     args, extra = p.parse_known_args()
     if args.mode == "init":

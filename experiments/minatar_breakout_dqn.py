@@ -42,31 +42,53 @@ def main() -> None:
     parser.add_argument("--out", default="results/minatar_breakout_dqn", help="output directory")
     parser.add_argument("--total-steps", type=int, default=None, help="env steps per seed (default: the preset's)")
     parser.add_argument("--eval-episodes", type=int, default=32)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="hyperparameter override over the preset (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="hyperparameter override over the preset (repeatable)",
+    )
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     overrides = dict(pair.split("=", 1) for pair in args.set)
 
     def progress(i, metrics):
-        print(f"  segment {i + 1}: {int(metrics['env_steps'][0])} env steps, greedy return "
-              f"{np.round(metrics['eval_return'], 2).tolist()}", flush=True)
+        print(
+            f"  segment {i + 1}: {int(metrics['env_steps'][0])} env steps, greedy return "
+            f"{np.round(metrics['eval_return'], 2).tolist()}",
+            flush=True,
+        )
 
-    result = train("dqn", ENV_ID, seeds=range(args.seeds), overrides=overrides, total_steps=args.total_steps,
-                   eval_episodes=args.eval_episodes, lane_width=args.seeds, on_segment=progress)
+    result = train(
+        "dqn",
+        ENV_ID,
+        seeds=range(args.seeds),
+        overrides=overrides,
+        total_steps=args.total_steps,
+        eval_episodes=args.eval_episodes,
+        lane_width=args.seeds,
+        on_segment=progress,
+    )
     curves = result.metrics["eval_return"]
     steps = result.metrics["env_steps"][0]
     summary = result.summary()
     summary["eval_return_curve"] = curves.tolist()
     summary["env_steps"] = steps.tolist()
     write_json_atomic(out / "summary.json", summary)
-    plot_curves([("DQN, MinAtar CNN", steps, curves)], out / "curves.png",
-                title=f"DQN on {ENV_ID}, {args.seeds} seeds", ylabel=f"greedy return ({args.eval_episodes} episodes)")
+    plot_curves(
+        [("DQN, MinAtar CNN", steps, curves)],
+        out / "curves.png",
+        title=f"DQN on {ENV_ID}, {args.seeds} seeds",
+        ylabel=f"greedy return ({args.eval_episodes} episodes)",
+    )
     mean = curves.mean(0)
     print(f"greedy return, mean over seeds, per evaluation: {np.round(mean, 2).tolist()}")
-    print(f"first {mean[0]:.2f} -> last {mean[-1]:.2f} (best {mean.max():.2f}); "
-          f"compile {result.compile_time_s:.1f} s, train {result.train_time_s:.1f} s")
+    print(
+        f"first {mean[0]:.2f} -> last {mean[-1]:.2f} (best {mean.max():.2f}); "
+        f"compile {result.compile_time_s:.1f} s, train {result.train_time_s:.1f} s"
+    )
     print(f"wrote {out}/summary.json, curves.png")
 
 

@@ -48,16 +48,24 @@ def main() -> None:
 
     from rljax.experiment import train
 
-    result = train(args.agent, args.env, seeds=range(args.seeds), total_steps=args.total_steps,
-                   lane_width=args.lane_width, progress=jax.process_index() == 0)
+    result = train(
+        args.agent,
+        args.env,
+        seeds=range(args.seeds),
+        total_steps=args.total_steps,
+        lane_width=args.lane_width,
+        progress=jax.process_index() == 0,
+    )
     if jax.process_index() == 0:
         from pathlib import Path
 
         from rljax.runs import write_json_atomic
 
         write_json_atomic(Path(args.out) / "summary.json", result.summary())
-        print(f"{jax.process_count()} process(es), {result.num_devices} device(s): "
-              f"mean final return {result.final_eval_return.mean():.3f}; wrote {args.out}/summary.json")
+        print(
+            f"{jax.process_count()} process(es), {result.num_devices} device(s): "
+            f"mean final return {result.final_eval_return.mean():.3f}; wrote {args.out}/summary.json"
+        )
 
 
 if __name__ == "__main__":

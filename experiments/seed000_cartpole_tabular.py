@@ -12,16 +12,19 @@ time-limit truncations bootstrap (only real terminations do not).
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from rljax.experiment import train
 from rljax.plots import plot_curves
 from rljax.runs import write_json_atomic
 
 SETTINGS = {
     "seed 000 (alpha 0.1, gamma 0.9, 1 env)": dict(
-        overrides={"learning_rate": 0.1, "gamma": 0.9, "epsilon_end": 0.05, "epsilon_decay_fraction": 1.0,
-                   "num_envs": 1},
+        overrides={
+            "learning_rate": 0.1,
+            "gamma": 0.9,
+            "epsilon_end": 0.05,
+            "epsilon_decay_fraction": 1.0,
+            "num_envs": 1,
+        },
         total_steps=400_000,
     ),
     "rljax preset": dict(overrides={}, total_steps=None),
@@ -36,12 +39,20 @@ def main() -> None:
     out = Path(args.out)
     curves, summary = [], {}
     for label, setting in SETTINGS.items():
-        result = train("q_learning", "CartPole-v1", seeds=range(args.seeds), env_kwargs={"discretize": "seed000"},
-                       progress=True, **setting)
+        result = train(
+            "q_learning",
+            "CartPole-v1",
+            seeds=range(args.seeds),
+            env_kwargs={"discretize": "seed000"},
+            progress=True,
+            **setting,
+        )
         returns = result.final_eval_return
-        print(f"{label}: final greedy return mean {returns.mean():.1f} (min {returns.min():.1f}, "
-              f"max {returns.max():.1f}) after {result.env_steps_per_seed} steps/seed, "
-              f"compile {result.compile_time_s:.1f} s, train {result.train_time_s:.1f} s")
+        print(
+            f"{label}: final greedy return mean {returns.mean():.1f} (min {returns.min():.1f}, "
+            f"max {returns.max():.1f}) after {result.env_steps_per_seed} steps/seed, "
+            f"compile {result.compile_time_s:.1f} s, train {result.train_time_s:.1f} s"
+        )
         curves.append((label, result.metrics["env_steps"][0], result.metrics["eval_return"]))
         summary[label] = result.summary()
     plot_curves(curves, out / "curves.png", title="Tabular Q-learning, CartPole-v1 (seed000 bins)", solved_at=195)

@@ -69,22 +69,36 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    result = train("dqn", ENV_ID, seeds=range(args.seeds), overrides=SEED000,
-                   total_steps=args.total_steps, eval_episodes=args.eval_episodes)
+    result = train(
+        "dqn",
+        ENV_ID,
+        seeds=range(args.seeds),
+        overrides=SEED000,
+        total_steps=args.total_steps,
+        eval_episodes=args.eval_episodes,
+    )
     summary = result.summary()
     summary["reproduces"] = "seed 000 NeuralQ: online neural Q-learning, no replay, no target network"
     write_json_atomic(out / "summary.json", summary)
     plot_curves(
-        [("seed 000 neural Q (2x20, gamma 0.6, online)", result.metrics["env_steps"][0],
-          result.metrics["eval_return"])],
-        out / "curves.png", title=f"Online neural Q-learning on {ENV_ID}, {args.seeds} seeds",
+        [
+            (
+                "seed 000 neural Q (2x20, gamma 0.6, online)",
+                result.metrics["env_steps"][0],
+                result.metrics["eval_return"],
+            )
+        ],
+        out / "curves.png",
+        title=f"Online neural Q-learning on {ENV_ID}, {args.seeds} seeds",
         solved_at=SOLVED_AT[ENV_ID],
     )
     final = result.final_eval_return
     curve = result.metrics["eval_return"].mean(0)
     print(f"final greedy return per seed: {np.round(final, 1).tolist()}")
-    print(f"mean {final.mean():.1f}, best eval during training (mean over seeds) {curve.max():.1f}; "
-          f"compile {result.compile_time_s:.1f} s, train {result.train_time_s:.1f} s")
+    print(
+        f"mean {final.mean():.1f}, best eval during training (mean over seeds) {curve.max():.1f}; "
+        f"compile {result.compile_time_s:.1f} s, train {result.train_time_s:.1f} s"
+    )
     print(f"wrote {out}/summary.json, curves.png")
 
 

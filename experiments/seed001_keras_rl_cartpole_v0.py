@@ -85,19 +85,34 @@ def main() -> None:
         runs[f"same config, {args.long_steps} steps"] = args.long_steps
     curves, summary = [], {"env": ENV_ID, "reproduces": "seed 001 keras-rl DQN on CartPole-v0", "runs": {}}
     for label, steps in runs.items():
-        result = train("dqn", ENV_ID, seeds=range(args.seeds), overrides=SEED001, total_steps=steps,
-                       eval_episodes=args.eval_episodes)
+        result = train(
+            "dqn",
+            ENV_ID,
+            seeds=range(args.seeds),
+            overrides=SEED001,
+            total_steps=steps,
+            eval_episodes=args.eval_episodes,
+        )
         curves.append((label, result.metrics["env_steps"][0], result.metrics["eval_return"]))
         final = result.final_eval_return
         solved = int((final >= SOLVED_AT[ENV_ID]).sum())
-        summary["runs"][label] = {**result.summary(), "seeds_solved": solved,
-                                  "eval_return_curve_mean": result.metrics["eval_return"].mean(0).tolist()}
-        print(f"{label}: final greedy return per seed {np.round(final, 1).tolist()}; mean {final.mean():.1f}, "
-              f"solved (>= {SOLVED_AT[ENV_ID]:g}) {solved}/{args.seeds}; compile {result.compile_time_s:.1f} s, "
-              f"train {result.train_time_s:.1f} s")
+        summary["runs"][label] = {
+            **result.summary(),
+            "seeds_solved": solved,
+            "eval_return_curve_mean": result.metrics["eval_return"].mean(0).tolist(),
+        }
+        print(
+            f"{label}: final greedy return per seed {np.round(final, 1).tolist()}; mean {final.mean():.1f}, "
+            f"solved (>= {SOLVED_AT[ENV_ID]:g}) {solved}/{args.seeds}; compile {result.compile_time_s:.1f} s, "
+            f"train {result.train_time_s:.1f} s"
+        )
     write_json_atomic(out / "summary.json", summary)
-    plot_curves(curves, out / "curves.png", title=f"Seed 001's keras-rl DQN on {ENV_ID}, {args.seeds} seeds",
-                solved_at=SOLVED_AT[ENV_ID])
+    plot_curves(
+        curves,
+        out / "curves.png",
+        title=f"Seed 001's keras-rl DQN on {ENV_ID}, {args.seeds} seeds",
+        solved_at=SOLVED_AT[ENV_ID],
+    )
     print(f"wrote {out}/summary.json, curves.png")
 
 

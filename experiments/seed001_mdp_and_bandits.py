@@ -80,11 +80,15 @@ def q_value_iteration_demo() -> dict:
     np.set_printoptions(precision=8, suppress=True)
     print("Q-value iteration, 50 iterations, gamma 0.9 (seed 001's MDP):")
     print(q50)
-    print(f"max |difference| from seed 001's printed table: {max_diff:.2e} (same -inf entries: "
-          f"{bool(np.array_equal(np.isinf(q50), np.isinf(SEED_TABLE)))})")
+    print(
+        f"max |difference| from seed 001's printed table: {max_diff:.2e} (same -inf entries: "
+        f"{bool(np.array_equal(np.isinf(q50), np.isinf(SEED_TABLE)))})"
+    )
     print(f"greedy policy (action per state): {policy.tolist()}")
-    print(f"converged Q* (until change < 1e-12) differs from 50 sweeps by at most "
-          f"{np.max(np.abs(q_star[finite] - q50[finite])):.2e}")
+    print(
+        f"converged Q* (until change < 1e-12) differs from 50 sweeps by at most "
+        f"{np.max(np.abs(q_star[finite] - q50[finite])):.2e}"
+    )
     return {
         "q_50_iterations": np.where(np.isinf(q50), None, q50).tolist(),
         "max_abs_diff_from_seed_table": max_diff,
@@ -116,15 +120,17 @@ def thompson_20_pulls_demo(key: jax.Array, out: Path) -> dict:
 
 def bootstrap_mean_ci(values: np.ndarray, seed: int) -> tuple[float, float]:
     """95% bootstrap (BCa) confidence interval of the mean."""
-    res = stats.bootstrap((values,), np.mean, confidence_level=0.95, n_resamples=9999,
-                          method="BCa", rng=np.random.default_rng(seed))
+    res = stats.bootstrap(
+        (values,), np.mean, confidence_level=0.95, n_resamples=9999, method="BCa", rng=np.random.default_rng(seed)
+    )
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def bandit_comparison(key: jax.Array, num_runs: int, num_pulls: int, out: Path, seed: int) -> dict:
     """All strategies over num_runs independent runs; regret table and plot."""
     print(f"\nBernoulli bandit {BANDITS}: {num_runs} runs x {num_pulls} pulls per strategy")
-    print(f"{'strategy':32s} {'mean final regret':>18s} {'95% bootstrap CI':>20s} {'best arm, last 100':>19s} {'time':>6s}")
+    header = f"{'strategy':32s} {'mean final regret':>18s} {'95% bootstrap CI':>20s}"
+    print(f"{header} {'best arm, last 100':>19s} {'time':>6s}")
     summary = {}
     fig, ax = plt.subplots(figsize=(7, 4.5))
     t_axis = np.arange(1, num_pulls + 1)
@@ -149,8 +155,11 @@ def bandit_comparison(key: jax.Array, num_runs: int, num_pulls: int, out: Path, 
         half = 1.96 * regret.std(axis=0, ddof=1) / np.sqrt(num_runs)
         (line,) = ax.plot(t_axis, mean, label=label)
         ax.fill_between(t_axis, mean - half, mean + half, color=line.get_color(), alpha=0.25)
-    ax.set(xlabel="pull", ylabel="mean cumulative regret",
-           title=f"Bernoulli bandit {BANDITS}, {num_runs} runs (bands: 95% CI of the mean)")
+    ax.set(
+        xlabel="pull",
+        ylabel="mean cumulative regret",
+        title=f"Bernoulli bandit {BANDITS}, {num_runs} runs (bands: 95% CI of the mean)",
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "regret.png", dpi=120)
@@ -176,8 +185,10 @@ def main() -> None:
         "config": {"runs": args.runs, "pulls": args.pulls, "seed": args.seed, "probs": list(BANDITS)},
     }
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"\nwrote {args.out / 'regret.png'}, {args.out / 'posteriors.png'}, {args.out / 'summary.json'} "
-          f"in {time.perf_counter() - start:.1f}s")
+    print(
+        f"\nwrote {args.out / 'regret.png'}, {args.out / 'posteriors.png'}, {args.out / 'summary.json'} "
+        f"in {time.perf_counter() - start:.1f}s"
+    )
 
 
 if __name__ == "__main__":

@@ -85,12 +85,12 @@ def main() -> None:
 
     register(SHAPED_ID, lambda **kw: failure_penalty(ENV_ID, args.penalty, **kw))
     agent = get_agent("dqn")
-    loop, configs = build(agent, SHAPED_ID, SEED002, total_steps=args.total_steps,
-                          eval_episodes=args.eval_episodes)
+    loop, configs = build(agent, SHAPED_ID, SEED002, total_steps=args.total_steps, eval_episodes=args.eval_episodes)
     # The same agent evaluated on the unwrapped environment: the true CartPole return.
     raw_env, raw_params = rljax.make(ENV_ID)
-    raw_loop = make_loop(raw_env, raw_params, agent, configs[0], total_steps=args.total_steps,
-                         eval_episodes=args.eval_episodes)
+    raw_loop = make_loop(
+        raw_env, raw_params, agent, configs[0], total_steps=args.total_steps, eval_episodes=args.eval_episodes
+    )
 
     seeds = list(range(args.seeds))
     keys, batched = seed_keys(seeds), stack_configs([configs[0]] * len(seeds))
@@ -98,8 +98,9 @@ def main() -> None:
     runner = BatchRunner(loop, lanes)
     start = time.perf_counter()
     runner.compile(keys, batched)
-    true_eval = jax.jit(lambda s, c: jax.lax.map(
-        lambda a: jax.vmap(lambda si, ci: raw_loop.evaluate(si, ci).mean())(*a), (s, c)))
+    true_eval = jax.jit(
+        lambda s, c: jax.lax.map(lambda a: jax.vmap(lambda si, ci: raw_loop.evaluate(si, ci).mean())(*a), (s, c))
+    )
     packed_configs = runner.place(batched)
     compile_time = time.perf_counter() - start
 
@@ -119,23 +120,34 @@ def main() -> None:
 
     final = true_returns[:, -1]
     summary = {
-        "agent": "dqn", "env": ENV_ID, "trained_on": repr(loop.env), "seeds": seeds,
+        "agent": "dqn",
+        "env": ENV_ID,
+        "trained_on": repr(loop.env),
+        "seeds": seeds,
         "reproduces": "seed 002 DQN: 5-unit network, batch 32, gamma 0.95, eps 0.9->0.05, -50 on failure",
         "final_eval_return": final.tolist(),
         "shaped_final_eval_return": shaped[:, -1].tolist(),
         "eval_return_curve": true_returns.tolist(),
         "env_steps": steps.tolist(),
-        "eval_episodes": args.eval_episodes, "env_steps_per_seed": int(steps[-1]),
-        "compile_time_s": round(compile_time, 3), "train_time_s": round(train_time, 3),
-        "config": config_dict(configs[0]), "versions": versions(),
+        "eval_episodes": args.eval_episodes,
+        "env_steps_per_seed": int(steps[-1]),
+        "compile_time_s": round(compile_time, 3),
+        "train_time_s": round(train_time, 3),
+        "config": config_dict(configs[0]),
+        "versions": versions(),
     }
     write_json_atomic(out / "summary.json", summary)
-    plot_curves([("seed 002 DQN (5x5, -50 on failure), true return", steps, true_returns)],
-                out / "curves.png", title=f"Seed 002's DQN on {ENV_ID}, {len(seeds)} seeds",
-                solved_at=SOLVED_AT[ENV_ID])
+    plot_curves(
+        [("seed 002 DQN (5x5, -50 on failure), true return", steps, true_returns)],
+        out / "curves.png",
+        title=f"Seed 002's DQN on {ENV_ID}, {len(seeds)} seeds",
+        solved_at=SOLVED_AT[ENV_ID],
+    )
     print(f"final greedy return on {ENV_ID} per seed: {np.round(final, 1).tolist()}")
-    print(f"mean {final.mean():.1f}; best mean over training {true_returns.mean(0).max():.1f}; "
-          f"compile {compile_time:.1f} s, train {train_time:.1f} s (incl. the true evaluations)")
+    print(
+        f"mean {final.mean():.1f}; best mean over training {true_returns.mean(0).max():.1f}; "
+        f"compile {compile_time:.1f} s, train {train_time:.1f} s (incl. the true evaluations)"
+    )
     print(f"wrote {out}/summary.json, curves.png")
 
 

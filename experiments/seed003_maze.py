@@ -72,9 +72,7 @@ def bfs_path(env) -> list[int]:
 def greedy_path(result, run: int, env, env_params) -> list[int]:
     """States visited by run ``run``'s evaluation policy (``act(explore=False)``) from a reset."""
     agent = get_agent(result.agent)
-    state = jax.tree.map(
-        lambda x: jnp.asarray(x).reshape((-1,) + x.shape[2:])[run], result.final_state.agent_state
-    )
+    state = jax.tree.map(lambda x: jnp.asarray(x).reshape((-1,) + x.shape[2:])[run], result.final_state.agent_state)
     config = make_config(agent, result.configs[result.config_ids[run]])
     act = jax.jit(lambda k, o: agent.act(k, state, o, config, Clock.start(1), False))
     key = jax.random.PRNGKey(run)
@@ -104,13 +102,16 @@ def main() -> None:
     summary = {"shortest_path": shortest, "shortest_moves": len(shortest) - 1, "methods": {}}
     for name, (overrides, steps) in METHODS.items():
         start = time.perf_counter()
-        result = train(name, "GridMaze", seeds=range(args.seeds), overrides=overrides,
-                       total_steps=steps, eval_episodes=1)
+        result = train(
+            name, "GridMaze", seeds=range(args.seeds), overrides=overrides, total_steps=steps, eval_episodes=1
+        )
         paths = [greedy_path(result, i, env, env_params) for i in range(args.seeds)]
         moves = [len(p) - 1 if p[-1] == env.goal else None for p in paths]
         optimal = sum(m == len(shortest) - 1 for m in moves)
-        print(f"\n{name}: budget {steps} env steps per seed, {time.perf_counter() - start:.1f} s "
-              f"(compile {result.compile_time_s:.1f} s); shortest path in {optimal}/{args.seeds} seeds")
+        print(
+            f"\n{name}: budget {steps} env steps per seed, {time.perf_counter() - start:.1f} s "
+            f"(compile {result.compile_time_s:.1f} s); shortest path in {optimal}/{args.seeds} seeds"
+        )
         for seed, path, m in zip(result.seeds, paths, moves):
             shown = " ".join(f"S{s}" for s in path[:12]) + (" ..." if len(path) > 12 else "")
             print(f"  seed {seed:2d}: {'no goal' if m is None else f'{m} moves'}: {shown}")

@@ -33,8 +33,6 @@ import argparse
 import json
 from pathlib import Path
 
-
-from rljax.agents import get_agent
 from rljax.agents import get_agent
 from rljax.experiment import SOLVED_AT, train
 from rljax.plots import plot_curves
@@ -62,10 +60,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=8, help="seeds 0..N-1 per configuration")
     parser.add_argument("--out", default="results/seed003_reinforce", help="output directory")
-    parser.add_argument("--seed003-episodes", type=int, default=SEED003_EPISODES,
-                        help="training episodes of the seed's configuration")
-    parser.add_argument("--default-steps", type=int, default=None,
-                        help="computed env steps of the default config (default: the preset's)")
+    parser.add_argument(
+        "--seed003-episodes", type=int, default=SEED003_EPISODES, help="training episodes of the seed's configuration"
+    )
+    parser.add_argument(
+        "--default-steps",
+        type=int,
+        default=None,
+        help="computed env steps of the default config (default: the preset's)",
+    )
     parser.add_argument("--eval-episodes", type=int, default=100)
     args = parser.parse_args()
     out = Path(args.out)
@@ -74,9 +77,9 @@ def main() -> None:
 
     runs = {
         "seed 003 (h128 relu, lr 1e-4, gamma 0.9, 1 episode/update)": dict(
-            overrides=SEED003, total_steps=args.seed003_episodes * 500),
-        "rljax default (baseline, 8 episodes/update)": dict(
-            overrides={}, total_steps=default_steps),
+            overrides=SEED003, total_steps=args.seed003_episodes * 500
+        ),
+        "rljax default (baseline, 8 episodes/update)": dict(overrides={}, total_steps=default_steps),
     }
     seeds = list(range(args.seeds))
     eval_curves, train_curves, summary = [], [], {"env": ENV_ID, "seeds": seeds, "runs": {}}
@@ -87,10 +90,12 @@ def main() -> None:
         train_curves.append((label, steps, result.metrics["train_episode_return"]))
         final = result.final_eval_return
         solved = int((final >= SOLVED_AT[ENV_ID]).sum())
-        print(f"{label}:\n  final argmax return per seed: {[round(float(x), 1) for x in final]}\n"
-              f"  solved (>= {SOLVED_AT[ENV_ID]:g}): {solved}/{len(seeds)}; valid env steps per seed: "
-              f"mean {result.metrics['env_steps'][:, -1].mean():.0f}; compile {result.compile_time_s:.1f} s, "
-              f"train {result.train_time_s:.1f} s")
+        print(
+            f"{label}:\n  final argmax return per seed: {[round(float(x), 1) for x in final]}\n"
+            f"  solved (>= {SOLVED_AT[ENV_ID]:g}): {solved}/{len(seeds)}; valid env steps per seed: "
+            f"mean {result.metrics['env_steps'][:, -1].mean():.0f}; compile {result.compile_time_s:.1f} s, "
+            f"train {result.train_time_s:.1f} s"
+        )
         summary["runs"][label] = {
             "config": result.configs[0],
             "computed_steps_per_seed": spec["total_steps"],
@@ -102,10 +107,20 @@ def main() -> None:
             "train_time_s": result.train_time_s,
         }
     title = f"REINFORCE on {ENV_ID}, {len(seeds)} seeds"
-    plot_curves(eval_curves, out / "eval_return.png", title=title,
-                ylabel=f"argmax-policy return ({args.eval_episodes} episodes)", solved_at=SOLVED_AT[ENV_ID])
-    plot_curves(train_curves, out / "train_return.png", title=title,
-                ylabel="training episode return (sampled policy)", solved_at=SOLVED_AT[ENV_ID])
+    plot_curves(
+        eval_curves,
+        out / "eval_return.png",
+        title=title,
+        ylabel=f"argmax-policy return ({args.eval_episodes} episodes)",
+        solved_at=SOLVED_AT[ENV_ID],
+    )
+    plot_curves(
+        train_curves,
+        out / "train_return.png",
+        title=title,
+        ylabel="training episode return (sampled policy)",
+        solved_at=SOLVED_AT[ENV_ID],
+    )
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
     print(f"wrote {out}/eval_return.png, train_return.png, summary.json")
 

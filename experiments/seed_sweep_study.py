@@ -28,12 +28,37 @@ def main() -> None:
     out = Path(args.out)
     extra = ["--total-steps", str(args.total_steps)] if args.total_steps else []
     for loss in ("huber", "mse"):
-        rc = rljax(["train", "dqn", "--env", "CartPole-v1", "--seeds", str(args.seeds), "--set", f"loss={loss}",
-                    "--out", str(out / loss), "--overwrite", *extra])
+        rc = rljax(
+            [
+                "train",
+                "dqn",
+                "--env",
+                "CartPole-v1",
+                "--seeds",
+                str(args.seeds),
+                "--set",
+                f"loss={loss}",
+                "--out",
+                str(out / loss),
+                "--overwrite",
+                *extra,
+            ]
+        )
         if rc != 0:
             sys.exit(rc)
-    rc = rljax(["report", str(out / "huber"), str(out / "mse"), "--out", str(out / "report.md"),
-                "--csv", str(out / "report.csv"), "--plot", str(out / "report.png")])
+    rc = rljax(
+        [
+            "report",
+            str(out / "huber"),
+            str(out / "mse"),
+            "--out",
+            str(out / "report.md"),
+            "--csv",
+            str(out / "report.csv"),
+            "--plot",
+            str(out / "report.png"),
+        ]
+    )
     if rc == 0:
         print((out / "report.md").read_text())
     sys.exit(rc)

@@ -63,32 +63,63 @@ def parse_seeds(seeds: int | None, seed_list: str | None) -> list[int]:
 def _add_run_arguments(p: argparse.ArgumentParser, out_required: bool = True) -> None:
     p.add_argument("agent", help="agent name: q_learning, sarsa, expected_sarsa, dqn, reinforce, ...")
     p.add_argument("--env", required=True, help="environment id for rljax.make (gymnax ids too)")
-    p.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
-                   help="environment option, e.g. map_name=8x8 or discretize=seed000 (repeatable)")
+    p.add_argument(
+        "--env-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment option, e.g. map_name=8x8 or discretize=seed000 (repeatable)",
+    )
     seeds = p.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=int, default=None, help="train seeds 0..N-1 (default 1)")
     seeds.add_argument("--seed-list", default=None, help="train exactly these seeds, e.g. 3,5,7")
     p.add_argument("--out", required=out_required, help="output folder (must not exist unless --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--total-steps", type=int, default=None, help="env steps per seed (default: the preset's)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="hyperparameter override, e.g. learning_rate=0.5 (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="hyperparameter override, e.g. learning_rate=0.5 (repeatable)",
+    )
     p.add_argument("--eval-every", type=int, default=None, help="env steps between evaluations")
     p.add_argument("--eval-episodes", type=int, default=100, help="episodes per evaluation (default 100)")
-    p.add_argument("--lane-width", type=int, default=None,
-                   help="runs per vmapped lane; a seed's numbers depend on it, not on its neighbours")
+    p.add_argument(
+        "--lane-width",
+        type=int,
+        default=None,
+        help="runs per vmapped lane; a seed's numbers depend on it, not on its neighbours",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--fast-compile", action="store_true",
-                   help="skip XLA's backend optimisations: compiles faster, runs slower (short runs)")
-    p.add_argument("--deterministic", action="store_true",
-                   help="deterministic GPU kernels (--xla_gpu_deterministic_ops); CPU is deterministic already")
-    p.add_argument("--num-devices", type=int, default=None,
-                   help="shard runs over this many local devices (default: all)")
-    p.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
-                   help="save the whole training state every STEPS env steps per seed")
-    p.add_argument("--watchdog", type=float, default=DEFAULT_WATCHDOG_S, metavar="SECONDS",
-                   help="if no segment finishes for SECONDS (or 20x the slowest so far), print every "
-                        f"thread's stack and exit with code 4 instead of hanging (default {DEFAULT_WATCHDOG_S:.0f}; 0: off)")
+    p.add_argument(
+        "--fast-compile",
+        action="store_true",
+        help="skip XLA's backend optimisations: compiles faster, runs slower (short runs)",
+    )
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic GPU kernels (--xla_gpu_deterministic_ops); CPU is deterministic already",
+    )
+    p.add_argument(
+        "--num-devices", type=int, default=None, help="shard runs over this many local devices (default: all)"
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="save the whole training state every STEPS env steps per seed",
+    )
+    p.add_argument(
+        "--watchdog",
+        type=float,
+        default=DEFAULT_WATCHDOG_S,
+        metavar="SECONDS",
+        help="if no segment finishes for SECONDS (or 20x the slowest so far), print every "
+        f"thread's stack and exit with code 4 instead of hanging (default {DEFAULT_WATCHDOG_S:.0f}; 0: off)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,14 +127,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p_train = sub.add_parser("train", help="train one agent on one environment over many seeds")
     _add_run_arguments(p_train, out_required=False)
-    p_train.add_argument("--resume", default=None, metavar="DIR",
-                         help="continue the run in DIR from its last checkpoint (same command otherwise)")
+    p_train.add_argument(
+        "--resume",
+        default=None,
+        metavar="DIR",
+        help="continue the run in DIR from its last checkpoint (same command otherwise)",
+    )
     p_sweep = sub.add_parser("sweep", help="every grid combination x every seed in one compiled program")
     _add_run_arguments(p_sweep)
-    p_sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
-                         help="values of a hyperparameter to sweep, e.g. lr=1e-3,3e-4 (repeatable)")
-    p_sweep.add_argument("--allow-recompile", action="store_true",
-                         help="allow grids over static hyperparameters (one program per value)")
+    p_sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2,...",
+        help="values of a hyperparameter to sweep, e.g. lr=1e-3,3e-4 (repeatable)",
+    )
+    p_sweep.add_argument(
+        "--allow-recompile", action="store_true", help="allow grids over static hyperparameters (one program per value)"
+    )
     sub.add_parser("list", help="list agents and environment ids")
     add_report_parser(sub)
     add_render_parser(sub)
@@ -112,50 +153,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Short names accepted in --set and --grid.
 ALIASES = {"lr": "learning_rate"}
-
-
-def _run_spec(args: argparse.Namespace, seeds: list[int], overrides: list[dict[str, str]],
-              env_kwargs: dict[str, Any], lane_width: int) -> dict[str, Any]:
-    """What determines a run's numbers; a resumed run must match it exactly."""
-    return {
-        "command": args.command, "agent": args.agent, "env": args.env, "env_kwargs": env_kwargs,
-        "seeds": seeds, "overrides": overrides, "total_steps": args.total_steps,
-        "eval_every": args.eval_every, "eval_episodes": args.eval_episodes, "lane_width": lane_width,
-        "fast_compile": args.fast_compile,
-    }
-
-
-def _check_resume(out: Path, spec: dict[str, Any]) -> None:
-    import json
-
-    from rljax.runs import CHECKPOINT_FILE
-
-    spec_file = out / "run.json"
-    if not spec_file.exists() or not (out / CHECKPOINT_FILE).exists():
-        raise UsageError(f"--resume: {str(out)!r} has no checkpoint to resume from")
-    saved = json.loads(spec_file.read_text())
-    saved_spec = {k: saved.get(k) for k in spec}
-    current = json.loads(json.dumps(spec))  # same JSON types as the saved one
-    if saved_spec != current:
-        diffs = [f"{k}: saved {saved_spec[k]!r}, now {current[k]!r}" for k in spec if saved_spec[k] != current[k]]
-        raise UsageError("--resume: the command differs from the saved run (" + "; ".join(diffs) + ")")
-
-
-def _write_config_outputs(out: Path, result, config_id: int, label: str) -> dict[str, Any]:
-    """summary.json, config.json and curves.png of one configuration of a result."""
-    from rljax.envs import solved_at
-    from rljax.plots import plot_curves
-    from rljax.runs import write_json_atomic
-
-    summary = result.summary(config_id)
-    rows = [i for i, c in enumerate(result.config_ids) if c == config_id]
-    write_json_atomic(out / "config.json", summary["config"])
-    plot_curves(
-        [(label, result.metrics["env_steps"][rows[0]], result.metrics["eval_return"][rows])],
-        out / "curves.png", title=f"{result.agent} on {result.env_id}", solved_at=solved_at(result.env_id),
-    )
-    write_json_atomic(out / "summary.json", summary)
-    return summary
 
 
 def _print_summary(label: str, summary: dict[str, Any]) -> None:
@@ -194,42 +191,35 @@ def _prepare(args: argparse.Namespace, grid: list[dict[str, str]]):
     if lane_width < 1:
         raise UsageError(f"--lane-width must be >= 1; got {lane_width}")
     # Validate everything (env id, hyperparameters, shapes) before touching the disk.
-    build(get_agent(args.agent), args.env, overrides, env_kwargs=env_kwargs,
-          total_steps=args.total_steps, eval_every=args.eval_every, eval_episodes=args.eval_episodes)
+    build(
+        get_agent(args.agent),
+        args.env,
+        overrides,
+        env_kwargs=env_kwargs,
+        total_steps=args.total_steps,
+        eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes,
+    )
     return seeds, overrides, env_kwargs, lane_width
 
 
-def _run(args, seeds, overrides, env_kwargs, lane_width, out: Path, config_dirs: list[Path], resume: bool):
-    """Trains every (override, seed) pair in one program, streaming metrics into the folders."""
+def _train_kwargs(args: argparse.Namespace, env_kwargs: dict[str, Any], lane_width: int, out: Path) -> dict[str, Any]:
+    """The keyword arguments of :func:`rljax.train` that a train / sweep command line sets."""
     from rljax.batch import FAST_COMPILE
-    from rljax.experiment import train
-    from rljax.runs import MetricsTable, metrics_rows
 
-    tables = [MetricsTable(d / "metrics.csv") for d in config_dirs]
-    n = len(seeds)
-
-    def on_segment(i, metrics):
-        for cid, table in enumerate(tables):
-            part = {k: v[cid * n:(cid + 1) * n] for k, v in metrics.items()}
-            table.append(metrics_rows(seeds, [cid] * n, part, i))
-
-    result = train(
-        args.agent, args.env, seeds, overrides, env_kwargs=env_kwargs, total_steps=args.total_steps,
-        eval_every=args.eval_every, eval_episodes=args.eval_episodes, lane_width=lane_width,
-        on_segment=on_segment, progress=not args.no_progress,
+    return dict(
+        env_kwargs=env_kwargs,
+        total_steps=args.total_steps,
+        eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes,
+        lane_width=lane_width,
+        progress=not args.no_progress,
         compiler_options=FAST_COMPILE if args.fast_compile else None,
-        checkpoint_dir=out, checkpoint_every=args.checkpoint_every, resume=resume,
-        num_devices=args.num_devices, watchdog_seconds=args.watchdog,
+        checkpoint_every=args.checkpoint_every,
+        num_devices=args.num_devices,
+        watchdog_seconds=args.watchdog,
         watchdog_advice=_resume_advice(args, out),
     )
-    if resume:  # metrics.csv may hold rows written after the checkpoint: rebuild it
-        for cid, d in enumerate(config_dirs):
-            (d / "metrics.csv").unlink()
-            table = MetricsTable(d / "metrics.csv")
-            for i in range(result.metrics["env_steps"].shape[1]):
-                part = {k: v[cid * n:(cid + 1) * n, i] for k, v in result.metrics.items()}
-                table.append(metrics_rows(seeds, [cid] * n, part, i))
-    return result
 
 
 def _resume_advice(args: argparse.Namespace, out: Path) -> str:
@@ -243,24 +233,26 @@ def _resume_advice(args: argparse.Namespace, out: Path) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from rljax.runs import manifest, prepare_out_dir, save_agent_states, write_json_atomic
+    from rljax.experiment import train
 
     if args.resume is not None and args.out is not None and Path(args.resume) != Path(args.out):
         raise UsageError("--resume DIR continues the run in DIR; leave out --out or give the same folder")
     if args.resume is None and args.out is None:
         raise UsageError("--out is required (or --resume DIR to continue a run)")
     seeds, overrides, env_kwargs, lane_width = _prepare(args, [{}])
-    spec = _run_spec(args, seeds, overrides, env_kwargs, lane_width)
-    if args.resume is not None:
-        out = Path(args.resume)
-        _check_resume(out, spec)
-    else:
-        out = prepare_out_dir(args.out, args.overwrite)
-        write_json_atomic(out / "run.json", spec)
-        write_json_atomic(out / "manifest.json", manifest(seeds, ["rljax"] + sys.argv[1:]))
-    result = _run(args, seeds, overrides, env_kwargs, lane_width, out, [out], resume=args.resume is not None)
-    summary = _write_config_outputs(out, result, 0, result.agent)
-    save_agent_states(out, result.agent_states())
+    out = Path(args.resume if args.resume is not None else args.out)
+    result = train(
+        args.agent,
+        args.env,
+        seeds,
+        overrides[0],
+        out=out,
+        overwrite=args.overwrite,
+        resume=args.resume is not None,
+        argv=["rljax"] + sys.argv[1:],
+        **_train_kwargs(args, env_kwargs, lane_width, out),
+    )
+    summary = result.summary(0)
     _print_summary(f"{result.agent} on {args.env}", summary)
     print(f"results: {out}/summary.json, {out}/curves.png, {out}/metrics.csv")
     if all(summary["diverged"]):
@@ -291,9 +283,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     import numpy as np
 
     from rljax.agents import agent_names, get_agent
-    from rljax.experiment import config_label, grid_combinations, group_by_static
+    from rljax.experiment import (
+        MetricsStreams,
+        config_label,
+        grid_combinations,
+        group_by_static,
+        train,
+        write_config_outputs,
+    )
     from rljax.plots import plot_curves
-    from rljax.runs import manifest, prepare_out_dir, save_agent_states, write_json_atomic
+    from rljax.runs import manifest, prepare_out_dir, run_spec, save_agent_states, write_json_atomic
 
     if args.agent not in agent_names():
         raise UsageError(f"unknown agent {args.agent!r}; known agents: {', '.join(agent_names())}")
@@ -309,33 +308,65 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out = prepare_out_dir(args.out, args.overwrite)
     labels = [config_label(c) for c in combos]
     write_json_atomic(out / "manifest.json", manifest(seeds, ["rljax"] + sys.argv[1:]))
-    write_json_atomic(out / "sweep.json", {"agent": args.agent, "env": args.env, "seeds": seeds,
-                                           "grid": combos, "labels": labels, "programs": len(groups)})
+    write_json_atomic(
+        out / "sweep.json",
+        {
+            "agent": args.agent,
+            "env": args.env,
+            "seeds": seeds,
+            "grid": combos,
+            "labels": labels,
+            "programs": len(groups),
+        },
+    )
     curves = []
     for members in groups:
         dirs = [out / labels[i] for i in members]
         for d in dirs:
             d.mkdir()
-        group_overrides = [{**{ALIASES.get(k, k): v for k, v in _key_values(args.set, "--set").items()},
-                            **combos[i]} for i in members]
-        result = _run(args, seeds, group_overrides, env_kwargs, lane_width, out, dirs, resume=False)
+        group_overrides = [
+            {**{ALIASES.get(k, k): v for k, v in _key_values(args.set, "--set").items()}, **combos[i]} for i in members
+        ]
+        streams = MetricsStreams(dirs, seeds)
+        result = train(
+            args.agent,
+            args.env,
+            seeds,
+            group_overrides,
+            on_segment=streams.append,
+            checkpoint_dir=out,
+            **_train_kwargs(args, env_kwargs, lane_width, out),
+        )
         states = result.agent_states()
         for cid, (i, d) in enumerate(zip(members, dirs)):
-            write_json_atomic(d / "run.json", _run_spec(args, seeds, [group_overrides[cid]], env_kwargs, lane_width))
+            spec = run_spec(
+                "sweep",
+                args.agent,
+                args.env,
+                env_kwargs,
+                seeds,
+                [group_overrides[cid]],
+                args.total_steps,
+                args.eval_every,
+                args.eval_episodes,
+                lane_width,
+                args.fast_compile,
+            )
+            write_json_atomic(d / "run.json", spec)
             rows = [r for r, c in enumerate(result.config_ids) if c == cid]
             save_agent_states(d, jax.tree.map(lambda x: x[np.asarray(rows)], states))
-            summary = _write_config_outputs(d, result, cid, labels[i])
+            summary = write_config_outputs(d, result, cid, labels[i])
             _print_summary(labels[i], summary)
             curves.append((labels[i], result.metrics["env_steps"][rows[0]], result.metrics["eval_return"][rows]))
     from rljax.envs import solved_at
 
-    plot_curves(curves, out / "curves.png", title=f"{args.agent} on {args.env}: sweep",
-                solved_at=solved_at(args.env))
+    plot_curves(curves, out / "curves.png", title=f"{args.agent} on {args.env}: sweep", solved_at=solved_at(args.env))
     print(f"results: {out}/<configuration>/summary.json for {len(combos)} configurations, {out}/curves.png")
     return 0
 
 
 # --------------------------------------------------------------------------- report
+
 
 def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Adds ``rljax report DIR [DIR ...] [--out] [--csv] [--plot] [--resamples] [--allow-mixed]``."""
@@ -346,11 +377,18 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="write the markdown report here (default: print it)")
     p.add_argument("--csv", default=None, help="also write one CSV row per run / configuration here")
     p.add_argument("--plot", default=None, help="also write learning curves with bootstrap bands (PNG) here")
-    p.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES,
-                   help=f"bootstrap resamples for the tables (default {DEFAULT_RESAMPLES}); "
-                        f"the plot's per-step bands use at most {PLOT_RESAMPLES}")
-    p.add_argument("--allow-mixed", action="store_true",
-                   help="report runs on different environments together (no cross-environment comparison)")
+    p.add_argument(
+        "--resamples",
+        type=int,
+        default=DEFAULT_RESAMPLES,
+        help=f"bootstrap resamples for the tables (default {DEFAULT_RESAMPLES}); "
+        f"the plot's per-step bands use at most {PLOT_RESAMPLES}",
+    )
+    p.add_argument(
+        "--allow-mixed",
+        action="store_true",
+        help="report runs on different environments together (no cross-environment comparison)",
+    )
     return p
 
 
@@ -360,8 +398,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from rljax.report_tables import report
 
     try:
-        markdown, _ = report(args.dirs, out=args.out, csv_path=args.csv, plot=args.plot,
-                             num_resamples=args.resamples, allow_mixed=args.allow_mixed)
+        markdown, _ = report(
+            args.dirs,
+            out=args.out,
+            csv_path=args.csv,
+            plot=args.plot,
+            num_resamples=args.resamples,
+            allow_mixed=args.allow_mixed,
+        )
     except ValueError as err:
         print(f"rljax report: error: {err}", file=sys.stderr)
         return 2
@@ -402,8 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "deterministic", False):
         enable_deterministic_gpu()
-    commands = {"train": cmd_train, "sweep": cmd_sweep, "list": cmd_list, "report": cmd_report,
-                "render": cmd_render}
+    commands = {"train": cmd_train, "sweep": cmd_sweep, "list": cmd_list, "report": cmd_report, "render": cmd_render}
     try:
         return commands[args.command](args)
     except (UsageError, ValueError, FileExistsError) as err:

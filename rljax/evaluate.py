@@ -26,18 +26,14 @@ def episode_return(key: jax.Array, env: Any, env_params: Any, policy: Policy) ->
         key, obs, env_state, total, _ = carry
         key, key_act, key_step = jax.random.split(key, 3)
         action = policy(key_act, obs)
-        obs, env_state, reward, terminated, truncated, _ = env.step(
-            key_step, env_state, action, env_params
-        )
+        obs, env_state, reward, terminated, truncated, _ = env.step(key_step, env_state, action, env_params)
         return key, obs, env_state, total + reward, jnp.logical_or(terminated, truncated)
 
     init = (key, obs, env_state, jnp.float32(0.0), jnp.bool_(False))
     return jax.lax.while_loop(cond, body, init)[3]
 
 
-def evaluate(
-    key: jax.Array, env: Any, env_params: Any, policy: Policy, num_episodes: int
-) -> jax.Array:
+def evaluate(key: jax.Array, env: Any, env_params: Any, policy: Policy, num_episodes: int) -> jax.Array:
     """Returns of ``num_episodes`` independent episodes, shape ``[num_episodes]``.
 
     Each episode gets its own key split from ``key``; the episodes run in

@@ -19,10 +19,21 @@ import numpy as np
 
 from rljax.agents import Agent, get_agent
 from rljax.agents.base import config_fields, is_static_field
-from rljax.batch import DEFAULT_LANE_WIDTH, BatchRunner, Lanes, seed_keys, stack_configs
+from rljax.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE, BatchRunner, Lanes, seed_keys, stack_configs
 from rljax.envs import SOLVED_AT, make  # noqa: F401  (SOLVED_AT: re-exported for scripts)
 from rljax.loop import Loop, make_loop
-from rljax.runs import load_checkpoint, save_checkpoint
+from rljax.runs import (
+    MetricsTable,
+    check_resume,
+    load_checkpoint,
+    manifest,
+    metrics_rows,
+    prepare_out_dir,
+    run_spec,
+    save_agent_states,
+    save_checkpoint,
+    write_json_atomic,
+)
 from rljax.watchdog import DEFAULT_MIN_SECONDS, Watchdog
 
 DEFAULT_TOTAL_STEPS = 100_000
@@ -60,11 +71,11 @@ def make_config(agent: Agent, overrides: dict[str, Any] | None = None) -> Any:
     values = {}
     for key, value in (overrides or {}).items():
         if key not in fields:
-            raise ValueError(
-                f"unknown hyperparameter {key!r} for {agent.name}; allowed: {', '.join(sorted(fields))}"
-            )
+            raise ValueError(f"unknown hyperparameter {key!r} for {agent.name}; allowed: {', '.join(sorted(fields))}")
         current = getattr(default, key)
-        values[key] = parse_value(value, current, key) if isinstance(value, str) and not isinstance(current, str) else value
+        values[key] = (
+            parse_value(value, current, key) if isinstance(value, str) and not isinstance(current, str) else value
+        )
     return dataclasses.replace(default, **values)
 
 
@@ -163,8 +174,13 @@ def build(
         agent.validate(c, env, env_params)
     total_steps = int(total_steps if total_steps is not None else preset_steps)
     loop = make_loop(
-        env, env_params, agent, configs[0],
-        total_steps=total_steps, eval_every=eval_every, eval_episodes=eval_episodes,
+        env,
+        env_params,
+        agent,
+        configs[0],
+        total_steps=total_steps,
+        eval_every=eval_every,
+        eval_episodes=eval_episodes,
     )
     return loop, configs
 
@@ -189,6 +205,9 @@ def train(
     num_devices: int | None = None,
     watchdog_seconds: float | None = DEFAULT_MIN_SECONDS,
     watchdog_advice: str = "",
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    argv: Sequence[str] | None = None,
 ) -> TrainResult:
     """Trains ``agent`` on ``env_id`` for every seed (and every override set) in one program.
 
@@ -216,13 +235,26 @@ def train(
         segment so far, whichever is longer), print every thread's stack and end
         the process with exit code 4 (:mod:`rljax.watchdog`); 0 or None: never.
       watchdog_advice: a line the watchdog adds to its error (e.g. how to resume).
+      out: write the run folder of ``rljax train`` there (``run.json``,
+        ``manifest.json``, ``metrics.csv`` streamed segment by segment,
+        ``summary.json``, ``config.json``, ``curves.png``, the final agent states
+        and, with ``checkpoint_every``, checkpoints): what :func:`rljax.report` and
+        :func:`rljax.load_policy` read. Everything is validated before the folder
+        is created. ``resume=True`` continues the run in ``out``.
+      overwrite: replace an existing ``out`` folder.
+      argv: the command line recorded in ``manifest.json`` (default: this process's).
     """
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("need at least one seed")
     loop, configs = build(
-        agent, env_id, overrides, env_kwargs=env_kwargs, total_steps=total_steps,
-        eval_every=eval_every, eval_episodes=eval_episodes,
+        agent,
+        env_id,
+        overrides,
+        env_kwargs=env_kwargs,
+        total_steps=total_steps,
+        eval_every=eval_every,
+        eval_episodes=eval_episodes,
     )
     run_seeds = [s for _ in configs for s in seeds]
     config_ids = [c for c in range(len(configs)) for _ in seeds]
@@ -235,6 +267,43 @@ def train(
         raise ValueError(f"num_devices must be in [1, {len(devices)}] (available devices); got {num_devices}")
     lanes = Lanes(len(run_seeds), lane_width, num_devices)
     runner = BatchRunner(loop, lanes, devices)
+    if watchdog_seconds is not None and watchdog_seconds < 0:
+        raise ValueError(f"watchdog_seconds must be >= 0 (0 = off); got {watchdog_seconds}")
+    if checkpoint_every is not None and checkpoint_every <= 0:
+        raise ValueError(f"checkpoint_every must be > 0 env steps; got {checkpoint_every}")
+
+    folder = None
+    if out is not None:  # validated above; only now is anything written
+        if len(configs) > 1:
+            raise ValueError("out= writes one configuration's run folder; use rljax.sweep for several")
+        spec = run_spec(
+            "train",
+            loop.agent.name,
+            env_id,
+            env_kwargs or {},
+            seeds,
+            [overrides or {}] if isinstance(overrides, (dict, type(None))) else list(overrides),
+            total_steps,
+            eval_every,
+            eval_episodes,
+            lane_width,
+            compiler_options == FAST_COMPILE,
+        )
+        folder = Path(out)
+        if resume:
+            check_resume(folder, spec)
+        else:
+            folder = prepare_out_dir(folder, overwrite)
+            write_json_atomic(folder / "run.json", spec)
+            write_json_atomic(folder / "manifest.json", manifest(seeds, list(argv) if argv else None))
+        checkpoint_dir = folder
+        streams = MetricsStreams([folder], seeds)
+        user_on_segment = on_segment
+
+        def on_segment(i, metrics):
+            streams.append(i, metrics)
+            if user_on_segment is not None:
+                user_on_segment(i, metrics)
 
     start = time.perf_counter()
     runner.compile(keys, batched, compiler_options)
@@ -247,8 +316,6 @@ def train(
         restored = load_checkpoint(checkpoint_dir, runner.state_shape(keys, batched))
     every = None
     if checkpoint_every is not None:
-        if checkpoint_every <= 0:
-            raise ValueError(f"checkpoint_every must be > 0 env steps; got {checkpoint_every}")
         if checkpoint_dir is None:
             raise ValueError("checkpoint_every needs checkpoint_dir")
         every = max(1, round(checkpoint_every / loop.schedule.steps_per_segment))
@@ -268,18 +335,21 @@ def train(
         save_checkpoint(checkpoint_dir, state, history)
 
     start = time.perf_counter()
-    if watchdog_seconds is not None and watchdog_seconds < 0:
-        raise ValueError(f"watchdog_seconds must be >= 0 (0 = off); got {watchdog_seconds}")
     state, metrics = runner.run(
-        keys, batched, on_segment=after_segment, resume=restored, checkpoint_every=every,
-        on_checkpoint=checkpoint, watchdog=Watchdog(watchdog_seconds, advice=watchdog_advice),
+        keys,
+        batched,
+        on_segment=after_segment,
+        resume=restored,
+        checkpoint_every=every,
+        on_checkpoint=checkpoint,
+        watchdog=Watchdog(watchdog_seconds, advice=watchdog_advice),
     )
     jax.block_until_ready(state)
     train_time = time.perf_counter() - start
     if bar is not None:
         bar.close()
 
-    return TrainResult(
+    result = TrainResult(
         agent=loop.agent.name,
         env_id=env_id,
         env_kwargs=dict(env_kwargs or {}),
@@ -296,6 +366,61 @@ def train(
         num_devices=num_devices,
         final_state=state,
     )
+    if folder is not None:
+        if resume:  # metrics.csv may hold rows written after the checkpoint: rebuild it
+            streams.rebuild(result)
+        write_config_outputs(folder, result, 0, result.agent)
+        save_agent_states(folder, result.agent_states())
+    return result
+
+
+class MetricsStreams:
+    """``metrics.csv`` of one or more run folders, one fsynced segment at a time.
+
+    Folder ``c`` receives the rows of configuration ``c`` (runs ``c * len(seeds)`` to
+    ``(c + 1) * len(seeds)`` of the batch).
+    """
+
+    def __init__(self, dirs: Sequence[Path], seeds: Sequence[int]):
+        self.dirs, self.seeds = [Path(d) for d in dirs], list(seeds)
+        self.tables = [MetricsTable(d / "metrics.csv") for d in self.dirs]
+
+    def _part(self, metrics: dict[str, np.ndarray], cid: int, *index: Any) -> dict[str, np.ndarray]:
+        n = len(self.seeds)
+        return {k: v[(slice(cid * n, (cid + 1) * n), *index)] for k, v in metrics.items()}
+
+    def append(self, segment: int, metrics: dict[str, np.ndarray]) -> None:
+        """Appends one segment's rows (``metrics[name]`` has shape ``[runs]``)."""
+        n = len(self.seeds)
+        for cid, table in enumerate(self.tables):
+            table.append(metrics_rows(self.seeds, [cid] * n, self._part(metrics, cid), segment))
+
+    def rebuild(self, result: "TrainResult") -> None:
+        """Rewrites every table from a finished result (after a resume)."""
+        n = len(self.seeds)
+        for cid, d in enumerate(self.dirs):
+            (d / "metrics.csv").unlink(missing_ok=True)
+            self.tables[cid] = table = MetricsTable(d / "metrics.csv")
+            for i in range(result.metrics["env_steps"].shape[1]):
+                table.append(metrics_rows(self.seeds, [cid] * n, self._part(result.metrics, cid, i), i))
+
+
+def write_config_outputs(out: Path, result: TrainResult, config_id: int, label: str) -> dict[str, Any]:
+    """``summary.json``, ``config.json`` and ``curves.png`` of one configuration of a result."""
+    from rljax.envs import solved_at
+    from rljax.plots import plot_curves
+
+    summary = result.summary(config_id)
+    rows = [i for i, c in enumerate(result.config_ids) if c == config_id]
+    write_json_atomic(out / "config.json", summary["config"])
+    plot_curves(
+        [(label, result.metrics["env_steps"][rows[0]], result.metrics["eval_return"][rows])],
+        out / "curves.png",
+        title=f"{result.agent} on {result.env_id}",
+        solved_at=solved_at(result.env_id),
+    )
+    write_json_atomic(out / "summary.json", summary)
+    return summary
 
 
 def grid_combinations(agent: str | Agent, grid: dict[str, Sequence[Any]]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -384,8 +509,9 @@ def sweep(
         )
     program, config_index, results = [0] * len(combos), [0] * len(combos), []
     for g, members in enumerate(group_by_static(combos, static)):
-        results.append(train(agent, env_id, seeds, [{**(overrides or {}), **combos[i]} for i in members],
-                             **train_kwargs))
+        results.append(
+            train(agent, env_id, seeds, [{**(overrides or {}), **combos[i]} for i in members], **train_kwargs)
+        )
         for cid, i in enumerate(members):
             program[i], config_index[i] = g, cid
     return SweepResult(combos, [config_label(c) for c in combos], results, program, config_index)

@@ -63,9 +63,7 @@ class Schedule:
         return self.steps_per_segment * self.num_segments
 
 
-def make_schedule(
-    steps_per_iteration: int, total_steps: int, eval_every: int, eval_episodes: int
-) -> Schedule:
+def make_schedule(steps_per_iteration: int, total_steps: int, eval_every: int, eval_episodes: int) -> Schedule:
     """Rounds ``eval_every`` to whole iterations and ``total_steps`` up to whole segments."""
     if total_steps <= 0:
         raise ValueError(f"total_steps must be > 0; got {total_steps}")
@@ -137,12 +135,10 @@ class Loop:
             # One split for the whole step: fewer PRNG calls, smaller program.
             keys = jax.random.split(key, 2 * self.num_envs + 1)
             key, act_keys, step_keys = keys[0], keys[1 : self.num_envs + 1], keys[self.num_envs + 1 :]
-            action = jax.vmap(
-                lambda k, o: agent.act(k, state.agent_state, o, config, state.clock, True)
-            )(act_keys, obs)
-            next_obs, env_state, reward, terminated, truncated, info = jax.vmap(
-                env.step, in_axes=(0, 0, 0, None)
-            )(step_keys, env_state, action, params)
+            action = jax.vmap(lambda k, o: agent.act(k, state.agent_state, o, config, state.clock, True))(act_keys, obs)
+            next_obs, env_state, reward, terminated, truncated, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+                step_keys, env_state, action, params
+            )
             valid = ~ended
             transition = Transition(
                 obs=obs,
@@ -169,9 +165,7 @@ class Loop:
         (key, obs, env_state, ep_return, ep_length, _), (batch, stats) = jax.lax.scan(
             step, carry, None, length=self.rollout_length
         )
-        state = state.replace(
-            key=key, obs=obs, env_state=env_state, episode_return=ep_return, episode_length=ep_length
-        )
+        state = state.replace(key=key, obs=obs, env_state=env_state, episode_return=ep_return, episode_length=ep_length)
         return state, batch, stats
 
     def _iteration(self, state: LoopState, config: Config):
@@ -211,9 +205,7 @@ class Loop:
             lambda s, _: self._iteration(s, config), state, None, length=self.schedule.iterations_per_segment
         )
         state = state.replace(
-            diverged_at=_first_divergence(
-                state.diverged_at, all_finite(state.agent_state), state.clock.env_steps
-            )
+            diverged_at=_first_divergence(state.diverged_at, all_finite(state.agent_state), state.clock.env_steps)
         )
         eval_returns = self.evaluate(state, config)
         completed = count.sum()
@@ -233,9 +225,7 @@ class Loop:
     def train(self, key: jax.Array, config: Config) -> tuple[LoopState, dict[str, jax.Array]]:
         """A whole run of one seed; metrics have a leading ``[num_segments]`` axis."""
         state = self.init(key, config)
-        return jax.lax.scan(
-            lambda s, _: self.segment(s, config), state, None, length=self.schedule.num_segments
-        )
+        return jax.lax.scan(lambda s, _: self.segment(s, config), state, None, length=self.schedule.num_segments)
 
 
 def all_finite(tree: Any) -> jax.Array:

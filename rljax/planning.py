@@ -112,8 +112,7 @@ def _check_gamma(gamma: Any) -> float | None:
     """Raises ValueError for a concrete gamma outside [0, 1]; returns it (None if traced)."""
     if np.ndim(gamma) != 0:
         raise ValueError(
-            f"gamma must be a scalar; got shape {np.shape(gamma)} "
-            "(to sweep several discounts, jax.vmap over gamma)"
+            f"gamma must be a scalar; got shape {np.shape(gamma)} (to sweep several discounts, jax.vmap over gamma)"
         )
     value = _concrete_float(gamma)
     if value is not None and not 0.0 <= value <= 1.0:

@@ -56,8 +56,9 @@ class TrainedPolicy:
         space = self.env.observation_space(self.env_params)
         obs = jnp.asarray(np.asarray(obs), dtype=space.dtype)
         if obs.shape != tuple(space.shape):
-            raise ValueError(f"observation of shape {obs.shape}; {self.env.name} observations have shape "
-                             f"{tuple(space.shape)}")
+            raise ValueError(
+                f"observation of shape {obs.shape}; {self.env.name} observations have shape {tuple(space.shape)}"
+            )
         return np.asarray(self._jitted_act(jax.random.PRNGKey(0) if key is None else key, obs))
 
     @functools.cached_property
@@ -83,12 +84,17 @@ def load_policy(run_dir: str | os.PathLike, seed: int, config: int | str | None 
     spec = read_spec(run_dir)
     seeds = [int(s) for s in spec["seeds"]]
     if seed not in seeds:
-        raise ValueError(f"seed {seed} was not trained in {str(run_dir)!r}; its seeds are: "
-                         f"{', '.join(map(str, seeds))}")
+        raise ValueError(
+            f"seed {seed} was not trained in {str(run_dir)!r}; its seeds are: {', '.join(map(str, seeds))}"
+        )
     overrides = spec.get("overrides") or [{}]
     loop, configs = build(
-        spec["agent"], spec["env"], overrides[0], env_kwargs=spec.get("env_kwargs") or {},
-        total_steps=spec.get("total_steps"), eval_every=spec.get("eval_every"),
+        spec["agent"],
+        spec["env"],
+        overrides[0],
+        env_kwargs=spec.get("env_kwargs") or {},
+        total_steps=spec.get("total_steps"),
+        eval_every=spec.get("eval_every"),
         eval_episodes=spec.get("eval_episodes") or 100,
     )
     agent_config = configs[0]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -25,7 +24,6 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -268,8 +266,7 @@ def draw_cartpole(state: Any, params: Any, width: int = 400, height: int = 220) 
     along = np.array([np.sin(theta), -np.cos(theta)])
     across = np.array([np.cos(theta), np.sin(theta)]) * pole_w / 2
     tip = axle + pole_len * along
-    d.polygon([tuple(p) for p in (axle - across, axle + across, tip + across, tip - across)],
-              fill=(202, 152, 101))
+    d.polygon([tuple(p) for p in (axle - across, axle + across, tip + across, tip - across)], fill=(202, 152, 101))
     r = pole_w / 2
     d.ellipse([axle[0] - r, axle[1] - r, axle[0] + r, axle[1] + r], fill=(129, 132, 203))
     return np.asarray(img)
@@ -293,8 +290,7 @@ def _centered_text(d: ImageDraw.ImageDraw, box: Sequence[float], text: str, size
 
 def _agent_dot(d: ImageDraw.ImageDraw, box: Sequence[float], fill, outline=BLACK) -> None:
     inset = (box[2] - box[0]) * 0.25
-    d.ellipse([box[0] + inset, box[1] + inset, box[2] - inset, box[3] - inset],
-              fill=fill, outline=outline, width=2)
+    d.ellipse([box[0] + inset, box[1] + inset, box[2] - inset, box[3] - inset], fill=fill, outline=outline, width=2)
 
 
 # Taxi: stands R, G, Y, B in Gymnasium's colours.
@@ -335,9 +331,13 @@ def draw_taxi(state: Any, cell: int = 60) -> Frame:
     d.rectangle([dest[0] + 3, dest[1] + 3, dest[2] - 3, dest[3] - 3], outline=(200, 0, 200), width=4)
     taxi = _cell_box(row, col, cell, margin)
     inset = cell * 0.18
-    d.rounded_rectangle([taxi[0] + inset, taxi[1] + inset, taxi[2] - inset, taxi[3] - inset],
-                        radius=cell // 8, fill=(60, 190, 60) if pass_loc == IN_TAXI else (245, 200, 0),
-                        outline=BLACK, width=2)
+    d.rounded_rectangle(
+        [taxi[0] + inset, taxi[1] + inset, taxi[2] - inset, taxi[3] - inset],
+        radius=cell // 8,
+        fill=(60, 190, 60) if pass_loc == IN_TAXI else (245, 200, 0),
+        outline=BLACK,
+        width=2,
+    )
     if pass_loc < IN_TAXI:
         box = _cell_box(*LOCS[pass_loc], cell, margin)
         r = cell * 0.12
@@ -412,8 +412,10 @@ def draw_grid_maze(env: Any, state: Any) -> Frame:
         toward_u = np.array([uc - vc, ur - vr], dtype=float)  # the open direction
         side = np.array([-toward_u[1], toward_u[0]])
         s = cell * 0.12
-        d.polygon([tuple(mid + toward_u * s), tuple(mid - toward_u * s + side * s),
-                   tuple(mid - toward_u * s - side * s)], fill=(220, 40, 40))
+        d.polygon(
+            [tuple(mid + toward_u * s), tuple(mid - toward_u * s + side * s), tuple(mid - toward_u * s - side * s)],
+            fill=(220, 40, 40),
+        )
     d.rectangle([margin, margin, width - margin, height - margin], outline=BLACK, width=wall_w)
     if cell >= 24:
         _centered_text(d, box(env.goal), "G", cell // 3, fill=(40, 110, 40))
@@ -454,12 +456,14 @@ def write_gif(frames: Sequence[Frame], path: str | os.PathLike, fps: float = 30)
     # taxi turning green) is never mapped to a wrong one.
     images = [
         Image.fromarray(np.asarray(f, dtype=np.uint8), "RGB").quantize(
-            colors=255, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+            colors=255, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
+        )
         for f in frames
     ]
     buf = io.BytesIO()
-    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:],
-                   duration=max(20, round(1000 / fps)), loop=0)
+    images[0].save(
+        buf, format="GIF", save_all=True, append_images=images[1:], duration=max(20, round(1000 / fps)), loop=0
+    )
     write_bytes_atomic(path, buf.getvalue())
 
 
@@ -514,15 +518,19 @@ def render_run(
     frames: list[Frame] = []
     played = []
     for i in range(episodes):
-        episode = play_episode(env, env_params, policy, jax.random.fold_in(jax.random.PRNGKey(seed), i),
-                               max_steps)
+        episode = play_episode(env, env_params, policy, jax.random.fold_in(jax.random.PRNGKey(seed), i), max_steps)
         frames += episode.frames + [episode.frames[-1]] * hold
         played.append(episode)
     write_gif(frames, out, fps)
     return RenderResult(
-        path=Path(out), env=spec["env"], agent=spec["agent"], seed=seed,
-        returns=[e.episode_return for e in played], lengths=[e.length for e in played],
-        ends=[e.end for e in played], num_frames=sum(len(e.frames) for e in played),
+        path=Path(out),
+        env=spec["env"],
+        agent=spec["agent"],
+        seed=seed,
+        returns=[e.episode_return for e in played],
+        lengths=[e.length for e in played],
+        ends=[e.end for e in played],
+        num_frames=sum(len(e.frames) for e in played),
     )
 
 
@@ -539,16 +547,21 @@ def add_render_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="GIF file to write, e.g. agent.gif")
     p.add_argument("--episodes", type=int, default=1, help="fresh episodes to play one after another (default 1)")
     p.add_argument("--fps", type=float, default=30, help=f"frames per second, at most {MAX_FPS} (default 30)")
-    p.add_argument("--max-steps", type=int, default=None,
-                   help="cut each episode after this many steps (default: the environment's time limit)")
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="cut each episode after this many steps (default: the environment's time limit)",
+    )
     return p
 
 
 def cmd_render(args: argparse.Namespace) -> int:
     """Runs ``rljax render``; on bad input prints the error and returns 2, writing nothing."""
     try:
-        result = render_run(args.dir, args.seed, args.out, episodes=args.episodes, fps=args.fps,
-                            max_steps=args.max_steps)
+        result = render_run(
+            args.dir, args.seed, args.out, episodes=args.episodes, fps=args.fps, max_steps=args.max_steps
+        )
     except (ValueError, FileNotFoundError) as err:
         print(f"rljax render: error: {err}", file=sys.stderr)
         return 2

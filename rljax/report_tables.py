@@ -22,14 +22,41 @@ from rljax.runs import Run, load_runs, write_bytes_atomic
 
 # Columns of report.csv, in order (one row per run / configuration).
 CSV_COLUMNS = (
-    "label", "path", "sweep", "agent", "env", "env_kwargs", "n", "n_missing",
-    "mean", "mean_ci_low", "mean_ci_high", "median", "median_ci_low", "median_ci_high",
-    "iqm", "iqm_ci_low", "iqm_ci_high", "std", "threshold", "fraction_solved", "n_solved",
-    "n_diverged", "diverged_seeds", "seeds", "final_returns", "config",
-    "confidence", "num_resamples", "method", "ci_note",
-    "prob_improvement_over", "prob_improvement", "prob_improvement_ci_low", "prob_improvement_ci_high",
+    "label",
+    "path",
+    "sweep",
+    "agent",
+    "env",
+    "env_kwargs",
+    "n",
+    "n_missing",
+    "mean",
+    "mean_ci_low",
+    "mean_ci_high",
+    "median",
+    "median_ci_low",
+    "median_ci_high",
+    "iqm",
+    "iqm_ci_low",
+    "iqm_ci_high",
+    "std",
+    "threshold",
+    "fraction_solved",
+    "n_solved",
+    "n_diverged",
+    "diverged_seeds",
+    "seeds",
+    "final_returns",
+    "config",
+    "confidence",
+    "num_resamples",
+    "method",
+    "ci_note",
+    "prob_improvement_over",
+    "prob_improvement",
+    "prob_improvement_ci_low",
+    "prob_improvement_ci_high",
 )
-
 
 
 def _solved_at(env: str) -> float | None:
@@ -90,11 +117,17 @@ def _run_row(run: Run, num_resamples: int, confidence: float, seed: int) -> dict
     finite = np.isfinite(run.final_returns)
     threshold = _solved_at(run.env)
     row: dict[str, Any] = {
-        "label": run.label, "path": str(run.path), "sweep": run.sweep, "agent": run.agent, "env": run.env,
-        "env_kwargs": run.env_kwargs, "n_missing": int((~finite).sum()),
+        "label": run.label,
+        "path": str(run.path),
+        "sweep": run.sweep,
+        "agent": run.agent,
+        "env": run.env,
+        "env_kwargs": run.env_kwargs,
+        "n_missing": int((~finite).sum()),
         "n_diverged": None if run.diverged is None else int(run.diverged.sum()),
         "diverged_seeds": None if run.diverged is None else [s for s, d in zip(run.seeds, run.diverged) if d],
-        "seeds": run.seeds, "final_returns": [None if not math.isfinite(r) else float(r) for r in run.final_returns],
+        "seeds": run.seeds,
+        "final_returns": [None if not math.isfinite(r) else float(r) for r in run.final_returns],
         "config": run.config,
     }
     if finite.any():
@@ -103,16 +136,32 @@ def _run_row(run: Run, num_resamples: int, confidence: float, seed: int) -> dict
         if threshold is not None:
             row["n_solved"] = int((run.final_returns[finite] >= threshold).sum())
     else:
-        row.update(n=0, threshold=threshold, confidence=confidence, num_resamples=num_resamples,
-                   method=stats.CI_METHOD, ci_note="no finite final return")
+        row.update(
+            n=0,
+            threshold=threshold,
+            confidence=confidence,
+            num_resamples=num_resamples,
+            method=stats.CI_METHOD,
+            ci_note="no finite final return",
+        )
     return {column: row.get(column) for column in CSV_COLUMNS}
 
 
 def _markdown_table(runs: Sequence[Run], rows: Sequence[dict[str, Any]], confidence: float) -> list[str]:
     config_keys = _differing_config(runs)
     pct = f"{confidence:.0%}"
-    header = ["run", "agent", "env", "n", f"mean [{pct} CI]", f"median [{pct} CI]", f"IQM [{pct} CI]",
-              "std", "solved", "diverged"]
+    header = [
+        "run",
+        "agent",
+        "env",
+        "n",
+        f"mean [{pct} CI]",
+        f"median [{pct} CI]",
+        f"IQM [{pct} CI]",
+        "std",
+        "solved",
+        "diverged",
+    ]
     if config_keys:
         header.append("config")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -130,38 +179,59 @@ def _markdown_table(runs: Sequence[Run], rows: Sequence[dict[str, Any]], confide
             plural = "s" if row["n_diverged"] > 1 else ""
             diverged = f"{row['n_diverged']} (seed{plural} {_seed_list(row['diverged_seeds'])})"
         n_cell = f"{row['n']} of {len(run.seeds)}" if row["n_missing"] else str(row["n"])
-        cells = [run.label, run.agent, run.env_label, n_cell, _with_ci(row, "mean", d),
-                 _with_ci(row, "median", d), _with_ci(row, "iqm", d), _fmt(row.get("std"), d), solved, diverged]
+        cells = [
+            run.label,
+            run.agent,
+            run.env_label,
+            n_cell,
+            _with_ci(row, "mean", d),
+            _with_ci(row, "median", d),
+            _with_ci(row, "iqm", d),
+            _fmt(row.get("std"), d),
+            solved,
+            diverged,
+        ]
         if config_keys:
             cells.append(", ".join(f"{k}={run.config.get(k, '—')}" for k in config_keys))
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return lines
 
 
-def _comparison(runs: Sequence[Run], rows: list[dict[str, Any]], num_resamples: int, confidence: float,
-                seed: int, mixed: bool) -> list[str]:
+def _comparison(
+    runs: Sequence[Run], rows: list[dict[str, Any]], num_resamples: int, confidence: float, seed: int, mixed: bool
+) -> list[str]:
     """Probability of improvement of the first run over the second, and whether it is significant."""
     a, b = runs
     title = f"## {a.label} vs {b.label}"
     if mixed:
-        return [title, "", "No probability of improvement: the two runs are on different environments, "
-                "so their returns are not comparable."]
+        return [
+            title,
+            "",
+            "No probability of improvement: the two runs are on different environments, "
+            "so their returns are not comparable.",
+        ]
     xa, xb = (r.final_returns[np.isfinite(r.final_returns)] for r in (a, b))
     if xa.size == 0 or xb.size == 0:
         return [title, "", "No probability of improvement: one of the runs has no finite final return."]
     p, lo, hi = stats.probability_of_improvement(xa, xb, num_resamples, confidence, seed)
-    rows[0].update(prob_improvement_over=b.label, prob_improvement=p,
-                   prob_improvement_ci_low=lo, prob_improvement_ci_high=hi)
+    rows[0].update(
+        prob_improvement_over=b.label, prob_improvement=p, prob_improvement_ci_low=lo, prob_improvement_ci_high=hi
+    )
     pct = f"{confidence:.0%}"
     if lo > 0.5:
-        verdict = (f"The interval excludes 0.5, so the difference is significant at the {pct} level: "
-                   f"{a.label} is better than {b.label}.")
+        verdict = (
+            f"The interval excludes 0.5, so the difference is significant at the {pct} level: "
+            f"{a.label} is better than {b.label}."
+        )
     elif hi < 0.5:
-        verdict = (f"The interval excludes 0.5, so the difference is significant at the {pct} level: "
-                   f"{b.label} is better than {a.label}.")
+        verdict = (
+            f"The interval excludes 0.5, so the difference is significant at the {pct} level: "
+            f"{b.label} is better than {a.label}."
+        )
     else:
-        verdict = (f"The interval includes 0.5, so the difference is not significant at the {pct} level "
-                   f"with these seeds.")
+        verdict = (
+            f"The interval includes 0.5, so the difference is not significant at the {pct} level with these seeds."
+        )
     if xa.size < 2 or xb.size < 2:
         verdict += " (With fewer than two seeds on a side the interval is only the point estimate.)"
     return [
@@ -201,14 +271,19 @@ def build_report(
     env_note = envs[0] if len(envs) == 1 else f"{len(envs)} environments (--allow-mixed)"
     lines += [f"Final greedy-evaluation return per seed (`final_eval_return` in summary.json) on {env_note}.", ""]
     lines += _markdown_table(runs, rows, confidence)
-    lines += ["", "- Diverged seeds (non-finite loss or parameters during training) are **included** in every "
-              "statistic with the final return they recorded; the diverged column counts and names them "
-              "(n/a: the run did not record divergence)."]
+    lines += [
+        "",
+        "- Diverged seeds (non-finite loss or parameters during training) are **included** in every "
+        "statistic with the final return they recorded; the diverged column counts and names them "
+        "(n/a: the run did not record divergence).",
+    ]
     for run, row in zip(runs, rows):
         if row["n_missing"]:
             bad = [s for s, r in zip(run.seeds, run.final_returns) if not math.isfinite(r)]
-            lines.append(f"- {run.label}: seed(s) {_seed_list(bad)} have no finite final return (null in "
-                         f"summary.json) and are left out of its statistics (n counts the rest).")
+            lines.append(
+                f"- {run.label}: seed(s) {_seed_list(bad)} have no finite final return (null in "
+                f"summary.json) and are left out of its statistics (n counts the rest)."
+            )
         if row["ci_note"]:
             lines.append(f"- {run.label}: {row['ci_note']}.")
     if len(runs) == 2:
@@ -229,10 +304,12 @@ def rows_to_csv(rows: Sequence[dict[str, Any]]) -> str:
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({
-            k: "" if v is None else json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v
-            for k, v in row.items()
-        })
+        writer.writerow(
+            {
+                k: "" if v is None else json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v
+                for k, v in row.items()
+            }
+        )
     return buf.getvalue()
 
 

@@ -91,9 +91,7 @@ def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
     """The commit of the code checkout, when rljax runs from one."""
     cwd = cwd or Path(__file__).resolve().parent
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
-        )
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -133,9 +131,7 @@ def manifest(seeds: Iterable[int], argv: list[str] | None = None) -> dict[str, A
 METRIC_COLUMNS = ("seed", "config", "step", "metric", "value")
 
 
-def metrics_rows(
-    seeds: list[int], config_ids: list[int], metrics: dict[str, np.ndarray], segment: int
-) -> str:
+def metrics_rows(seeds: list[int], config_ids: list[int], metrics: dict[str, np.ndarray], segment: int) -> str:
     """CSV rows (no header) of one segment's metrics in the long format."""
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -170,9 +166,7 @@ class MetricsTable:
 CHECKPOINT_FILE = "checkpoint.msgpack"
 
 
-def save_checkpoint(
-    run_dir: str | os.PathLike, state: Any, history: list[dict[str, np.ndarray]]
-) -> None:
+def save_checkpoint(run_dir: str | os.PathLike, state: Any, history: list[dict[str, np.ndarray]]) -> None:
     """Atomically saves the whole packed training state and the metrics so far.
 
     The state is every array the run carries: parameters, optimiser state, replay
@@ -322,8 +316,10 @@ def _load_run(folder: Path, label: str, sweep: str | None = None) -> Run:
         raise _summary_error(folder, "no seeds")
     diverged = summary.get("diverged")
     if diverged is not None:
-        if not isinstance(diverged, list) or len(diverged) != len(seeds) or not all(
-            isinstance(d, bool) for d in diverged
+        if (
+            not isinstance(diverged, list)
+            or len(diverged) != len(seeds)
+            or not all(isinstance(d, bool) for d in diverged)
         ):
             raise _summary_error(folder, "'diverged' must be a list with one true/false per seed")
         diverged = np.asarray(diverged, dtype=bool)
@@ -482,3 +478,47 @@ def read_spec(run_dir: Path) -> dict[str, Any]:
     if missing:
         raise ValueError(f"{spec_file} lacks {', '.join(missing)}")
     return spec
+
+
+def run_spec(
+    command: str,
+    agent: str,
+    env: str,
+    env_kwargs: dict[str, Any],
+    seeds: Sequence[int],
+    overrides: Sequence[dict[str, Any]],
+    total_steps: int | None,
+    eval_every: int | None,
+    eval_episodes: int,
+    lane_width: int,
+    fast_compile: bool,
+) -> dict[str, Any]:
+    """``run.json``: what determines a run's numbers (a resumed run must match it exactly)."""
+    return to_jsonable(
+        {
+            "command": command,
+            "agent": agent,
+            "env": env,
+            "env_kwargs": dict(env_kwargs),
+            "seeds": [int(s) for s in seeds],
+            "overrides": [dict(o) for o in overrides],
+            "total_steps": total_steps,
+            "eval_every": eval_every,
+            "eval_episodes": eval_episodes,
+            "lane_width": lane_width,
+            "fast_compile": fast_compile,
+        }
+    )
+
+
+def check_resume(out: Path, spec: dict[str, Any]) -> None:
+    """Raises ``ValueError`` unless ``out`` holds a checkpoint of the run ``spec`` describes."""
+    spec_file = out / "run.json"
+    if not spec_file.exists() or not (out / CHECKPOINT_FILE).exists():
+        raise ValueError(f"--resume: {str(out)!r} has no checkpoint to resume from")
+    saved = _read_json(spec_file)
+    saved_spec = {k: saved.get(k) for k in spec}
+    current = json.loads(json.dumps(spec))  # same JSON types as the saved one
+    if saved_spec != current:
+        diffs = [f"{k}: saved {saved_spec[k]!r}, now {current[k]!r}" for k in spec if saved_spec[k] != current[k]]
+        raise ValueError("--resume: the command differs from the saved run (" + "; ".join(diffs) + ")")

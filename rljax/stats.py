@@ -34,8 +34,7 @@ DEFAULT_CONFIDENCE = 0.95
 CI_METHOD = "percentile"
 
 DEGENERATE_NOTE = (
-    "fewer than two seeds or all values equal: no spread to resample, "
-    "so the interval collapses to the point estimate"
+    "fewer than two seeds or all values equal: no spread to resample, so the interval collapses to the point estimate"
 )
 
 

@@ -42,7 +42,10 @@ def native_stacks(timeout: float = 60.0) -> str:
         try:
             subprocess.run(
                 [gdb, "-p", str(os.getpid()), "-batch", "-nx", "-ex", "thread apply all bt 30"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, timeout=timeout,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
             )
         except (OSError, subprocess.TimeoutExpired) as e:
             return f"(native stacks: gdb failed: {e})\n"
@@ -132,7 +135,8 @@ class Watchdog:
         print(
             f"rljax: no progress for {waited:.0f} s while waiting for {what} ({seen}; limit {limit:.0f} s): "
             "the process looks hung, so it stops here. Every thread's stack follows.",
-            file=out, flush=True,
+            file=out,
+            flush=True,
         )
         try:
             faulthandler.dump_traceback(file=out, all_threads=True)
@@ -149,6 +153,10 @@ class Watchdog:
             "0 turns it off); otherwise this is a hang inside XLA or a callback: report it with the "
             "stacks above."
         )
-        print(f"rljax: stopped after {waited:.0f} s without progress (exit code {EXIT_HANG}). "
-              f"{what_to_do} {self.advice}".rstrip(), file=out, flush=True)
+        print(
+            f"rljax: stopped after {waited:.0f} s without progress (exit code {EXIT_HANG}). "
+            f"{what_to_do} {self.advice}".rstrip(),
+            file=out,
+            flush=True,
+        )
         self._exit(EXIT_HANG)

@@ -156,9 +156,7 @@ def test_one_step_matches_gymnasium(env_id: str, states: np.ndarray):
     assert not trunc_gx.any()
 
     # Only a next state within float32 error of a threshold may legitimately differ.
-    margin = np.minimum(
-        np.abs(np.abs(state64[:, 0]) - X_T), np.abs(np.abs(state64[:, 2]) - THETA_T)
-    )
+    margin = np.minimum(np.abs(np.abs(state64[:, 0]) - X_T), np.abs(np.abs(state64[:, 2]) - THETA_T))
     clear = margin > 1e-5
     assert clear.mean() > 0.99
     np.testing.assert_array_equal(term_gx[clear], term_gym[clear])
@@ -193,8 +191,18 @@ def test_time_limits_match_gymnasium(env_id: str, limit: int):
 def test_physical_constants_match_gymnasium():
     _, params = rljax.make("CartPole-v1")
     gym = _gym("CartPole-v1").unwrapped
-    for name in ("gravity", "masscart", "masspole", "total_mass", "length",
-                 "polemass_length", "force_mag", "tau", "theta_threshold_radians", "x_threshold"):
+    for name in (
+        "gravity",
+        "masscart",
+        "masspole",
+        "total_mass",
+        "length",
+        "polemass_length",
+        "force_mag",
+        "tau",
+        "theta_threshold_radians",
+        "x_threshold",
+    ):
         assert getattr(params, name) == pytest.approx(getattr(gym, name), rel=1e-12), name
     assert gym.kinematics_integrator == "euler"  # the only integrator gymnax has
 

@@ -12,16 +12,27 @@ TINY = ["--total-steps", "2000", "--eval-episodes", "10", "--no-progress", "--fa
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "rljax.cli", *args], capture_output=True, text=True, timeout=600
-    )
+    return subprocess.run([sys.executable, "-m", "rljax.cli", *args], capture_output=True, text=True, timeout=600)
 
 
 def test_train_writes_the_contract_and_is_reproducible(tmp_path):
     outs = [tmp_path / "a", tmp_path / "b"]
     for out in outs:
-        rc = main(["train", "q_learning", "--env", "Chain", "--seed-list", "3,5", "--out", str(out),
-                   "--set", "gamma=0.9", *TINY])
+        rc = main(
+            [
+                "train",
+                "q_learning",
+                "--env",
+                "Chain",
+                "--seed-list",
+                "3,5",
+                "--out",
+                str(out),
+                "--set",
+                "gamma=0.9",
+                *TINY,
+            ]
+        )
         assert rc == 0
     a, b = (json.loads((o / "summary.json").read_text()) for o in outs)
     assert a["agent"] == "q_learning" and a["env"] == "Chain" and a["seeds"] == [3, 5]
@@ -38,8 +49,21 @@ def test_train_writes_the_contract_and_is_reproducible(tmp_path):
     assert header == "seed,config,step,metric,value"
     assert {r.split(",")[0] for r in rows} == {"3", "5"}
     # and a seed's numbers do not depend on the others: seed 5 alone
-    rc = main(["train", "q_learning", "--env", "Chain", "--seed-list", "5", "--out", str(tmp_path / "c"),
-               "--set", "gamma=0.9", *TINY])
+    rc = main(
+        [
+            "train",
+            "q_learning",
+            "--env",
+            "Chain",
+            "--seed-list",
+            "5",
+            "--out",
+            str(tmp_path / "c"),
+            "--set",
+            "gamma=0.9",
+            *TINY,
+        ]
+    )
     c = json.loads((tmp_path / "c" / "summary.json").read_text())
     assert rc == 0 and c["final_eval_return"] == a["final_eval_return"][1:]
 

@@ -28,9 +28,28 @@ def test_diverged_configuration_is_flagged_and_isolated():
 
 def test_every_seed_diverged_exits_nonzero(tmp_path, capsys):
     out = tmp_path / "run"
-    rc = main(["train", "reinforce", "--env", "CartPole-v1", "--seeds", "2", "--out", str(out),
-               "--total-steps", "20000", "--eval-episodes", "5", "--no-progress", "--fast-compile",
-               "--set", "learning_rate=1e30", "--set", "max_grad_norm=0"])
+    rc = main(
+        [
+            "train",
+            "reinforce",
+            "--env",
+            "CartPole-v1",
+            "--seeds",
+            "2",
+            "--out",
+            str(out),
+            "--total-steps",
+            "20000",
+            "--eval-episodes",
+            "5",
+            "--no-progress",
+            "--fast-compile",
+            "--set",
+            "learning_rate=1e30",
+            "--set",
+            "max_grad_norm=0",
+        ]
+    )
     assert rc != 0 and "every seed diverged" in capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["diverged"] == [True, True]
@@ -38,9 +57,23 @@ def test_every_seed_diverged_exits_nonzero(tmp_path, capsys):
 
 def test_nan_placeholder_metrics_are_not_divergence():
     """DQN reports a NaN loss during replay warm-up; that is not a diverged run."""
-    tiny = {"num_envs": 2, "buffer_size": 500, "batch_size": 16, "learning_starts": 400,
-            "hidden_sizes": (16,), "target_update_interval": 10}
-    result = train("dqn", "CartPole-v1", seeds=[0, 1], overrides=tiny, total_steps=1_000, eval_every=250,
-                   eval_episodes=5, compiler_options=FAST_COMPILE)
+    tiny = {
+        "num_envs": 2,
+        "buffer_size": 500,
+        "batch_size": 16,
+        "learning_starts": 400,
+        "hidden_sizes": (16,),
+        "target_update_interval": 10,
+    }
+    result = train(
+        "dqn",
+        "CartPole-v1",
+        seeds=[0, 1],
+        overrides=tiny,
+        total_steps=1_000,
+        eval_every=250,
+        eval_episodes=5,
+        compiler_options=FAST_COMPILE,
+    )
     assert np.isnan(result.metrics["loss"][:, 0]).all()  # warm-up: no loss yet
     assert result.diverged_at_step == [None, None]

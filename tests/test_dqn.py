@@ -141,9 +141,13 @@ def test_replay_samples_only_filled_slots():
     state = cartpole_state(config)
     rewards = jnp.arange(1.0, 6.0)  # five transitions, rewards 1..5, in a 100-slot buffer
     batch = Transition(
-        obs=jnp.zeros((1, 5, 4)), action=jnp.zeros((1, 5), jnp.int32), reward=rewards[None],
-        next_obs=jnp.zeros((1, 5, 4)), terminated=jnp.zeros((1, 5), bool),
-        truncated=jnp.zeros((1, 5), bool), valid=jnp.ones((1, 5), bool),
+        obs=jnp.zeros((1, 5, 4)),
+        action=jnp.zeros((1, 5), jnp.int32),
+        reward=rewards[None],
+        next_obs=jnp.zeros((1, 5, 4)),
+        terminated=jnp.zeros((1, 5), bool),
+        truncated=jnp.zeros((1, 5), bool),
+        valid=jnp.ones((1, 5), bool),
     )
     replay = buffer.add(state.replay, batch)
     keys = jax.random.split(jax.random.PRNGKey(0), 200)
@@ -156,8 +160,13 @@ def test_replay_samples_only_filled_slots():
 
 
 def test_epsilon_and_learning_rate_schedules():
-    config = DQNConfig(epsilon_start=1.0, epsilon_end=0.05, epsilon_decay_fraction=0.5,
-                       learning_rate=1e-3, learning_rate_end_fraction=0.1)
+    config = DQNConfig(
+        epsilon_start=1.0,
+        epsilon_end=0.05,
+        epsilon_decay_fraction=0.5,
+        learning_rate=1e-3,
+        learning_rate_end_fraction=0.1,
+    )
     clock = Clock.start(10_000)
     expected_eps = {0: 1.0, 2_500: 0.525, 5_000: 0.05, 9_000: 0.05}
     for steps, eps in expected_eps.items():
@@ -203,8 +212,14 @@ def test_continuous_actions_are_refused():
 # --- Probes: exact values ------------------------------------------------------------
 
 PROBE_CONFIG = {
-    "num_envs": 4, "buffer_size": 2000, "batch_size": 32, "learning_starts": 64,
-    "learning_rate": 3e-3, "hidden_sizes": (32,), "loss": "mse", "gamma": 0.9,
+    "num_envs": 4,
+    "buffer_size": 2000,
+    "batch_size": 32,
+    "learning_starts": 64,
+    "learning_rate": 3e-3,
+    "hidden_sizes": (32,),
+    "loss": "mse",
+    "gamma": 0.9,
     "epsilon_decay_fraction": 0.3,
 }
 
@@ -212,8 +227,7 @@ PROBE_CONFIG = {
 @pytest.mark.parametrize("probe", [2, 3, 5])
 def test_probe_values(probe):
     env_id = PROBES[probe]
-    result = train("dqn", env_id, seeds=[0, 1], overrides=PROBE_CONFIG, total_steps=4_000,
-                   eval_episodes=20)
+    result = train("dqn", env_id, seeds=[0, 1], overrides=PROBE_CONFIG, total_steps=4_000, eval_episodes=20)
     env, _ = rljax.make(env_id)
     n = env.num_nonterminal_states
     config = DQNConfig(**PROBE_CONFIG)
@@ -228,8 +242,14 @@ def test_probe_values(probe):
 
 # --- Batch invariance and one-program sweeps -----------------------------------------
 
-TINY = {"num_envs": 2, "buffer_size": 500, "batch_size": 16, "learning_starts": 32,
-        "hidden_sizes": (16,), "target_update_interval": 10}
+TINY = {
+    "num_envs": 2,
+    "buffer_size": 500,
+    "batch_size": 16,
+    "learning_starts": 32,
+    "hidden_sizes": (16,),
+    "target_update_interval": 10,
+}
 
 
 def test_seed_alone_equals_seed_in_batch():
@@ -242,8 +262,9 @@ def test_seed_alone_equals_seed_in_batch():
     np.testing.assert_array_equal(alone.metrics["eval_return"][0], batch.metrics["eval_return"][5])
     # and different seeds really are different runs (keys come from the seed alone)
     other = run_state(batch, 6)
-    assert not np.array_equal(other.params["params"]["MLP_0"]["Dense_0"]["kernel"],
-                              in_batch.params["params"]["MLP_0"]["Dense_0"]["kernel"])
+    assert not np.array_equal(
+        other.params["params"]["MLP_0"]["Dense_0"]["kernel"], in_batch.params["params"]["MLP_0"]["Dense_0"]["kernel"]
+    )
 
 
 def test_learning_rate_sweep_is_one_program():
@@ -258,15 +279,23 @@ def test_learning_rate_sweep_is_one_program():
 
     agent = dataclasses.replace(dqn, init=counted("init", dqn.init), update=counted("update", dqn.update))
     lrs = [1e-4, 3e-4, 1e-3, 3e-3]
-    result = train(agent, "CartPole-v1", seeds=range(8), overrides=[{**TINY, "learning_rate": lr} for lr in lrs],
-                   total_steps=1_000, eval_episodes=5)
+    result = train(
+        agent,
+        "CartPole-v1",
+        seeds=range(8),
+        overrides=[{**TINY, "learning_rate": lr} for lr in lrs],
+        total_steps=1_000,
+        eval_episodes=5,
+    )
     assert traces["update"] == 1, traces  # one traced (so compiled) update serves all 32 runs
     assert result.config_ids == [c for c in range(4) for _ in range(8)]
     recorded = result.metrics["learning_rate"][:, 0]  # the mean over the first segment (annealed)
     np.testing.assert_allclose(recorded[::8] / np.array(lrs), recorded[0] / lrs[0], rtol=1e-5)
     # the same seed under different learning rates learns different networks
-    assert not np.array_equal(run_state(result, 0).params["params"]["MLP_0"]["Dense_0"]["kernel"],
-                              run_state(result, 24).params["params"]["MLP_0"]["Dense_0"]["kernel"])
+    assert not np.array_equal(
+        run_state(result, 0).params["params"]["MLP_0"]["Dense_0"]["kernel"],
+        run_state(result, 24).params["params"]["MLP_0"]["Dense_0"]["kernel"],
+    )
 
 
 # --- Real learning --------------------------------------------------------------------

@@ -19,8 +19,7 @@ LAYERS: list[set[str]] = [
     {"rljax.loop"},
     {"rljax.batch"},
     {"rljax.runs", "rljax.experiment", "rljax.policies"},
-    {"rljax.plots", "rljax.report_tables", "rljax.report_plots", "rljax.drawers", "rljax.render", "rljax.cli",
-     "rljax"},
+    {"rljax.plots", "rljax.report_tables", "rljax.report_plots", "rljax.drawers", "rljax.render", "rljax.cli", "rljax"},
 ]
 
 
@@ -52,8 +51,12 @@ def imported_modules(source: str, module: str) -> set[str]:
                 continue
             for a in node.names:
                 sub = f"{node.module}.{a.name}"
-                found.add(sub if (RLJAX.parent / sub.replace(".", "/")).with_suffix(".py").exists()
-                          or (RLJAX.parent / sub.replace(".", "/")).is_dir() else node.module)
+                found.add(
+                    sub
+                    if (RLJAX.parent / sub.replace(".", "/")).with_suffix(".py").exists()
+                    or (RLJAX.parent / sub.replace(".", "/")).is_dir()
+                    else node.module
+                )
     return found
 
 

@@ -29,8 +29,15 @@ def test_discretised_cartpole_reaches_seed000_level():
 def test_grid_maze_shortest_path(agent):
     """Every seed's greedy policy walks the maze's shortest path (6 moves in seed 003's maze)."""
     env, params = rljax.make("GridMaze")
-    result = train(agent, "GridMaze", seeds=range(8), overrides={"gamma": 0.9, "learning_rate": 0.5},
-                   total_steps=5_000, eval_episodes=10, compiler_options=FAST_COMPILE)
+    result = train(
+        agent,
+        "GridMaze",
+        seeds=range(8),
+        overrides={"gamma": 0.9, "learning_rate": 0.5},
+        total_steps=5_000,
+        eval_episodes=10,
+        compiler_options=FAST_COMPILE,
+    )
     q = np.asarray(result.final_state.agent_state.q)
     q = q.reshape((-1,) + q.shape[2:])
     shortest = shortest_path_length(env)

@@ -35,7 +35,10 @@ def test_initialisation_with_orthogonal_layers_never_deadlocks():
     """
     proc = subprocess.run(
         [sys.executable, "benchmarks/stress_hang.py", "--mode", "init", "--runs", "300", "--timeout", "60"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert "300/300 calls completed, then finished" in proc.stdout, proc.stdout + proc.stderr[-2000:]
     assert proc.returncode == 0
@@ -115,8 +118,12 @@ print("finished")
 def test_a_stuck_segment_prints_every_stack_and_exits_with_advice():
     start = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(STUCK_RUN)], cwd=ROOT, capture_output=True, text=True,
-        timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        [sys.executable, "-c", textwrap.dedent(STUCK_RUN)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert proc.returncode == EXIT_HANG, proc.stderr[-3000:]
     assert "finished" not in proc.stdout

@@ -46,9 +46,7 @@ SEED_Q_TABLE = np.array(
 
 
 def seed_model():
-    T = np.array(
-        [[row if row is not None else [0.0, 0.0, 0.0] for row in state] for state in SEED_TRANSITIONS]
-    )
+    T = np.array([[row if row is not None else [0.0, 0.0, 0.0] for row in state] for state in SEED_TRANSITIONS])
     mask = np.zeros((3, 3), dtype=bool)
     for s, actions in enumerate(SEED_POSSIBLE_ACTIONS):
         mask[s, actions] = True

@@ -31,8 +31,9 @@ def play_gymnasium(env_id: str, policy, episodes: int, seed: int) -> list[float]
 
 def test_a_dqn_trained_on_acrobot_loads_and_plays_gymnasium_episodes(tmp_path):
     out = tmp_path / "acrobot"
-    assert main(["train", "dqn", "--env", "Acrobot-v1", "--seed-list", "0,3", "--out", str(out),
-                 *DQN_SMALL, *TINY]) == 0
+    assert (
+        main(["train", "dqn", "--env", "Acrobot-v1", "--seed-list", "0,3", "--out", str(out), *DQN_SMALL, *TINY]) == 0
+    )
     policy = rljax.load_policy(out, 3)
     assert policy.env.name == "Acrobot-v1" and policy.seed == 3
     returns = play_gymnasium("Acrobot-v1", policy, episodes=2, seed=0)
@@ -48,8 +49,25 @@ def test_a_dqn_trained_on_acrobot_loads_and_plays_gymnasium_episodes(tmp_path):
 
 def test_a_sweep_configuration_loads_by_label_or_index(tmp_path):
     out = tmp_path / "sweep"
-    assert main(["sweep", "dqn", "--env", "CartPole-v1", "--seeds", "2", "--out", str(out),
-                 "--grid", "learning_rate=0.001,0.003", *DQN_SMALL, *TINY]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "dqn",
+                "--env",
+                "CartPole-v1",
+                "--seeds",
+                "2",
+                "--out",
+                str(out),
+                "--grid",
+                "learning_rate=0.001,0.003",
+                *DQN_SMALL,
+                *TINY,
+            ]
+        )
+        == 0
+    )
     by_label = rljax.load_policy(out, 1, config="learning_rate=0.003")
     by_index = rljax.load_policy(out, 1, config=1)
     assert float(by_label.config.learning_rate) == pytest.approx(0.003)

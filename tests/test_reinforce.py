@@ -13,8 +13,8 @@ from rljax.agents.base import Clock, Transition
 from rljax.agents.reinforce import (
     ReinforceConfig,
     features,
-    policy_net,
     policy_gradient_loss,
+    policy_net,
     reinforce,
     reinforce_loss,
     returns_to_go,
@@ -121,8 +121,9 @@ def test_gradient_matches_exact_policy_gradient():
     ``loss_average="episodes"``, gamma = 1: the unbiased estimator).
     """
     terminal = np.array([False, False, True])
-    env, params = rljax.make("TabularMDP", T=GRAD_T, R=GRAD_R, initial=GRAD_INITIAL,
-                             terminal=terminal, max_steps_in_episode=60)
+    env, params = rljax.make(
+        "TabularMDP", T=GRAD_T, R=GRAD_R, initial=GRAD_INITIAL, terminal=terminal, max_steps_in_episode=60
+    )
     theta = jnp.array([[0.3, -0.2], [-0.5, 0.4], [0.0, 0.0]], jnp.float32)
     num_episodes = 100_000
     cfg = TabularPGConfig(num_envs=num_episodes)
@@ -183,8 +184,7 @@ def cartpole_batch_and_state(config: ReinforceConfig):
 @pytest.mark.parametrize("normalize", ["none", "episode", "batch"])
 @pytest.mark.parametrize("loss_average", ["steps", "episodes"])
 def test_steps_after_the_end_do_not_change_the_loss(normalize, loss_average):
-    config = ReinforceConfig(hidden_sizes=(16,), normalize=normalize, loss_average=loss_average,
-                             entropy_coef=0.01)
+    config = ReinforceConfig(hidden_sizes=(16,), normalize=normalize, loss_average=loss_average, entropy_coef=0.01)
     state, batch, garbage = cartpole_batch_and_state(config)
     (loss, _), grads = jax.value_and_grad(reinforce_loss, has_aux=True)(state.params, state, batch, config)
     (loss_g, _), grads_g = jax.value_and_grad(reinforce_loss, has_aux=True)(state.params, state, garbage, config)
@@ -276,17 +276,24 @@ def test_registered_and_episodic():
 
 @pytest.mark.parametrize("env_id", ["Probe-ActionDependentReward", "Probe-ActionObsDependentReward"])
 def test_probes_pick_the_optimal_action(env_id):
-    result = train("reinforce", env_id, seeds=range(4), env_kwargs={"max_steps_in_episode": 1},
-                   overrides={"hidden_sizes": (16,)}, total_steps=4_000, eval_every=4_000,
-                   eval_episodes=20, lane_width=4, compiler_options=FAST_COMPILE)
+    result = train(
+        "reinforce",
+        env_id,
+        seeds=range(4),
+        env_kwargs={"max_steps_in_episode": 1},
+        overrides={"hidden_sizes": (16,)},
+        total_steps=4_000,
+        eval_every=4_000,
+        eval_episodes=20,
+        lane_width=4,
+        compiler_options=FAST_COMPILE,
+    )
     env, params = rljax.make(env_id, max_steps_in_episode=1)
     obs = jnp.arange(env.num_nonterminal_states)
     for run in range(4):
         state = run_state(result, run)
         config = ReinforceConfig(hidden_sizes=(16,))
-        actions = jax.vmap(
-            lambda o: reinforce.act(jax.random.PRNGKey(0), state, o, config, Clock.start(1), False)
-        )(obs)
+        actions = jax.vmap(lambda o: reinforce.act(jax.random.PRNGKey(0), state, o, config, Clock.start(1), False))(obs)
         np.testing.assert_array_equal(actions, env.optimal_policy)
     np.testing.assert_array_equal(result.final_eval_return, 1.0)
 
@@ -294,8 +301,15 @@ def test_probes_pick_the_optimal_action(env_id):
 @pytest.mark.slow
 def test_learns_cartpole_default_config():
     """Default config, 4 seeds, 400k computed steps (100 updates of 8 episodes)."""
-    result = train("reinforce", "CartPole-v1", seeds=range(4), total_steps=400_000,
-                   eval_every=200_000, eval_episodes=20, lane_width=4)
+    result = train(
+        "reinforce",
+        "CartPole-v1",
+        seeds=range(4),
+        total_steps=400_000,
+        eval_every=200_000,
+        eval_episodes=20,
+        lane_width=4,
+    )
     final = result.final_eval_return
     assert np.median(final) >= 450, final
     assert final.min() >= 300, final

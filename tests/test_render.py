@@ -101,10 +101,13 @@ def test_last_frame_is_where_the_episode_ended(trained):
     assert len(frames) == 3 and frames[0].dtype == np.uint8 and frames[0].shape[2] == 3
 
 
-@pytest.mark.parametrize("env_id,kwargs", [
-    ("CartPole-v1", {"discretize": "seed000"}),
-    ("GridMaze", {"max_steps_in_episode": 4}),  # hits the time limit (truncated)
-])
+@pytest.mark.parametrize(
+    "env_id,kwargs",
+    [
+        ("CartPole-v1", {"discretize": "seed000"}),
+        ("GridMaze", {"max_steps_in_episode": 4}),  # hits the time limit (truncated)
+    ],
+)
 def test_step_without_reset_agrees_with_gymnax_step(env_id, kwargs):
     env, params = make(env_id, **kwargs)
     no_reset = jax.jit(lambda k, s, a: step_without_reset(env, k, s, a, params))
@@ -129,11 +132,16 @@ def test_step_without_reset_agrees_with_gymnax_step(env_id, kwargs):
     assert ends, "the episode should have ended"
 
 
-@pytest.mark.parametrize("env_id,kwargs", [
-    ("CartPole-v0", {}), ("CartPole-v1", {"discretize": "uniform6"}), ("Taxi-v3", {}),
-    ("FrozenLake8x8-v1", {}), ("GridMaze", {"layout": {"rows": 2, "cols": 4, "walls": [(1, 2)],
-                                                       "one_way": [(6, 5)]}}),
-])
+@pytest.mark.parametrize(
+    "env_id,kwargs",
+    [
+        ("CartPole-v0", {}),
+        ("CartPole-v1", {"discretize": "uniform6"}),
+        ("Taxi-v3", {}),
+        ("FrozenLake8x8-v1", {}),
+        ("GridMaze", {"layout": {"rows": 2, "cols": 4, "walls": [(1, 2)], "one_way": [(6, 5)]}}),
+    ],
+)
 def test_drawers_draw_every_supported_env(env_id, kwargs):
     env, params = make(env_id, **kwargs)
     _, state = env.reset(jax.random.PRNGKey(0), params)

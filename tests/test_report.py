@@ -23,9 +23,17 @@ def make_run(folder: Path, returns, env="CartPole-v1", diverged=None, config=Non
     folder.mkdir(parents=True)
     seeds = list(range(len(returns)))
     summary = {
-        "agent": "dqn", "env": env, "env_kwargs": {}, "seeds": seeds, "final_eval_return": list(returns),
-        "eval_episodes": 100, "env_steps_per_seed": steps[-1], "compile_time_s": 1.0, "train_time_s": 2.0,
-        "config": config or {"learning_rate": 0.001, "gamma": 0.99}, "versions": {"rljax": "0.1.0"},
+        "agent": "dqn",
+        "env": env,
+        "env_kwargs": {},
+        "seeds": seeds,
+        "final_eval_return": list(returns),
+        "eval_episodes": 100,
+        "env_steps_per_seed": steps[-1],
+        "compile_time_s": 1.0,
+        "train_time_s": 2.0,
+        "config": config or {"learning_rate": 0.001, "gamma": 0.99},
+        "versions": {"rljax": "0.1.0"},
     }
     if diverged is not None:
         summary["diverged"] = diverged
@@ -58,8 +66,9 @@ def test_two_runs_markdown_csv_and_plot(tmp_path):
     out, table, plot = tmp_path / "r" / "report.md", tmp_path / "report.csv", tmp_path / "report.png"
     out.parent.mkdir()
     out.write_text("an old report\n")  # reports are derived: overwriting is fine
-    rc = report(str(a), str(b), "--out", str(out), "--csv", str(table), "--plot", str(plot),
-                "--resamples", str(RESAMPLES))
+    rc = report(
+        str(a), str(b), "--out", str(out), "--csv", str(table), "--plot", str(plot), "--resamples", str(RESAMPLES)
+    )
     assert rc == 0
     md = out.read_text()
     row_a = next(line for line in md.splitlines() if line.startswith("| dqn_a |"))
@@ -81,7 +90,8 @@ def test_two_runs_markdown_csv_and_plot(tmp_path):
     assert float(rows[0]["mean"]) == pytest.approx(455.9, abs=1e-9)
     assert float(rows[0]["iqm"]) == pytest.approx(stats.iqm(A), abs=1e-9)
     assert (float(rows[0]["iqm_ci_low"]), float(rows[0]["iqm_ci_high"])) == pytest.approx(
-        stats.bootstrap_ci(A, stats.iqm, RESAMPLES), abs=1e-9)
+        stats.bootstrap_ci(A, stats.iqm, RESAMPLES), abs=1e-9
+    )
     assert rows[0]["n_diverged"] == "1" and json.loads(rows[0]["diverged_seeds"]) == [2]
     assert float(rows[0]["fraction_solved"]) == 0.8 and rows[0]["n"] == "5"
     assert float(rows[0]["prob_improvement"]) == pytest.approx(0.88) and rows[0]["prob_improvement_over"] == "dqn_b"
@@ -109,8 +119,17 @@ def test_sweep_folder_expands_to_one_row_per_configuration(tmp_path, capsys):
     labels = ["learning_rate=0.1", "learning_rate=0.01"]
     make_run(sweep / labels[0], [500.0, 490.0, 500.0], config={"learning_rate": 0.1, "gamma": 0.99})
     make_run(sweep / labels[1], [20.0, 35.0, None], config={"learning_rate": 0.01, "gamma": 0.99})
-    (sweep / "sweep.json").write_text(json.dumps({"agent": "dqn", "env": "CartPole-v1", "seeds": [0, 1, 2],
-                                                  "grid": [{"lr": "0.1"}, {"lr": "0.01"}], "labels": labels}))
+    (sweep / "sweep.json").write_text(
+        json.dumps(
+            {
+                "agent": "dqn",
+                "env": "CartPole-v1",
+                "seeds": [0, 1, 2],
+                "grid": [{"lr": "0.1"}, {"lr": "0.01"}],
+                "labels": labels,
+            }
+        )
+    )
     runs = load_runs([sweep])
     assert [r.label for r in runs] == ["lr_sweep/learning_rate=0.1", "lr_sweep/learning_rate=0.01"]
     md, rows = build_report(runs, num_resamples=500)
@@ -146,16 +165,19 @@ def test_bad_inputs_are_clear_errors(tmp_path, capsys):
 
 def test_curves_keep_the_steps_every_seed_reached(tmp_path):
     path = tmp_path / "metrics.csv"
-    path.write_text("seed,config,step,metric,value\n0,0,10,eval_return,1\n0,0,20,eval_return,2\n"
-                    "1,0,10,eval_return,3\n0,0,10,eval_return_std,9\n")
+    path.write_text(
+        "seed,config,step,metric,value\n0,0,10,eval_return,1\n0,0,20,eval_return,2\n"
+        "1,0,10,eval_return,3\n0,0,10,eval_return_std,9\n"
+    )
     curves = read_eval_curves(path, [0, 1, 7])
     assert curves.seeds == [0, 1] and list(curves.steps) == [10]
     np.testing.assert_array_equal(curves.returns, [[1.0], [3.0]])
 
 
 def test_overlapping_runs_are_not_significantly_different(tmp_path):
-    runs = load_runs([make_run(tmp_path / "x", [100.0, 300.0, 200.0, 400.0]),
-                      make_run(tmp_path / "y", [150.0, 250.0, 350.0, 120.0])])
+    runs = load_runs(
+        [make_run(tmp_path / "x", [100.0, 300.0, 200.0, 400.0]), make_run(tmp_path / "y", [150.0, 250.0, 350.0, 120.0])]
+    )
     md, rows = build_report(runs, num_resamples=500)
     assert "includes 0.5, so the difference is not significant at the 95% level" in md
     assert rows[0]["prob_improvement_ci_low"] < 0.5 < rows[0]["prob_improvement_ci_high"]

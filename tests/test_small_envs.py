@@ -70,9 +70,7 @@ def rollout(env, params, actions, seed: int = 0) -> list[tuple]:
     for a in actions:
         key, k = jax.random.split(key)
         obs, state, reward, terminated, truncated, info = env.step(k, state, a, params)
-        out.append(
-            (int(obs), float(reward), bool(terminated), bool(truncated), int(info["final_observation"]))
-        )
+        out.append((int(obs), float(reward), bool(terminated), bool(truncated), int(info["final_observation"])))
     return out
 
 

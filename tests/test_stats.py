@@ -14,8 +14,12 @@ R = 2_000  # resamples: enough to exercise the code, few enough to stay fast
 def scipy_ci(x, statistic, seed=0, confidence=0.95, n_resamples=R):
     """The same interval computed straight from scipy: the reference for bootstrap_ci."""
     res = scipy.stats.bootstrap(
-        (np.asarray(x, dtype=float),), statistic, n_resamples=n_resamples, confidence_level=confidence,
-        method="percentile", rng=np.random.default_rng(seed),
+        (np.asarray(x, dtype=float),),
+        statistic,
+        n_resamples=n_resamples,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
     )
     return res.confidence_interval.low, res.confidence_interval.high
 
@@ -43,7 +47,9 @@ def test_mean_and_median_ci_agree_with_scipy_and_are_deterministic():
         ref = scipy_ci(x, fn, seed=3)
         assert abs(ci[0] - ref[0]) < 1e-9 and abs(ci[1] - ref[1]) < 1e-9
         assert stats.bootstrap_ci(x, fn, num_resamples=R, seed=3) == ci
-    assert stats.bootstrap_ci(x, np.mean, num_resamples=R, seed=4) != stats.bootstrap_ci(x, np.mean, num_resamples=R, seed=3)
+    assert stats.bootstrap_ci(x, np.mean, num_resamples=R, seed=4) != stats.bootstrap_ci(
+        x, np.mean, num_resamples=R, seed=3
+    )
 
 
 def test_ci_is_narrower_with_more_seeds():
@@ -87,17 +93,21 @@ def test_probability_of_improvement_matches_pairwise_count():
     assert 0.0 <= low <= p <= high <= 1.0
     # The bootstrap evaluates the rank formula on every resample: check it there against
     # the same bootstrap (same resamples) with the pairwise count as its statistic.
-    pairwise = lambda a, b, axis: ((a[..., :, None] > b[..., None, :]) + 0.5 * (a[..., :, None] == b[..., None, :])).mean(axis=(-2, -1))
-    ref = scipy.stats.bootstrap((x, y), pairwise, n_resamples=R, method="percentile", paired=False,
-                                rng=np.random.default_rng(1)).confidence_interval
+    pairwise = lambda a, b, axis: (
+        (a[..., :, None] > b[..., None, :]) + 0.5 * (a[..., :, None] == b[..., None, :])
+    ).mean(axis=(-2, -1))
+    ref = scipy.stats.bootstrap(
+        (x, y), pairwise, n_resamples=R, method="percentile", paired=False, rng=np.random.default_rng(1)
+    ).confidence_interval
     assert abs(low - ref.low) < 1e-9 and abs(high - ref.high) < 1e-9
 
 
 def test_probability_of_improvement_extremes_and_symmetry():
     assert stats.probability_of_improvement([5.0, 6.0, 7.0], [1.0, 2.0], num_resamples=R) == (1.0, 1.0, 1.0)
     x, y = [1.0, 4.0, 4.0, 9.0], [2.0, 4.0, 8.0]
-    assert stats.probability_of_improvement(x, y, num_resamples=R)[0] + \
-        stats.probability_of_improvement(y, x, num_resamples=R)[0] == pytest.approx(1.0)
+    assert stats.probability_of_improvement(x, y, num_resamples=R)[0] + stats.probability_of_improvement(
+        y, x, num_resamples=R
+    )[0] == pytest.approx(1.0)
 
 
 def hand_rolled_stratified(samples_by_task, statistic, num_resamples, confidence, seed):

@@ -31,15 +31,27 @@ def count_segment_traces(monkeypatch, fn) -> int:
 
 
 def test_taxi_sweep_3_lrs_x_2_gammas_compiles_once(tmp_path, monkeypatch):
-    common = ["q_learning", "--env", "Taxi-v3", "--seeds", "8", "--total-steps", "4000", "--eval-episodes", "5",
-              "--fast-compile", *QUIET]
+    common = [
+        "q_learning",
+        "--env",
+        "Taxi-v3",
+        "--seeds",
+        "8",
+        "--total-steps",
+        "4000",
+        "--eval-episodes",
+        "5",
+        "--fast-compile",
+        *QUIET,
+    ]
     one = count_segment_traces(
         monkeypatch, lambda: main(["sweep", *common, "--grid", "lr=0.5", "--out", str(tmp_path / "one")])
     )
     six = count_segment_traces(
         monkeypatch,
-        lambda: main(["sweep", *common, "--grid", "lr=0.1,0.5,1.0", "--grid", "gamma=0.99,0.9",
-                      "--out", str(tmp_path / "six")]),
+        lambda: main(
+            ["sweep", *common, "--grid", "lr=0.1,0.5,1.0", "--grid", "gamma=0.99,0.9", "--out", str(tmp_path / "six")]
+        ),
     )
     assert one >= 1 and six == one  # six configurations x 8 seeds: still one program
     sweep = json.loads((tmp_path / "six" / "sweep.json").read_text())
@@ -75,11 +87,43 @@ def test_bad_grids(tmp_path, capsys, grid, message):
 
 # Each run is long enough (several checkpoints) that the kill lands mid-run.
 RUNS = {
-    "q_learning": ["q_learning", "--env", "FrozenLake-v1", "--seeds", "4", "--total-steps", "120000",
-                   "--eval-every", "3000", "--eval-episodes", "20"],
-    "dqn": ["dqn", "--env", "CartPole-v1", "--seeds", "2", "--total-steps", "16000", "--eval-every", "1000",
-            "--eval-episodes", "5", "--fast-compile", "--set", "num_envs=4", "--set", "buffer_size=2000",
-            "--set", "batch_size=32", "--set", "learning_starts=64", "--set", "hidden_sizes=16"],
+    "q_learning": [
+        "q_learning",
+        "--env",
+        "FrozenLake-v1",
+        "--seeds",
+        "4",
+        "--total-steps",
+        "120000",
+        "--eval-every",
+        "3000",
+        "--eval-episodes",
+        "20",
+    ],
+    "dqn": [
+        "dqn",
+        "--env",
+        "CartPole-v1",
+        "--seeds",
+        "2",
+        "--total-steps",
+        "16000",
+        "--eval-every",
+        "1000",
+        "--eval-episodes",
+        "5",
+        "--fast-compile",
+        "--set",
+        "num_envs=4",
+        "--set",
+        "buffer_size=2000",
+        "--set",
+        "batch_size=32",
+        "--set",
+        "learning_starts=64",
+        "--set",
+        "hidden_sizes=16",
+    ],
 }
 CHECKPOINT_EVERY = {"q_learning": "3000", "dqn": "1000"}
 
@@ -97,8 +141,9 @@ def test_sigkill_and_resume_gives_the_uninterrupted_numbers(tmp_path, agent):
     """
     killed = tmp_path / "killed"
     checkpointing = ["--checkpoint-every", CHECKPOINT_EVERY[agent]]
-    proc = subprocess.Popen(_train(agent, "--out", str(killed), *checkpointing),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        _train(agent, "--out", str(killed), *checkpointing), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     deadline = time.time() + 300
     while not (killed / "checkpoint.msgpack").exists():
         assert proc.poll() is None, proc.stderr.read().decode()
@@ -108,11 +153,13 @@ def test_sigkill_and_resume_gives_the_uninterrupted_numbers(tmp_path, agent):
     proc.wait()
     assert not (killed / "summary.json").exists(), "the run finished before it could be killed"
 
-    resumed = subprocess.run(_train(agent, "--resume", str(killed), *checkpointing),
-                             capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        _train(agent, "--resume", str(killed), *checkpointing), capture_output=True, text=True, timeout=600
+    )
     assert resumed.returncode == 0, resumed.stderr
-    straight = subprocess.run(_train(agent, "--out", str(tmp_path / "straight")),
-                              capture_output=True, text=True, timeout=600)
+    straight = subprocess.run(
+        _train(agent, "--out", str(tmp_path / "straight")), capture_output=True, text=True, timeout=600
+    )
     assert straight.returncode == 0, straight.stderr
 
     a = json.loads((killed / "summary.json").read_text())
@@ -127,8 +174,22 @@ def test_sigkill_and_resume_gives_the_uninterrupted_numbers(tmp_path, agent):
 
 def test_resume_refuses_a_different_config(tmp_path, capsys):
     out = tmp_path / "run"
-    base = ["train", "q_learning", "--env", "Chain", "--seeds", "2", "--total-steps", "2000", "--eval-every", "500",
-            "--eval-episodes", "5", "--fast-compile", *QUIET]
+    base = [
+        "train",
+        "q_learning",
+        "--env",
+        "Chain",
+        "--seeds",
+        "2",
+        "--total-steps",
+        "2000",
+        "--eval-every",
+        "500",
+        "--eval-episodes",
+        "5",
+        "--fast-compile",
+        *QUIET,
+    ]
     assert main([*base, "--out", str(out), "--checkpoint-every", "500"]) == 0
     before = (out / "summary.json").read_text()
     rc = main([*base, "--resume", str(out), "--set", "learning_rate=0.3"])
@@ -143,10 +204,17 @@ def test_dqn_resume_restores_replay_optimiser_and_target_exactly(tmp_path):
     from rljax.batch import FAST_COMPILE
     from rljax.experiment import train
 
-    tiny = {"num_envs": 2, "buffer_size": 500, "batch_size": 16, "learning_starts": 32,
-            "hidden_sizes": (16,), "target_update_interval": 10}
-    run = dict(seeds=[0, 3], overrides=tiny, total_steps=2_000, eval_every=250, eval_episodes=5,
-               compiler_options=FAST_COMPILE)
+    tiny = {
+        "num_envs": 2,
+        "buffer_size": 500,
+        "batch_size": 16,
+        "learning_starts": 32,
+        "hidden_sizes": (16,),
+        "target_update_interval": 10,
+    }
+    run = dict(
+        seeds=[0, 3], overrides=tiny, total_steps=2_000, eval_every=250, eval_episodes=5, compiler_options=FAST_COMPILE
+    )
     straight = train("dqn", "CartPole-v1", **run)
     # 8 segments, a checkpoint every 4: the only one written is after segment 4 (none
     # follows the last segment), so the resumed run redoes segments 5-8 from it
@@ -156,5 +224,7 @@ def test_dqn_resume_restores_replay_optimiser_and_target_exactly(tmp_path):
     np.testing.assert_array_equal(first.metrics["eval_return"], straight.metrics["eval_return"])
     import jax
 
-    for a, b in zip(jax.tree.leaves(resumed.final_state.agent_state), jax.tree.leaves(straight.final_state.agent_state)):
+    for a, b in zip(
+        jax.tree.leaves(resumed.final_state.agent_state), jax.tree.leaves(straight.final_state.agent_state)
+    ):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

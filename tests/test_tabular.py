@@ -33,12 +33,21 @@ def learned_q(result, run: int = 0) -> np.ndarray:
 )
 def test_probe_values(agent, probe):
     env_id = [
-        "Probe-ConstantReward", "Probe-ObsDependentReward", "Probe-DiscountedReward",
-        "Probe-ActionDependentReward", "Probe-ActionObsDependentReward",
+        "Probe-ConstantReward",
+        "Probe-ObsDependentReward",
+        "Probe-DiscountedReward",
+        "Probe-ActionDependentReward",
+        "Probe-ActionObsDependentReward",
     ][probe - 1]
     gamma = 0.9
-    result = train(agent, env_id, seeds=[0, 1], overrides={"gamma": gamma, "learning_rate": 0.2},
-                   total_steps=3000, eval_episodes=20)
+    result = train(
+        agent,
+        env_id,
+        seeds=[0, 1],
+        overrides={"gamma": gamma, "learning_rate": 0.2},
+        total_steps=3000,
+        eval_episodes=20,
+    )
     env, _ = rljax.make(env_id)
     n = env.num_nonterminal_states
     for run in range(2):
@@ -52,8 +61,14 @@ def test_probe_values(agent, probe):
 
 def test_chain_values_gamma_09():
     """Seed 000's corridor: Q(5,R)=1, Q(4,R)=0.9, Q(3,R)=0.81 with gamma 0.9."""
-    result = train("q_learning", "Chain", seeds=range(4), overrides={"gamma": 0.9, "learning_rate": 0.2},
-                   total_steps=20_000, eval_episodes=10)
+    result = train(
+        "q_learning",
+        "Chain",
+        seeds=range(4),
+        overrides={"gamma": 0.9, "learning_rate": 0.2},
+        total_steps=20_000,
+        eval_episodes=10,
+    )
     for run in range(4):
         q = learned_q(result, run)
         np.testing.assert_allclose(q[[5, 4, 3], 1], [1.0, 0.9, 0.81], atol=0.02)
@@ -152,10 +167,17 @@ def test_epsilon_greedy_matches_its_distribution(epsilon):
 def test_sweep_is_one_program_and_each_setting_matches_its_own_run():
     """A sweep over a traced hyperparameter equals running each setting alone."""
     lrs = [0.05, 0.5]
-    sweep = train("q_learning", "Chain", seeds=[0, 1], overrides=[{"learning_rate": lr} for lr in lrs],
-                  total_steps=2_000, eval_episodes=5)
+    sweep = train(
+        "q_learning",
+        "Chain",
+        seeds=[0, 1],
+        overrides=[{"learning_rate": lr} for lr in lrs],
+        total_steps=2_000,
+        eval_episodes=5,
+    )
     assert sweep.config_ids == [0, 0, 1, 1] and sweep.seeds == [0, 1, 0, 1]
-    alone = train("q_learning", "Chain", seeds=[1], overrides={"learning_rate": 0.5},
-                  total_steps=2_000, eval_episodes=5)
+    alone = train(
+        "q_learning", "Chain", seeds=[1], overrides={"learning_rate": 0.5}, total_steps=2_000, eval_episodes=5
+    )
     np.testing.assert_array_equal(learned_q(sweep, 3), learned_q(alone, 0))
     assert not np.array_equal(learned_q(sweep, 1), learned_q(sweep, 3))  # the setting matters

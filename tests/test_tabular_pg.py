@@ -55,8 +55,9 @@ def test_maze_ends_on_the_shortest_path_for_every_seed(update_rule):
     overrides = {"update_rule": update_rule}
     if update_rule == "reinforce":
         overrides["gamma"] = 0.9
-    result = train("tabular_pg", "GridMaze", seeds=range(8), overrides=overrides, eval_episodes=1,
-                   compiler_options=FAST_COMPILE)
+    result = train(
+        "tabular_pg", "GridMaze", seeds=range(8), overrides=overrides, eval_episodes=1, compiler_options=FAST_COMPILE
+    )
     env, _ = rljax.make("GridMaze")
     shortest = bfs_shortest(env)
     for run in range(8):
@@ -67,8 +68,16 @@ def test_maze_ends_on_the_shortest_path_for_every_seed(update_rule):
 
 def test_custom_maze_shortest_path():
     layout = dict(rows=3, cols=4, walls=[(1, 5), (2, 6), (5, 9), (6, 10), (7, 11)], start=0, goal=11)
-    result = train("tabular_pg", "GridMaze", seeds=range(4), env_kwargs={"layout": layout},
-                   total_steps=200_000, eval_episodes=1, lane_width=4, compiler_options=FAST_COMPILE)
+    result = train(
+        "tabular_pg",
+        "GridMaze",
+        seeds=range(4),
+        env_kwargs={"layout": layout},
+        total_steps=200_000,
+        eval_episodes=1,
+        lane_width=4,
+        compiler_options=FAST_COMPILE,
+    )
     env, _ = rljax.make("GridMaze", layout=layout)
     for run in range(4):
         path = greedy_path(env, run_theta(result, run))
@@ -100,12 +109,19 @@ def test_update_is_seeds_rule_averaged_over_episodes():
     for b, n in enumerate(lengths):
         valid[:n, b] = True
         done[n - 1, b] = True
-    batch = Transition(obs=jnp.asarray(obs), action=jnp.asarray(action), reward=jnp.zeros((K, 2)),
-                       next_obs=jnp.asarray(obs), terminated=jnp.asarray(done),
-                       truncated=jnp.zeros((K, 2), bool), valid=jnp.asarray(valid))
+    batch = Transition(
+        obs=jnp.asarray(obs),
+        action=jnp.asarray(action),
+        reward=jnp.zeros((K, 2)),
+        next_obs=jnp.asarray(obs),
+        terminated=jnp.asarray(done),
+        truncated=jnp.zeros((K, 2), bool),
+        valid=jnp.asarray(valid),
+    )
     config = TabularPGConfig(learning_rate=0.3, beta=1.5)
-    new, _ = tabular_pg.update(jax.random.PRNGKey(0), TabularPGState(jnp.asarray(theta)), batch, config,
-                               Clock.start(100))
+    new, _ = tabular_pg.update(
+        jax.random.PRNGKey(0), TabularPGState(jnp.asarray(theta)), batch, config, Clock.start(100)
+    )
     pi = np.asarray(policy(jnp.asarray(theta), 1.5))
     expected = np.zeros_like(theta)
     for b, n in enumerate(lengths):

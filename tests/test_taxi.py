@@ -89,9 +89,7 @@ def test_terminated_differs_only_after_delivery(taxi, gym_taxi):
 
 def test_every_delivery_is_terminal_and_rewarded(taxi, gym_taxi):
     env, _ = taxi
-    deliveries = [
-        (s, a) for s in range(500) for a in range(6) if gym_taxi.P[s][a][0][3]
-    ]
+    deliveries = [(s, a) for s in range(500) for a in range(6) if gym_taxi.P[s][a][0][3]]
     assert len(deliveries) == 4  # taxi at the destination with the passenger, dropoff
     for s, a in deliveries:
         assert a == 5
@@ -131,9 +129,7 @@ def test_jitted_steps_follow_the_table(taxi, gym_taxi):
     batch = EnvState(position=jnp.asarray(states, jnp.int32), time=jnp.zeros(n, jnp.int32))
     keys = jax.random.split(jax.random.key(0), n)
     step = jax.jit(jax.vmap(env.step, in_axes=(0, 0, 0, None)))
-    obs, new_state, reward, terminated, truncated, info = step(
-        keys, batch, jnp.asarray(actions, jnp.int32), params
-    )
+    obs, new_state, reward, terminated, truncated, info = step(keys, batch, jnp.asarray(actions, jnp.int32), params)
     final = np.asarray(info["final_observation"])
     expected = [gym_taxi.P[int(s)][int(a)][0] for s, a in zip(states, actions)]
     np.testing.assert_array_equal(final, [e[1] for e in expected])

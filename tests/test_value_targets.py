@@ -92,19 +92,21 @@ class TestNStep(chex.TestCase):
         # t=3: .5 + .5*-1 + .25*2 + .125*7 (truncated at 5: bootstrap 7); t=4: -1 + .5*2 + .25*7;
         # t=5: 2 + .5*7;
         # t=6: 1 + .5*4 + .25*9 (the stream's end bootstraps); t=7: 4 + .5*9.
-        np.testing.assert_allclose(
-            got, [2.75, 3.5, 3.0, 1.375, 1.75, 5.5, 3.0 + 0.25 * 9, 8.5], rtol=1e-6
-        )
+        np.testing.assert_allclose(got, [2.75, 3.5, 3.0, 1.375, 1.75, 5.5, 3.0 + 0.25 * 9, 8.5], rtol=1e-6)
 
     def test_one_step_equals_td_target(self):
         r, term, trunc, v = RAGGED.values()
-        np.testing.assert_allclose(n_step_targets(r, term, trunc, v, 0.9, 1),
-                                   td_target(jnp.asarray(r), jnp.asarray(term), 0.9, jnp.asarray(v)), rtol=1e-6)
+        np.testing.assert_allclose(
+            n_step_targets(r, term, trunc, v, 0.9, 1),
+            td_target(jnp.asarray(r), jnp.asarray(term), 0.9, jnp.asarray(v)),
+            rtol=1e-6,
+        )
 
     def test_under_vmap_over_streams(self):
         streams = {k: np.stack([v, v[::-1]]) for k, v in RAGGED.items()}
         got = jax.jit(jax.vmap(n_step_targets, in_axes=(0, 0, 0, 0, None, None)), static_argnums=(5,))(
-            *streams.values(), 0.9, 3)
+            *streams.values(), 0.9, 3
+        )
         for b in range(2):
             want = reference_n_step(*(v[b] for v in streams.values()), 0.9, 3)
             np.testing.assert_allclose(got[b], want, rtol=1e-6)

@@ -194,18 +194,14 @@ def init(key: jax.Array, env: Any, env_params: Any, config: DQNConfig) -> DQNSta
     )
 
 
-def act(
-    key: jax.Array, state: DQNState, obs: jax.Array, config: DQNConfig, clock: Clock, explore: bool
-) -> jax.Array:
+def act(key: jax.Array, state: DQNState, obs: jax.Array, config: DQNConfig, clock: Clock, explore: bool) -> jax.Array:
     """Epsilon-greedy (``explore``) or greedy action for ONE observation."""
     q = q_values(state, state.params, obs[None], config)[0]
     epsilon = config_epsilon(config, clock) if explore else 0.0
     return epsilon_greedy(key, q, epsilon)
 
 
-def td_loss(
-    params: Any, state: DQNState, batch: Transition, config: DQNConfig
-) -> tuple[jax.Array, jax.Array]:
+def td_loss(params: Any, state: DQNState, batch: Transition, config: DQNConfig) -> tuple[jax.Array, jax.Array]:
     """Mean Huber (or squared) TD error of a sampled batch ``[N]``; returns (loss, Q(s, a))."""
     q = q_values(state, params, batch.obs, config)
     q_taken = jnp.take_along_axis(q, batch.action[:, None], axis=1)[:, 0]
@@ -264,9 +260,7 @@ def update(
 
     def learn(learner):
         keys = jax.random.split(key, config.gradient_steps)
-        learner, metrics = jax.lax.scan(
-            lambda s, k: gradient_step(s, replay, k, config, learning_rate), learner, keys
-        )
+        learner, metrics = jax.lax.scan(lambda s, k: gradient_step(s, replay, k, config, learning_rate), learner, keys)
         return learner, jax.tree.map(jnp.mean, metrics)
 
     def warm_up(learner):
@@ -302,16 +296,21 @@ def validate(config: DQNConfig, env: Any, env_params: Any) -> None:
     check_positive("huber_delta", config.huber_delta)
     check_range("max_grad_norm", config.max_grad_norm, 0.0, float("inf"))
     validate_epsilon(config)
-    for name in ("num_envs", "buffer_size", "batch_size", "train_frequency", "gradient_steps",
-                 "target_update_interval", "cnn_channels"):
+    for name in (
+        "num_envs",
+        "buffer_size",
+        "batch_size",
+        "train_frequency",
+        "gradient_steps",
+        "target_update_interval",
+        "cnn_channels",
+    ):
         if int(getattr(config, name)) < 1:
             raise ValueError(f"{name} must be >= 1; got {getattr(config, name)}")
     if not config.hidden_sizes or any(int(h) < 1 for h in config.hidden_sizes):
         raise ValueError(f"hidden_sizes must be one or more widths >= 1; got {config.hidden_sizes}")
     if config.batch_size > config.buffer_size:
-        raise ValueError(
-            f"batch_size ({config.batch_size}) must be <= buffer_size ({config.buffer_size})"
-        )
+        raise ValueError(f"batch_size ({config.batch_size}) must be <= buffer_size ({config.buffer_size})")
     if config.learning_starts < config.batch_size:
         raise ValueError(
             f"learning_starts ({config.learning_starts}) must be >= batch_size ({config.batch_size}): "
@@ -342,8 +341,13 @@ PRESETS = {
     # Breakout-MinAtar: the MinAtar paper's CNN (one 3x3 convolution with 16 filters, a
     # 128-unit layer); a CPU-sized budget (see experiments/minatar_breakout_dqn.py).
     "Breakout-MinAtar": {
-        "total_steps": 500_000, "torso": "cnn", "hidden_sizes": (128,), "learning_rate": 1e-3,
-        "batch_size": 64, "learning_starts": 5_000, "epsilon_decay_fraction": 0.2,
+        "total_steps": 500_000,
+        "torso": "cnn",
+        "hidden_sizes": (128,),
+        "learning_rate": 1e-3,
+        "batch_size": 64,
+        "learning_starts": 5_000,
+        "epsilon_decay_fraction": 0.2,
     },
 }
 

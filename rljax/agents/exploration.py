@@ -98,9 +98,9 @@ def epsilon_greedy(key: jax.Array, values: jax.Array, epsilon: jax.Array) -> jax
     num_actions = values.shape[-1]
     u = jax.random.uniform(key)
     explore = u < epsilon
-    random_action = jnp.minimum(
-        jnp.floor(u / jnp.where(explore, epsilon, 1.0) * num_actions), num_actions - 1
-    ).astype(jnp.int32)
+    random_action = jnp.minimum(jnp.floor(u / jnp.where(explore, epsilon, 1.0) * num_actions), num_actions - 1).astype(
+        jnp.int32
+    )
     greedy_fraction = jnp.clip((u - epsilon) / jnp.maximum(1.0 - epsilon, 1e-12), 0.0, 1.0 - 1e-7)
     return jnp.where(explore, random_action, _nth_max(values, greedy_fraction))
 

@@ -176,9 +176,7 @@ def _observation_info(env: Any, env_params: Any) -> tuple[int, tuple[int, ...]]:
         return int(space.n), (int(space.n),)
     shape = tuple(int(d) for d in space.shape)
     if len(shape) != 1:
-        raise ValueError(
-            f"reinforce's MLP needs flat (1-d) or Discrete observations; {env.name} has shape {shape}"
-        )
+        raise ValueError(f"reinforce's MLP needs flat (1-d) or Discrete observations; {env.name} has shape {shape}")
     return 0, shape
 
 
@@ -197,9 +195,7 @@ def validate(config: ReinforceConfig, env: Any, env_params: Any) -> None:
     if config.normalize not in NORMALIZATIONS:
         raise ValueError(f"normalize must be one of {', '.join(NORMALIZATIONS)}; got {config.normalize!r}")
     if config.loss_average not in LOSS_AVERAGES:
-        raise ValueError(
-            f"loss_average must be one of {', '.join(LOSS_AVERAGES)}; got {config.loss_average!r}"
-        )
+        raise ValueError(f"loss_average must be one of {', '.join(LOSS_AVERAGES)}; got {config.loss_average!r}")
     if config.lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}; got {config.lr_schedule!r}")
     if config.activation not in ACTIVATIONS:
@@ -314,9 +310,7 @@ def reinforce_loss(
     log_pi = jax.nn.log_softmax(logits)
     log_probs = jnp.take_along_axis(log_pi, batch.action[..., None].astype(jnp.int32), -1)[..., 0]
     values = value_net(config).apply(params["value"], x)[..., 0] if config.baseline else None
-    pg_loss, aux = policy_gradient_loss(
-        log_probs, batch, config.gamma, config.normalize, config.loss_average, values
-    )
+    pg_loss, aux = policy_gradient_loss(log_probs, batch, config.gamma, config.normalize, config.loss_average, values)
     w = aux["weights"]
     entropy = -jnp.sum(jnp.exp(log_pi) * log_pi, axis=-1)
     loss = pg_loss - config.entropy_coef * jnp.sum(w * entropy)
@@ -334,9 +328,7 @@ def update(
     """One Adam step on the loss of B whole episodes."""
     del key
     T, B = batch.reward.shape
-    (loss, metrics), grads = jax.value_and_grad(reinforce_loss, has_aux=True)(
-        state.params, state, batch, config
-    )
+    (loss, metrics), grads = jax.value_and_grad(reinforce_loss, has_aux=True)(state.params, state, batch, config)
     lr = scheduled_learning_rate(config, clock, T * B)
     updates, opt_state = optimizer(config, lr).update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)

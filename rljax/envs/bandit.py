@@ -31,17 +31,13 @@ EnvState = environment.EnvState  # only the time step: a bandit has one state
 class EnvParams(environment.EnvParams):
     # Static (not a pytree leaf), so vmapping over params maps over `probs` only.
     max_steps_in_episode: int = struct.field(pytree_node=False, default=1)
-    probs: jax.Array = struct.field(
-        default_factory=lambda: jnp.array([0.7, 0.2, 0.3], dtype=jnp.float32)
-    )
+    probs: jax.Array = struct.field(default_factory=lambda: jnp.array([0.7, 0.2, 0.3], dtype=jnp.float32))
 
 
 def _check_probs(probs: Sequence[float] | np.ndarray) -> np.ndarray:
     arr = np.asarray(probs, dtype=np.float64)
     if arr.ndim != 1 or arr.shape[0] < 2:
-        raise ValueError(
-            f"a bandit needs a 1-D sequence of at least 2 arm probabilities; got shape {arr.shape}"
-        )
+        raise ValueError(f"a bandit needs a 1-D sequence of at least 2 arm probabilities; got shape {arr.shape}")
     bad = ~((arr >= 0.0) & (arr <= 1.0))  # also catches nan
     if np.any(bad):
         a = int(np.flatnonzero(bad)[0])

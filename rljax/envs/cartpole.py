@@ -48,8 +48,7 @@ def make_cartpole_v0(**kwargs: Any) -> tuple[CartPoleV0, EnvParams]:
     unknown = sorted(set(kwargs) - fields)
     if unknown:
         raise TypeError(
-            f"CartPole-v0 got unknown option(s) {unknown}; valid options are the "
-            f"EnvParams fields: {sorted(fields)}"
+            f"CartPole-v0 got unknown option(s) {unknown}; valid options are the EnvParams fields: {sorted(fields)}"
         )
     env = CartPoleV0()
     return env, env.default_params.replace(**kwargs)

@@ -32,9 +32,7 @@ def chain_model(length: int = 7, start: int | None = None) -> TabularModel:
         raise ValueError(f"Chain length must be >= 3 (two ends and a start cell); got {length}")
     start = length // 2 if start is None else operator.index(start)
     if not 0 < start < length - 1:
-        raise ValueError(
-            f"Chain start must be strictly inside the corridor, in [1, {length - 2}]; got {start}"
-        )
+        raise ValueError(f"Chain start must be strictly inside the corridor, in [1, {length - 2}]; got {start}")
     S, A = length, 2
     T = np.zeros((S, A, S))
     R = np.zeros((S, A, S))

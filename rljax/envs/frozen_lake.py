@@ -85,8 +85,7 @@ def validate_desc(desc: Sequence[str]) -> tuple[str, ...]:
     """
     if isinstance(desc, str):
         raise ValueError(
-            f"desc must be a list of row strings such as ['SFFF', 'FHFH', ...], "
-            f"not a single string {desc!r}"
+            f"desc must be a list of row strings such as ['SFFF', 'FHFH', ...], not a single string {desc!r}"
         )
     rows = tuple(_row_to_str(row) for row in desc)
     if not rows or not rows[0]:

@@ -80,13 +80,10 @@ def _as_layout(layout: MazeLayout | Mapping[str, Any] | None) -> MazeLayout:
         unknown = set(layout) - set(MazeLayout.__dataclass_fields__)
         if unknown:
             raise ValueError(
-                f"unknown maze layout keys {sorted(unknown)}; "
-                f"expected {sorted(MazeLayout.__dataclass_fields__)}"
+                f"unknown maze layout keys {sorted(unknown)}; expected {sorted(MazeLayout.__dataclass_fields__)}"
             )
         return MazeLayout(**layout)
-    raise ValueError(
-        f"maze layout must be a MazeLayout, a dict of its fields or None; got {type(layout).__name__}"
-    )
+    raise ValueError(f"maze layout must be a MazeLayout, a dict of its fields or None; got {type(layout).__name__}")
 
 
 def _check_pairs(kind: str, pairs: Any, rows: int, cols: int) -> tuple[tuple[int, int], ...]:
@@ -99,8 +96,7 @@ def _check_pairs(kind: str, pairs: Any, rows: int, cols: int) -> tuple[tuple[int
         for c in (u, v):
             if not 0 <= c < rows * cols:
                 raise ValueError(
-                    f"maze {kind} ({u}, {v}): cell {c} is outside the {rows}x{cols} grid "
-                    f"(cells 0..{rows * cols - 1})"
+                    f"maze {kind} ({u}, {v}): cell {c} is outside the {rows}x{cols} grid (cells 0..{rows * cols - 1})"
                 )
         (ur, uc), (vr, vc) = divmod(u, cols), divmod(v, cols)
         if abs(ur - vr) + abs(uc - vc) != 1:
@@ -126,9 +122,7 @@ def validate_layout(layout: MazeLayout | Mapping[str, Any] | None) -> MazeLayout
     goal = n - 1 if layout.goal is None else operator.index(layout.goal)
     for what, cell in (("start", start), ("goal", goal)):
         if not 0 <= cell < n:
-            raise ValueError(
-                f"maze {what} {cell} is outside the {rows}x{cols} grid (cells 0..{n - 1})"
-            )
+            raise ValueError(f"maze {what} {cell} is outside the {rows}x{cols} grid (cells 0..{n - 1})")
     if start == goal:
         raise ValueError(f"maze start and goal must differ; both are {start}")
     walls = _check_pairs("wall", layout.walls, rows, cols)

@@ -86,9 +86,7 @@ def make(env_id: str, **kwargs: Any) -> tuple[environment.Environment, Any]:
     elif env_id in gymnax.registered_envs:
         env, params = gymnax.make(env_id, **kwargs)
     else:
-        raise ValueError(
-            f"unknown environment id {env_id!r}; known ids: {', '.join(registered_ids())}"
-        )
+        raise ValueError(f"unknown environment id {env_id!r}; known ids: {', '.join(registered_ids())}")
     if discretize is not None:
         from rljax.envs.wrappers import discretize as _discretize
 

@@ -40,9 +40,7 @@ def seed001_mdp() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         [[0, 0, 0], [+40, 0, 0], [0, 0, 0]],
     ]
     possible_actions = [[0, 1, 2], [0, 2], [1]]
-    T = np.array(
-        [[row if row is not None else [0.0] * 3 for row in s] for s in transition_probabilities]
-    )
+    T = np.array([[row if row is not None else [0.0] * 3 for row in s] for s in transition_probabilities])
     R = np.array(rewards, dtype=np.float64)
     action_mask = np.zeros((3, 3), dtype=bool)
     for s, actions in enumerate(possible_actions):
@@ -86,9 +84,7 @@ def make_tabular_mdp(
         raise ValueError(f"max_steps_in_episode must be >= 1; got {max_steps_in_episode}")
     if preset is not None:
         if preset not in PRESETS:
-            raise ValueError(
-                f"unknown TabularMDP preset {preset!r}; known presets: {sorted(PRESETS)}"
-            )
+            raise ValueError(f"unknown TabularMDP preset {preset!r}; known presets: {sorted(PRESETS)}")
         if T is not None or R is not None or action_mask is not None:
             raise ValueError("give either preset or T/R/action_mask, not both")
         T, R, action_mask = PRESETS[preset]()

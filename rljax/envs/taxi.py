@@ -57,9 +57,7 @@ def decode(state: int) -> tuple[int, int, int, int]:
     return taxi_row, taxi_col, pass_loc, dest_idx
 
 
-def _transition(
-    row: int, col: int, pass_loc: int, dest_idx: int, action: int
-) -> tuple[int, float, bool]:
+def _transition(row: int, col: int, pass_loc: int, dest_idx: int, action: int) -> tuple[int, float, bool]:
     """``(next_state, reward, terminated)`` of one (state, action) of the dry taxi."""
     taxi_loc = (row, col)
     reward, terminated = STEP_REWARD, False

@@ -47,9 +47,7 @@ UNIFORM6_RANGES: tuple[tuple[float, float], ...] = (
 )
 
 
-def uniform_edges(
-    num_bins: int | Sequence[int], ranges: Sequence[tuple[float, float]]
-) -> list[np.ndarray]:
+def uniform_edges(num_bins: int | Sequence[int], ranges: Sequence[tuple[float, float]]) -> list[np.ndarray]:
     """Interior edges of ``num_bins`` equal-width bins over each ``(low, high)`` range.
 
     Same as seed 003's ``np.linspace(low, high, num_bins + 1)[1:-1]``.
@@ -176,10 +174,7 @@ class DiscretizedObservation(EnvWrapper):
             params = env.default_params
         space = env.observation_space(params)
         if not isinstance(space, spaces.Box):
-            raise TypeError(
-                f"{env.name}: DiscretizedObservation needs a Box observation space; "
-                f"got {space!r}"
-            )
+            raise TypeError(f"{env.name}: DiscretizedObservation needs a Box observation space; got {space!r}")
         if order not in ("C", "F"):
             raise ValueError(f"order must be 'C' or 'F'; got {order!r}")
         self.order = order
@@ -212,9 +207,7 @@ class DiscretizedObservation(EnvWrapper):
         obs = jnp.asarray(obs)
         lead = obs.shape[: obs.ndim - len(self._inner_shape)]
         if obs.shape[len(lead) :] != self._inner_shape:
-            raise ValueError(
-                f"expected observations of shape [..., {self._inner_shape}]; got {obs.shape}"
-            )
+            raise ValueError(f"expected observations of shape [..., {self._inner_shape}]; got {obs.shape}")
         flat = obs.reshape(*lead, len(self.edges))
         if flat.dtype == jnp.float64:  # only under jax_enable_x64
             edges = self.edges
@@ -222,8 +215,7 @@ class DiscretizedObservation(EnvWrapper):
             flat = flat.astype(jnp.float32)
             edges = self._edges32
         bins = [
-            jnp.searchsorted(jnp.asarray(e, dtype=flat.dtype), flat[..., i], side="right")
-            for i, e in enumerate(edges)
+            jnp.searchsorted(jnp.asarray(e, dtype=flat.dtype), flat[..., i], side="right") for i, e in enumerate(edges)
         ]
         return jnp.stack(bins, axis=-1).astype(jnp.int32)
 
@@ -275,10 +267,7 @@ class DiscretizedObservation(EnvWrapper):
         return getattr(self.env, name)
 
     def __repr__(self) -> str:
-        return (
-            f"DiscretizedObservation({self.env.name}, bins_per_dim={self.bins_per_dim}, "
-            f"order={self.order!r})"
-        )
+        return f"DiscretizedObservation({self.env.name}, bins_per_dim={self.bins_per_dim}, order={self.order!r})"
 
 
 def _validate_edges(edges: Sequence[Any], shape: tuple[int, ...], name: str) -> tuple[np.ndarray, ...]:
@@ -305,9 +294,7 @@ def _validate_edges(edges: Sequence[Any], shape: tuple[int, ...], name: str) -> 
     return tuple(out)
 
 
-def _box_ranges(
-    env: environment.Environment, params: Any, ranges: Sequence[Any] | None
-) -> list[tuple[float, float]]:
+def _box_ranges(env: environment.Environment, params: Any, ranges: Sequence[Any] | None) -> list[tuple[float, float]]:
     """Per-dimension ``(low, high)``: the given range, else the Box bounds if finite."""
     space = env.observation_space(params)
     if not isinstance(space, spaces.Box):
@@ -342,9 +329,7 @@ def _box_ranges(
     return out
 
 
-def discretize(
-    env: environment.Environment, params: Any, spec: Any
-) -> tuple[DiscretizedObservation, Any]:
+def discretize(env: environment.Environment, params: Any, spec: Any) -> tuple[DiscretizedObservation, Any]:
     """Wraps ``env`` in :class:`DiscretizedObservation` according to ``spec``.
 
     ``spec`` is one of:
@@ -384,15 +369,12 @@ def discretize(
                 raise ValueError(f"bad discretize spec {spec!r}: expected 'uniform:N' with integer N") from None
             edges = uniform_edges(n, _box_ranges(env, params, None))
         else:
-            raise ValueError(
-                f"unknown discretize preset {spec!r}; known: 'seed000', 'uniform6', 'uniform:N'"
-            )
+            raise ValueError(f"unknown discretize preset {spec!r}; known: 'seed000', 'uniform6', 'uniform:N'")
         if spec in ("seed000", "uniform6"):
             num_dims = math.prod(env.observation_space(params).shape)
             if num_dims != 4:
                 raise ValueError(
-                    f"preset {spec!r} is for CartPole's 4 observation dimensions; "
-                    f"{env.name} has {num_dims}"
+                    f"preset {spec!r} is for CartPole's 4 observation dimensions; {env.name} has {num_dims}"
                 )
     elif isinstance(spec, Mapping):
         unknown = set(spec) - {"edges", "num_bins", "ranges", "order"}
