@@ -18,8 +18,8 @@ LAYERS: list[set[str]] = [
     {"rljax.agents", "rljax.planning", "rljax.bandits"},
     {"rljax.loop"},
     {"rljax.batch"},
-    {"rljax.runs", "rljax.experiment", "rljax.policies"},
-    {"rljax.plots", "rljax.report_tables", "rljax.report_plots", "rljax.drawers", "rljax.render", "rljax.cli", "rljax"},
+    {"rljax.runs", "rljax.plots", "rljax.experiment", "rljax.policies"},
+    {"rljax.report_tables", "rljax.report_plots", "rljax.drawers", "rljax.render", "rljax.cli", "rljax"},
 ]
 
 
