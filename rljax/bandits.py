@@ -20,7 +20,7 @@ runs, each with its own key split from the given key) for ``num_pulls`` pulls
 ``sum_t (max_a p_a - p_{a_t})`` computed from the true probabilities (the
 *pseudo*-regret: it does not depend on the reward noise).
 
-Seed 001 (``Bandits``) pulls arms ``[0.7, 0.2, 0.3]`` with Thompson sampling on Beta
+The keras-rl lecture (``Bandits``) pulls arms ``[0.7, 0.2, 0.3]`` with Thompson sampling on Beta
 posteriors, and asks for epsilon-greedy as an exercise; both are here, with UCB1.
 """
 
@@ -171,7 +171,7 @@ class EpsilonGreedy:
 
     Unpulled arms count as mean 0 (Sutton & Barto's zero initial estimates), and ties
     are broken uniformly at random: with a first-index tie-break, arm 0 — the best
-    arm of seed 001's bandit — would be favoured for free.
+    arm of the keras-rl lecture's bandit — would be favoured for free.
     """
 
     epsilon: float | jax.Array = 0.1
@@ -225,7 +225,7 @@ class ThompsonSampling:
     """Thompson sampling with Beta priors: sample each arm's ``p`` from its posterior.
 
     Arm a's posterior after ``w`` wins in ``n`` pulls is
-    ``Beta(prior_alpha + w, prior_beta + n - w)`` (seed 001 uses the uniform prior
+    ``Beta(prior_alpha + w, prior_beta + n - w)`` (the keras-rl lecture uses the uniform prior
     Beta(1, 1)); the arm with the largest sample is pulled, so an arm is chosen with
     the posterior probability that it is the best.
     """

@@ -68,7 +68,7 @@ def _add_run_arguments(p: argparse.ArgumentParser, out_required: bool = True) ->
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="environment option, e.g. map_name=8x8 or discretize=seed000 (repeatable)",
+        help="environment option, e.g. map_name=8x8 or discretize=bins-4x4x29x8 (repeatable)",
     )
     seeds = p.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=int, default=None, help="train seeds 0..N-1 (default 1)")

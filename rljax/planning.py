@@ -148,7 +148,7 @@ def greedy_policy(q_values: jax.Array) -> jax.Array:
 
 
 def _initial_q(action_mask: jax.Array, dtype: Any) -> jax.Array:
-    """Q_0: 0 for possible actions, -inf for impossible ones (as in seed 001)."""
+    """Q_0: 0 for possible actions, -inf for impossible ones (as in the keras-rl lecture)."""
     return jnp.where(action_mask, jnp.zeros((), dtype), -jnp.inf)
 
 
@@ -253,7 +253,7 @@ def q_value_iteration(
         one as ``.model`` (every rljax tabular environment).
       gamma: discount in [0, 1]; may be traced (jit / vmap over it).
       num_iterations: if given, run exactly this many backups (a ``lax.fori_loop``) —
-        this is what seed 001 does (50 iterations). If None, iterate (``lax.while_loop``)
+        this is what the keras-rl lecture does (50 iterations). If None, iterate (``lax.while_loop``)
         until the max-norm change between sweeps is below ``tol``.
       tol: convergence threshold of the while-loop mode (floored at a few ulps of
         max |Q| so that float32 runs can stop).

@@ -1,4 +1,4 @@
-"""Tests of rljax.bandits on seed 001's bandit (arms 0.7 / 0.2 / 0.3)."""
+"""Tests of rljax.bandits on the keras-rl lecture's bandit (arms 0.7 / 0.2 / 0.3)."""
 
 from __future__ import annotations
 

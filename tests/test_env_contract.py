@@ -42,7 +42,7 @@ from rljax.envs.wrappers import (
 )
 
 NUM_ENVS, NUM_STEPS, MAX_LIMIT = 64, 300, 20
-DISCRETISED = "CartPole-v1[discretize=seed000]"
+DISCRETISED = "CartPole-v1[discretize=bins-4x4x29x8]"
 CASES = sorted(_RLJAX_ENVS) + ["CartPole-v1", "Breakout-MinAtar", DISCRETISED]
 # The contract does not depend on XLA's optimisations; skipping them halves the
 # compile time, which dominates these tests on a small CPU.
@@ -67,7 +67,7 @@ KWARGS = {"TabularMDP": _random_mdp()}
 def _make_or_skip(case: str) -> tuple[environment.Environment, object]:
     """``rljax.make(case)``, skipping ids whose module has not landed yet."""
     if case == DISCRETISED:
-        return rljax.make("CartPole-v1", discretize="seed000")
+        return rljax.make("CartPole-v1", discretize="bins-4x4x29x8")
     target = _RLJAX_ENVS.get(case, "")
     if ":" in target:
         module_name, factory = target.split(":")
@@ -186,9 +186,9 @@ def test_step_contract(case: str):
 
 # --- the discretiser ----------------------------------------------------------
 
-# Seed 000's bins, re-typed from the tutorial rather than imported.
+# The CartPole Q Learning tutorial's bins, re-typed from the tutorial rather than imported.
 THRESH = np.pi / 180 * 12
-SEED000 = [
+BINS = [
     np.array([-0.1, 0, 0.1]),
     np.array([-0.75, 0, 0.75]),
     np.linspace(-THRESH, THRESH, 30)[1:-1],
@@ -196,14 +196,14 @@ SEED000 = [
 ]
 
 
-def _seed000_cell(obs: np.ndarray) -> np.ndarray:
-    """Seed 000's cells, row-major over its (4, 4, 29, 8) bins; obs ``[..., 4]``."""
-    bins = [np.digitize(obs[..., i], SEED000[i]) for i in range(4)]
+def _bins_cell(obs: np.ndarray) -> np.ndarray:
+    """The CartPole Q Learning tutorial's cells, row-major over its (4, 4, 29, 8) bins; obs ``[..., 4]``."""
+    bins = [np.digitize(obs[..., i], BINS[i]) for i in range(4)]
     return np.ravel_multi_index(bins, (4, 4, 29, 8))
 
 
-def _seed003_cell(obs: np.ndarray) -> np.ndarray:
-    """Seed 003's ``sum(d_i * 6**i)``; obs ``[..., 4]``."""
+def _notes_cell(obs: np.ndarray) -> np.ndarray:
+    """The maze notes' ``sum(d_i * 6**i)``; obs ``[..., 4]``."""
     ranges = [(-2.4, 2.4), (-3, 3), (-0.418, 0.418), (-2, 2)]
     digits = [np.digitize(obs[..., i], np.linspace(lo, hi, 7)[1:-1]) for i, (lo, hi) in enumerate(ranges)]
     return sum(d * 6**i for i, d in enumerate(digits))
@@ -223,7 +223,7 @@ def _probe_observations() -> np.ndarray:
     )
     # float32 neighbours of every edge, where rounding the edges could go wrong.
     neighbours = []
-    for edges in SEED000:
+    for edges in BINS:
         for e in edges:
             e32 = np.float32(e)
             neighbours += [np.nextafter(e32, np.float32(-1)), e32, np.nextafter(e32, np.float32(1))]
@@ -234,8 +234,8 @@ def _probe_observations() -> np.ndarray:
     return np.concatenate([random, special, border]).astype(np.float32)
 
 
-def test_seed000_preset_cells():
-    env, params = rljax.make("CartPole-v1", discretize="seed000")
+def test_bins_preset_cells():
+    env, params = rljax.make("CartPole-v1", discretize="bins-4x4x29x8")
     assert isinstance(env, DiscretizedObservation)
     assert env.num_states == 4 * 4 * 29 * 8 == 3712
     assert env.bins_per_dim == (4, 4, 29, 8) and env.order == "C"
@@ -244,21 +244,21 @@ def test_seed000_preset_cells():
     obs = _probe_observations()
     got = np.asarray(jax.jit(env.discretize_obs)(obs))  # batched input works too
     assert got.dtype == np.int32
-    np.testing.assert_array_equal(got, _seed000_cell(obs))
+    np.testing.assert_array_equal(got, _bins_cell(obs))
     single = np.asarray(jax.jit(jax.vmap(env.discretize_obs))(obs))
     np.testing.assert_array_equal(single, got)
 
 
-def test_uniform6_preset_is_seed003_index():
+def test_uniform6_preset_is_notes_index():
     env, _ = rljax.make("CartPole-v1", discretize="uniform6")
     assert env.num_states == 6**4 and env.order == "F"
     obs = _probe_observations()
-    np.testing.assert_array_equal(np.asarray(env.discretize_obs(obs)), _seed003_cell(obs))
+    np.testing.assert_array_equal(np.asarray(env.discretize_obs(obs)), _notes_cell(obs))
 
 
 def test_wrapper_discretises_obs_and_final_observation_under_jit_vmap_scan():
     raw, params = rljax.make("CartPole-v1")
-    wrapped, _ = discretize(raw, params, "seed000")
+    wrapped, _ = discretize(raw, params, "bins-4x4x29x8")
     n_envs, n_steps = 16, 60
 
     def run(env, key):
@@ -284,7 +284,7 @@ def test_wrapper_discretises_obs_and_final_observation_under_jit_vmap_scan():
     np.testing.assert_array_equal(done, raw_done)
     np.testing.assert_array_equal(time, raw_time)
     for got, ref in ((obs0, raw_obs0), (obs, raw_obs), (final, raw_final)):
-        np.testing.assert_array_equal(got, _seed000_cell(np.asarray(ref)))
+        np.testing.assert_array_equal(got, _bins_cell(np.asarray(ref)))
 
 
 def test_discretise_specs_and_errors():
@@ -295,24 +295,24 @@ def test_discretise_specs_and_errors():
     env, _ = discretize(cartpole, params, {"num_bins": 5, "ranges": [None, (-3, 3), None, (-2, 2)]})
     assert env.num_states == 5**4
     np.testing.assert_allclose(env.edges[0], np.linspace(-4.8, 4.8, 6)[1:-1], rtol=1e-6)
-    env, _ = discretize(cartpole, params, {"edges": SEED000, "order": "F"})
+    env, _ = discretize(cartpole, params, {"edges": BINS, "order": "F"})
     b = np.array([1, 2, 3, 4])
-    mid = np.array([(SEED000[i][b[i] - 1] + SEED000[i][b[i]]) / 2 for i in range(4)], np.float32)
+    mid = np.array([(BINS[i][b[i] - 1] + BINS[i][b[i]]) / 2 for i in range(4)], np.float32)
     assert int(env.discretize_obs(mid)) == np.ravel_multi_index(b, (4, 4, 29, 8), order="F")
 
     with pytest.raises(ValueError, match="expected 4 edge arrays.*got 3"):
-        discretize(cartpole, params, SEED000[:3])
+        discretize(cartpole, params, BINS[:3])
     with pytest.raises(ValueError, match="dimension 1 must be sorted"):
         discretize(cartpole, params, [[0.0], [1.0, -1.0], [0.0], [0.0]])
     with pytest.raises(ValueError, match=r"dimension\(s\) \[1, 3\] have infinite bounds.*ranges"):
         rljax.make("CartPole-v1", discretize="uniform:6")
     with pytest.raises(ValueError, match="unknown discretize preset"):
-        discretize(cartpole, params, "seed001")
+        discretize(cartpole, params, "lecture-3-state")
     with pytest.raises(ValueError, match="uniform:N"):
         discretize(cartpole, params, "uniform:six")
     breakout, bparams = rljax.make("Breakout-MinAtar")
     with pytest.raises(ValueError, match="4 observation dimensions"):
-        discretize(breakout, bparams, "seed000")
+        discretize(breakout, bparams, "bins-4x4x29x8")
 
     # Already-discrete observations: nothing to discretise; the helpers say so.
     tabular = rljax.envs.TabularEnv(

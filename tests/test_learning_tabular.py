@@ -20,14 +20,14 @@ def test_frozen_lake_slippery_success_rate():
     assert result.final_eval_return.mean() >= 0.70, result.final_eval_return
 
 
-def test_discretised_cartpole_reaches_seed000_level():
-    result = train("q_learning", "CartPole-v1", seeds=range(16), env_kwargs={"discretize": "seed000"})
+def test_discretised_cartpole_reaches_bins_level():
+    result = train("q_learning", "CartPole-v1", seeds=range(16), env_kwargs={"discretize": "bins-4x4x29x8"})
     assert result.final_eval_return.mean() >= 195, result.final_eval_return
 
 
 @pytest.mark.parametrize("agent", ["q_learning", "sarsa", "expected_sarsa"])
 def test_grid_maze_shortest_path(agent):
-    """Every seed's greedy policy walks the maze's shortest path (6 moves in seed 003's maze)."""
+    """Every seed's greedy policy walks the maze's shortest path (6 moves in the maze notes' maze)."""
     env, params = rljax.make("GridMaze")
     result = train(
         agent,

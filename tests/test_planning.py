@@ -1,4 +1,4 @@
-"""Tests of rljax.planning against seed 001's printed table and independent numpy solutions.
+"""Tests of rljax.planning against the keras-rl lecture's printed table and independent numpy solutions.
 
 The numpy references below never call rljax.planning: they work on the dense
 ``model.T`` / ``model.R`` in float64 (policy iteration with exact linear solves), so
@@ -22,7 +22,7 @@ from rljax import planning
 from rljax.envs.tabular import model_from_dense
 
 # ----------------------------------------------------------------------------------------
-# Seed 001's MDP and its printed result (50 iterations of Q-value iteration, gamma 0.9).
+# The keras-rl lecture's MDP and its printed result (50 iterations of Q-value iteration, gamma 0.9).
 # ----------------------------------------------------------------------------------------
 
 SEED_TRANSITIONS = [  # shape=[s, a, s'], None = impossible action
@@ -61,26 +61,26 @@ def assert_q_close(q, expected, atol=0.0, rtol=0.0):
     np.testing.assert_allclose(q[finite], expected[finite], atol=atol, rtol=rtol)
 
 
-def test_seed001_table_float64():
+def test_lecture_table_float64():
     with jax.enable_x64(True):
         q = planning.q_value_iteration(seed_model(), 0.9, num_iterations=50)
         assert q.dtype == jnp.float64
         assert_q_close(q, SEED_Q_TABLE, atol=1e-6)
 
 
-def test_seed001_table_default_float32():
+def test_lecture_table_default_float32():
     q = planning.q_value_iteration(seed_model(), 0.9, num_iterations=50)
     assert q.shape == (3, 3)
     assert_q_close(q, SEED_Q_TABLE, rtol=1e-6, atol=1e-6)
 
 
-def test_seed001_greedy_policy_and_values():
+def test_lecture_greedy_policy_and_values():
     q = planning.q_value_iteration(seed_model(), 0.9, num_iterations=50)
     np.testing.assert_array_equal(planning.greedy_policy(q), [0, 0, 1])
     np.testing.assert_allclose(planning.state_values(q), SEED_Q_TABLE.max(axis=1), rtol=1e-6)
 
 
-def test_seed001_accepts_env_with_model():
+def test_lecture_accepts_env_with_model():
     class HasModel:
         model = seed_model()
 

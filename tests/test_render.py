@@ -30,7 +30,7 @@ ENV_ARGS = {
     "taxi": ["--env", "Taxi-v3"],
     "frozen_lake": ["--env", "FrozenLake-v1"],
     "maze": ["--env", "GridMaze"],
-    "cartpole": ["--env", "CartPole-v1", "--env-arg", "discretize=seed000"],
+    "cartpole": ["--env", "CartPole-v1", "--env-arg", "discretize=bins-4x4x29x8"],
 }
 CAPTION_PX = 18  # the caption strip under each frame
 
@@ -104,7 +104,7 @@ def test_last_frame_is_where_the_episode_ended(trained):
 @pytest.mark.parametrize(
     "env_id,kwargs",
     [
-        ("CartPole-v1", {"discretize": "seed000"}),
+        ("CartPole-v1", {"discretize": "bins-4x4x29x8"}),
         ("GridMaze", {"max_steps_in_episode": 4}),  # hits the time limit (truncated)
     ],
 )

@@ -16,7 +16,7 @@ from rljax.envs.chain import make_chain
 from rljax.envs.grid_maze import MazeLayout, make_grid_maze
 from rljax.envs.probes import make_probe_1, make_probe_2, make_probe_3, make_probe_4, make_probe_5
 from rljax.envs.tabular import EnvState, TabularModel
-from rljax.envs.tabular_mdp import make_tabular_mdp, seed001_mdp
+from rljax.envs.tabular_mdp import make_tabular_mdp, three_state_mdp
 
 # ---------------------------------------------------------------- helpers
 
@@ -237,8 +237,8 @@ def test_probe_rejects_bad_time_limit():
 # ---------------------------------------------------------------- GridMaze
 
 nan = np.nan
-# Seed 003's allowed-move table (up, right, down, left), S0..S7; S8 is the goal.
-SEED003_THETA = np.array(
+# The maze notes' allowed-move table (up, right, down, left), S0..S7; S8 is the goal.
+NOTES_THETA = np.array(
     [
         [nan, 1, 1, nan],  # S0
         [nan, 1, nan, nan],  # S1
@@ -252,18 +252,18 @@ SEED003_THETA = np.array(
 )
 
 
-def seed003_step(state: int, action: int) -> int:
+def notes_step(state: int, action: int) -> int:
     return state + (-3, 1, 3, -1)[action]  # the seed's step function
 
 
 def test_grid_maze_walls_match_seed_table_exactly():
     env, _ = made("GridMaze")
-    allowed = ~np.isnan(SEED003_THETA)
+    allowed = ~np.isnan(NOTES_THETA)
     np.testing.assert_array_equal(env.allowed_moves[:8], allowed)
     nxt = env.model.next_state[:, :, 0]
     for s in range(8):
         for a in range(4):
-            assert nxt[s, a] == (seed003_step(s, a) if allowed[s, a] else s), (s, a)
+            assert nxt[s, a] == (notes_step(s, a) if allowed[s, a] else s), (s, a)
     expected_r = np.zeros((9, 4))
     expected_r[7, 1] = 1.0  # S7 -> right is the only way into S8
     np.testing.assert_array_equal((env.model.T * env.model.R).sum(axis=2), expected_r)
@@ -326,7 +326,7 @@ def test_grid_maze_rejects_bad_layouts(layout, match):
 
 # ---------------------------------------------------------------- TabularMDP
 
-SEED001_Q = np.array(
+LECTURE_Q = np.array(
     [
         [18.91891892, 17.02702702, 13.62162162],
         [0.0, -np.inf, -4.87971488],
@@ -335,23 +335,23 @@ SEED001_Q = np.array(
 )
 
 
-def test_tabular_mdp_seed001_preset_reproduces_seed_q_values():
-    env, params = made("TabularMDP", preset="seed001")
+def test_tabular_mdp_lecture_preset_reproduces_seed_q_values():
+    env, params = made("TabularMDP", preset="lecture-3-state")
     assert env.name == "TabularMDP" and (env.num_states, env.num_actions) == (3, 3)
     np.testing.assert_array_equal(env.model.action_mask, [[1, 1, 1], [1, 0, 1], [0, 1, 0]])
     np.testing.assert_array_equal(env.model.initial, [1.0, 0.0, 0.0])
     # The seed ran 50 synchronous updates from Q = 0 with gamma = 0.9.
-    np.testing.assert_allclose(q_iteration(env.model, 0.9, iters=50), SEED001_Q, atol=1e-6)
+    np.testing.assert_allclose(q_iteration(env.model, 0.9, iters=50), LECTURE_Q, atol=1e-6)
     # The same MDP from the raw arrays.
-    T, R, mask = seed001_mdp()
+    T, R, mask = three_state_mdp()
     env2, _ = make_tabular_mdp(T, R, action_mask=mask)
     for field in ("next_state", "prob", "reward", "initial", "action_mask", "terminal"):
         np.testing.assert_array_equal(getattr(env.model, field), getattr(env2.model, field))
 
 
 def test_tabular_mdp_sampled_transitions_follow_T():
-    T, _, _ = seed001_mdp()
-    env, params = made("TabularMDP", preset="seed001")
+    T, _, _ = three_state_mdp()
+    env, params = made("TabularMDP", preset="lecture-3-state")
     n = 4000
     keys = jax.random.split(jax.random.key(3), n)
     states = EnvState(position=jnp.full(n, 2, dtype=jnp.int32), time=jnp.zeros(n, dtype=jnp.int32))
@@ -380,8 +380,8 @@ def test_tabular_mdp_terminal_states():
     np.testing.assert_array_equal(make_tabular_mdp(T, R, initial=1)[0].model.initial, [0.0, 1.0])
 
 
-def _seed001_with(**changes):
-    T, R, mask = seed001_mdp()
+def _lecture_with(**changes):
+    T, R, mask = three_state_mdp()
     kwargs = dict(T=T, R=R, action_mask=mask)
     kwargs.update(changes)
     return kwargs
@@ -390,18 +390,18 @@ def _seed001_with(**changes):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (_seed001_with(T=seed001_mdp()[0] * 0.5), r"T\[0, 0, :\] sums to 0.5"),
-        (_seed001_with(R=np.zeros((3, 3, 2))), "R must have the same shape"),
-        (_seed001_with(T=np.ones((3, 3))), r"T must have shape \[S, A, S\]"),
-        (_seed001_with(T=np.ones((3, 3, 2)) / 2), r"T must have shape \[S, A, S\]"),
-        (_seed001_with(action_mask=np.ones((3, 2), bool)), "action_mask must have shape"),
-        (_seed001_with(terminal=[True, False]), "terminal must have shape"),
-        (_seed001_with(initial=[0.5, 0.2, 0.2]), "initial distribution must be >= 0 and sum to 1"),
-        (_seed001_with(initial=3), "initial state 3 is outside the 3 states"),
-        (dict(T=seed001_mdp()[0]), "needs both T"),
-        (dict(preset="seed002"), "unknown TabularMDP preset"),
-        (dict(preset="seed001", T=seed001_mdp()[0]), "either preset or T"),
-        (dict(preset="seed001", max_steps_in_episode=0), "max_steps_in_episode"),
+        (_lecture_with(T=three_state_mdp()[0] * 0.5), r"T\[0, 0, :\] sums to 0.5"),
+        (_lecture_with(R=np.zeros((3, 3, 2))), "R must have the same shape"),
+        (_lecture_with(T=np.ones((3, 3))), r"T must have shape \[S, A, S\]"),
+        (_lecture_with(T=np.ones((3, 3, 2)) / 2), r"T must have shape \[S, A, S\]"),
+        (_lecture_with(action_mask=np.ones((3, 2), bool)), "action_mask must have shape"),
+        (_lecture_with(terminal=[True, False]), "terminal must have shape"),
+        (_lecture_with(initial=[0.5, 0.2, 0.2]), "initial distribution must be >= 0 and sum to 1"),
+        (_lecture_with(initial=3), "initial state 3 is outside the 3 states"),
+        (dict(T=three_state_mdp()[0]), "needs both T"),
+        (dict(preset="blog"), "unknown TabularMDP preset"),
+        (dict(preset="lecture-3-state", T=three_state_mdp()[0]), "either preset or T"),
+        (dict(preset="lecture-3-state", max_steps_in_episode=0), "max_steps_in_episode"),
     ],
 )
 def test_tabular_mdp_rejects_bad_input(kwargs, match):
@@ -410,7 +410,7 @@ def test_tabular_mdp_rejects_bad_input(kwargs, match):
 
 
 def test_tabular_mdp_impossible_action_rows_are_not_validated():
-    T, R, mask = seed001_mdp()
+    T, R, mask = three_state_mdp()
     T[1, 1] = 7.0  # garbage in a masked row is ignored...
     make_tabular_mdp(T, R, action_mask=mask)
     with pytest.raises(ValueError, match=r"T\[1, 1, :\] sums to 21"):
@@ -476,7 +476,7 @@ SMALL_ENV_IDS = ["Chain", "GridMaze", "TabularMDP", "BernoulliBandit", *sorted(P
 
 @pytest.mark.parametrize("env_id", SMALL_ENV_IDS)
 def test_make_builds_each_small_env(env_id):
-    kwargs = dict(preset="seed001") if env_id == "TabularMDP" else {}
+    kwargs = dict(preset="lecture-3-state") if env_id == "TabularMDP" else {}
     env, params = made(env_id, **kwargs)
     assert env_id in rljax.registered_ids()
     assert env.name == env_id

@@ -60,7 +60,7 @@ def test_probe_values(agent, probe):
 
 
 def test_chain_values_gamma_09():
-    """Seed 000's corridor: Q(5,R)=1, Q(4,R)=0.9, Q(3,R)=0.81 with gamma 0.9."""
+    """The CartPole Q Learning tutorial's corridor: Q(5,R)=1, Q(4,R)=0.9, Q(3,R)=0.81 with gamma 0.9."""
     result = train(
         "q_learning",
         "Chain",

@@ -1,4 +1,4 @@
-"""Seed 003's tabular softmax policy gradient: the update rule, the maze's shortest path, errors."""
+"""The maze notes' tabular softmax policy gradient: the update rule, the maze's shortest path, errors."""
 
 from __future__ import annotations
 
@@ -45,12 +45,12 @@ def greedy_path(env, theta: np.ndarray, limit: int = 100) -> list[int]:
     return path
 
 
-def test_seed003_maze_shortest_path_is_6():
+def test_maze_notes_tabular_shortest_path_is_6():
     env, _ = rljax.make("GridMaze")
     assert bfs_shortest(env) == 6
 
 
-@pytest.mark.parametrize("update_rule", ["seed003", "reinforce"])
+@pytest.mark.parametrize("update_rule", ["inverse-length", "reinforce"])
 def test_maze_ends_on_the_shortest_path_for_every_seed(update_rule):
     overrides = {"update_rule": update_rule}
     if update_rule == "reinforce":
@@ -84,8 +84,8 @@ def test_custom_maze_shortest_path():
         assert path[-1] == env.goal and len(path) - 1 == bfs_shortest(env), (run, path)
 
 
-def seed003_update_theta(theta, pi, s_a_history, eta):
-    """Seed 003's ``Agent.update_theta`` for one episode, with its ``+ eta +`` typo fixed
+def notes_update_theta(theta, pi, s_a_history, eta):
+    """The maze notes' ``Agent.update_theta`` for one episode, with its ``+ eta +`` typo fixed
     to ``+ eta *`` and every action allowed (no NaN entries)."""
     T = len(s_a_history) - 1
     delta = np.zeros_like(theta)
@@ -128,7 +128,7 @@ def test_update_is_seeds_rule_averaged_over_episodes():
         # the seed's history: (state, action) pairs, then the final (goal, nan); like the
         # seed's theta (no row for S8), the table passed has no row for the goal S - 1
         history = [[int(obs[t, b]), int(action[t, b])] for t in range(n)] + [[S - 1, np.nan]]
-        expected[:-1] += seed003_update_theta(theta[:-1], pi[:-1], history, 0.3) - theta[:-1]
+        expected[:-1] += notes_update_theta(theta[:-1], pi[:-1], history, 0.3) - theta[:-1]
     np.testing.assert_allclose(np.asarray(new.theta), theta + expected / 2, rtol=1e-5, atol=1e-6)
 
 

@@ -23,8 +23,8 @@ def epsilon_at(
 
     - ``constant``: ``start``.
     - ``linear``: from ``start`` to ``end`` over ``decay_duration`` steps, then ``end``.
-    - ``exponential``: ``max(end, start * decay_rate ** t)`` (seed 000's x0.99 per episode).
-    - ``inverse``: ``start / (t + 1)`` (seed 003's 0.5 / (episode + 1)).
+    - ``exponential``: ``max(end, start * decay_rate ** t)`` (the CartPole Q Learning tutorial's x0.99 per episode).
+    - ``inverse``: ``start / (t + 1)`` (the maze notes' 0.5 / (episode + 1)).
     """
     t = jnp.asarray(t, jnp.float32)
     if schedule == "constant":

@@ -19,7 +19,7 @@ with weights ``w_t`` zero on invalid steps and, on valid ones,
   episode contributes more terms than a short one);
 - ``loss_average="episodes"``: ``w_t = 1 / B``: the sum over each episode's steps,
   averaged over the B episodes. Its gradient (with ``normalize="none"``, no baseline,
-  ``gamma = 1``) is the unbiased REINFORCE estimate of grad E[return]; seed 003's
+  ``gamma = 1``) is the unbiased REINFORCE estimate of grad E[return]; the maze notes'
   loss (a sum over one episode) is this with B = 1.
 
 The policy and the value baseline are separate MLPs on the same input (discrete
@@ -28,13 +28,13 @@ coefficient matters little (Adam rescales per parameter); it acts through the
 shared global-norm clip. ``act(..., explore=True)`` samples from the softmax
 policy; ``explore=False`` (evaluation) takes its argmax.
 
-Seed 003's configuration is ``hidden_sizes=(128,), activation="relu",
+The maze notes' configuration is ``hidden_sizes=(128,), activation="relu",
 learning_rate=1e-4, gamma=0.9, normalize="episode", num_envs=1, baseline=False,
 loss_average="episodes", lr_schedule="constant", max_grad_norm=0`` (see
-``experiments/seed003_reinforce_cartpole.py``). It differs from the seed's code in
+``experiments/maze_notes_reinforce_cartpole.py``). It differs from the tutorial's code in
 two bug fixes: episodes that reach the time limit are learned from (the seed
 updates only on ``terminated``, so its 500-step episodes never update), and the
-normalisation uses the population std plus 1e-8 (the seed's ``torch.std`` of a
+normalisation uses the population std plus 1e-8 (the tutorial's ``torch.std`` of a
 one-step episode is NaN).
 """
 

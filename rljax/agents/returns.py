@@ -68,7 +68,7 @@ def masked_normalize(x: jax.Array, mask: jax.Array, axis=None, eps: float = 1e-8
     """``(x - mean) / (std + eps)`` over the masked entries along ``axis``; 0 outside the mask.
 
     ``std`` is the population standard deviation (ddof = 0), so a group with a
-    single entry normalises to 0 instead of NaN (seed 003's ``torch.std`` of a
+    single entry normalises to 0 instead of NaN (the maze notes' ``torch.std`` of a
     one-step episode is NaN).
     """
     mean = masked_mean(x, mask, axis)
@@ -82,7 +82,7 @@ def normalize_advantages(advantages: jax.Array, valid: jax.Array, mode: str) -> 
     """Normalises ``[T, B]`` advantages over valid steps.
 
     ``"none"``: unchanged (zeroed outside ``valid``); ``"episode"``: per column, i.e.
-    per episode, as in seed 003; ``"batch"``: over every valid step of the batch.
+    per episode, as in the maze notes; ``"batch"``: over every valid step of the batch.
     """
     if mode == "none":
         return jnp.where(valid, advantages, 0.0)

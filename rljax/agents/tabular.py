@@ -68,7 +68,7 @@ def num_states(env: Any, env_params: Any) -> int:
             f"tabular agents need discrete observations, but {env.name} has "
             f"{type(env.observation_space(env_params)).__name__} "
             f"observations; wrap it with a discretiser, e.g. rljax.make(env_id, discretize='uniform6') "
-            f"or --env-arg discretize=seed000"
+            f"or --env-arg discretize=bins-4x4x29x8"
         )
     return num_observations(env, env_params)
 

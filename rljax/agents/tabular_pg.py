@@ -1,4 +1,4 @@
-"""Seed 003's tabular softmax policy gradient, for discrete observations.
+"""The maze notes' tabular softmax policy gradient, for discrete observations.
 
 The policy is a table ``theta [S, A]`` through a softmax with inverse temperature
 ``beta``::
@@ -8,7 +8,7 @@ The policy is a table ``theta [S, A]`` through a softmax with inverse temperatur
 Each update sees ``num_envs`` whole episodes (the agent is ``episodic``). Two update
 rules (``update_rule``, static):
 
-``"seed003"`` (default) — seed 003's rule. For one episode of T steps with visit
+``"inverse-length"`` (default) — the maze notes' rule. For one episode of T steps with visit
 counts N(s) and N(s, a)::
 
     delta[s, a] = (N(s, a) - pi(s, a) * N(s)) / T
@@ -46,7 +46,7 @@ from rljax.agents.base import Agent, Clock, Transition, check_positive, check_ra
 from rljax.agents.returns import returns_to_go
 from rljax.agents.tabular import num_states
 
-UPDATE_RULES = ("seed003", "reinforce")
+UPDATE_RULES = ("inverse-length", "reinforce")
 
 
 @struct.dataclass
@@ -59,7 +59,7 @@ class TabularPGConfig:
       gamma: discount of the returns-to-go (``update_rule="reinforce"`` only).
       initial_theta: the value every entry of theta starts at (uniform policy).
       num_envs: whole episodes per update (static).
-      update_rule: ``"seed003"`` or ``"reinforce"`` (static), see the module docstring.
+      update_rule: ``"inverse-length"`` or ``"reinforce"`` (static), see the module docstring.
     """
 
     learning_rate: float = 1.0
@@ -67,7 +67,7 @@ class TabularPGConfig:
     gamma: float = 0.99
     initial_theta: float = 0.0
     num_envs: int = struct.field(pytree_node=False, default=4)
-    update_rule: str = struct.field(pytree_node=False, default="seed003")
+    update_rule: str = struct.field(pytree_node=False, default="inverse-length")
 
 
 class TabularPGState(struct.PyTreeNode):
@@ -111,7 +111,7 @@ def act(
 
 
 def score_terms(theta: jax.Array, beta: jax.Array, batch: Transition) -> jax.Array:
-    """``(onehot(a_t) - pi(. | s_t))`` per step, ``[T, B, A]``: the seed's
+    """``(onehot(a_t) - pi(. | s_t))`` per step, ``[T, B, A]``: the tutorial's
     ``N(s, a) - pi(s, a) N(s)`` before summing over the steps that visit s."""
     pi = policy(theta, beta)[batch.obs]  # [T, B, A]
     return jax.nn.one_hot(batch.action, theta.shape[1], dtype=jnp.float32) - pi
@@ -125,7 +125,7 @@ def update(
     B = valid.shape[1]
     lengths = valid.sum(0)  # T of each episode, [B]
     terms = score_terms(state.theta, config.beta, batch)  # [T, B, A]
-    if config.update_rule == "seed003":
+    if config.update_rule == "inverse-length":
         weight = valid / jnp.maximum(lengths, 1.0)  # 1/T on the episode's steps
     else:
         returns = returns_to_go(batch.reward, batch.done, batch.valid, config.gamma)
@@ -133,7 +133,7 @@ def update(
     per_step = weight[..., None] * terms / B  # averaged over the B episodes
     delta = jnp.zeros_like(state.theta).at[batch.obs].add(per_step)  # sum over visits of s
     theta = state.theta + config.learning_rate * delta
-    metrics = {"delta_abs_sum": jnp.abs(delta).sum()}  # the seed's convergence measure is on pi
+    metrics = {"delta_abs_sum": jnp.abs(delta).sum()}  # the tutorial's convergence measure is on pi
     return TabularPGState(theta=theta), metrics
 
 

@@ -1,4 +1,4 @@
-"""BernoulliBandit: seed 001's multi-armed bandit, one pull per episode.
+"""BernoulliBandit: the keras-rl lecture's multi-armed bandit, one pull per episode.
 
 Arm ``a`` pays 1 with probability ``probs[a]`` and 0 otherwise. The arm
 probabilities live in ``EnvParams.probs`` (a float32 array), so a batch of
@@ -135,7 +135,7 @@ class BernoulliBandit(environment.Environment[EnvState, EnvParams]):
 def make_bernoulli_bandit(
     probs: Sequence[float] | np.ndarray = (0.7, 0.2, 0.3),
 ) -> tuple[BernoulliBandit, EnvParams]:
-    """Makes a Bernoulli bandit with arm probabilities ``probs`` (seed 001's by default).
+    """Makes a Bernoulli bandit with arm probabilities ``probs`` (the keras-rl lecture's by default).
 
     Raises:
       ValueError: fewer than 2 arms, not 1-D, or a probability outside [0, 1].

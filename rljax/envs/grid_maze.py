@@ -1,4 +1,4 @@
-"""GridMaze: a small deterministic grid maze with walls, by default seed 003's 3x3 maze.
+"""GridMaze: a small deterministic grid maze with walls, by default the maze notes' 3x3 maze.
 
 The default maze (states row-major, start S0, goal S8)::
 
@@ -6,7 +6,7 @@ The default maze (states row-major, start S0, goal S8)::
     | S0 > S1   S2 |        ``|`` and ``---`` are walls (both directions);
     +    +----+    +        ``>`` between S0 and S1 is one-way: S0 -> S1 is
     | S3 | S4   S5 |        allowed but S1 -> S0 is blocked, exactly as in the
-    +----+    +----+        seed's allowed-move table (its drawing shows no
+    +----+    +----+        tutorial's allowed-move table (its drawing shows no
     | S6   S7   S8 |        wall there; the table is what its agent used).
     +----+----+----+
 
@@ -59,9 +59,9 @@ class MazeLayout:
     goal: int | None = None
 
 
-# Seed 003's maze: walls S1|S4, S3|S4, S3|S6, S5|S8 as drawn, plus the seed
+# The maze notes' maze: walls S1|S4, S3|S4, S3|S6, S5|S8 as drawn, plus the seed
 # table's one-way block S1 -> S0.
-SEED003_LAYOUT = MazeLayout(
+MAZE_LAYOUT = MazeLayout(
     rows=3,
     cols=3,
     walls=((1, 4), (3, 4), (3, 6), (5, 8)),
@@ -73,7 +73,7 @@ SEED003_LAYOUT = MazeLayout(
 
 def _as_layout(layout: MazeLayout | Mapping[str, Any] | None) -> MazeLayout:
     if layout is None:
-        return SEED003_LAYOUT
+        return MAZE_LAYOUT
     if isinstance(layout, MazeLayout):
         return layout
     if isinstance(layout, Mapping):
@@ -168,7 +168,7 @@ class GridMazeEnv(TabularEnv):
       walls: sorted ``(u, v)`` pairs with ``u < v``, blocked both ways.
       one_way: sorted ``(u, v)`` pairs, only ``u -> v`` blocked.
       allowed_moves: bool ``[rows * cols, 4]``, whether each action moves the agent
-        (the seed's allowed-move table, with True for 1 and False for nan).
+        (the tutorial's allowed-move table, with True for 1 and False for nan).
     """
 
     def __init__(self, layout: MazeLayout | Mapping[str, Any] | None, max_steps_in_episode: int):
@@ -201,12 +201,12 @@ class GridMazeEnv(TabularEnv):
 def make_grid_maze(
     layout: MazeLayout | Mapping[str, Any] | None = None, max_steps_in_episode: int = 100
 ) -> tuple[GridMazeEnv, EnvParams]:
-    """Makes a grid maze: seed 003's 3x3 maze by default.
+    """Makes a grid maze: the maze notes' 3x3 maze by default.
 
     Args:
       layout: a :class:`MazeLayout`, a dict of its fields (``rows``, ``cols``,
         ``walls``, ``one_way``, ``start``, ``goal``), or None for
-        :data:`SEED003_LAYOUT`. Validated by :func:`validate_layout`.
+        :data:`MAZE_LAYOUT`. Validated by :func:`validate_layout`.
       max_steps_in_episode: time limit (truncation), >= 1.
 
     Returns:

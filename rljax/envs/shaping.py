@@ -1,8 +1,8 @@
 """Reward-shaping wrappers.
 
-:class:`FailurePenalty` is seed 002's trick: the step that ends an episode by
+:class:`FailurePenalty` is the Deep Q Learning blog post's trick: the step that ends an episode by
 *failure* (``terminated``, e.g. the pole fell) gets a fixed penalty (-50) instead of
-its reward, so the agent learns to avoid it sooner. Seed 002 also penalised the
+its reward, so the agent learns to avoid it sooner. The Deep Q Learning blog post also penalised the
 time-limit end of an episode (its ``gameOver`` lumped both together), punishing
 the agent for succeeding; here a *truncated* step keeps its reward.
 
@@ -10,7 +10,7 @@ Shaping changes the returns, so the shaped return is no longer the task's score.
 The wrapper leaves the unshaped reward in ``info["true_reward"]``, but rljax's
 evaluation sums the environment's reward, so evaluate a policy trained on the
 wrapped environment on the *unwrapped* one (``env.env``) to report the true return
-(``experiments/seed002_dqn.py`` does this after every segment).
+(``experiments/deep_q_learning_blog_dqn.py`` does this after every segment).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class FailurePenalty(EnvWrapper):
 
     Attributes:
       env: the wrapped gymnax environment.
-      penalty: the reward of a failing step (seed 002: -50).
+      penalty: the reward of a failing step (the Deep Q Learning blog post: -50).
     """
 
     def __init__(self, env: environment.Environment, penalty: float = -50.0):

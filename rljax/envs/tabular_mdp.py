@@ -1,9 +1,9 @@
-"""TabularMDP: any finite MDP given as dense arrays, and seed 001's 3-state MDP as a preset.
+"""TabularMDP: any finite MDP given as dense arrays, and the keras-rl lecture's 3-state MDP as a preset.
 
 ::
 
     env, params = rljax.make("TabularMDP", T=T, R=R)           # your own MDP
-    env, params = rljax.make("TabularMDP", preset="seed001")   # seed 001's MDP
+    env, params = rljax.make("TabularMDP", preset="lecture-3-state")   # the keras-rl lecture's MDP
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import numpy as np
 from rljax.envs.tabular import EnvParams, TabularEnv, model_from_dense
 
 
-def seed001_mdp() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Seed 001's 3-state, 3-action MDP as dense arrays ``(T, R, action_mask)``.
+def three_state_mdp() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The keras-rl lecture's 3-state, 3-action MDP as dense arrays ``(T, R, action_mask)``.
 
-    ``T[s, a, s']`` and ``R[s, a, s']`` are float64 ``[3, 3, 3]``; the seed's
+    ``T[s, a, s']`` and ``R[s, a, s']`` are float64 ``[3, 3, 3]``; the tutorial's
     ``None`` rows (impossible actions) are all-zero rows of T with
     ``action_mask[s, a] = False``. Allowed actions: state 0: {0, 1, 2}, state 1:
     {0, 2}, state 2: {1}. There is no terminal state (episodes end by the time
@@ -50,7 +50,7 @@ def seed001_mdp() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 # name -> () -> (T, R, action_mask)
 PRESETS: dict[str, Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]]] = {
-    "seed001": seed001_mdp,
+    "lecture-3-state": three_state_mdp,
 }
 
 
@@ -73,7 +73,7 @@ def make_tabular_mdp(
       action_mask: bool ``[S, A]``, False for impossible actions; default all allowed.
       max_steps_in_episode: time limit (truncation), >= 1.
       preset: instead of T/R/action_mask, a named MDP from :data:`PRESETS`
-        (``"seed001"``: :func:`seed001_mdp`).
+        (``"lecture-3-state"``: :func:`three_state_mdp`).
 
     Raises:
       ValueError: unknown preset, preset combined with T/R/action_mask, missing

@@ -29,16 +29,16 @@ Order = Literal["C", "F"]
 # "unbounded" as float32 max (CartPole's velocities) rather than inf.
 _INFINITE_BOUND = 1e30
 
-#: Seed 000's hand-made CartPole bins: 4 x 4 x 29 x 8 = 3712 cells.
-_SEED000_THETA = np.pi / 180 * 12
-SEED000_EDGES: tuple[np.ndarray, ...] = (
+#: The CartPole Q Learning tutorial's hand-made CartPole bins: 4 x 4 x 29 x 8 = 3712 cells.
+_BINS_THETA = np.pi / 180 * 12
+CARTPOLE_BINS_EDGES: tuple[np.ndarray, ...] = (
     np.array([-0.1, 0.0, 0.1]),
     np.array([-0.75, 0.0, 0.75]),
-    np.linspace(-_SEED000_THETA, _SEED000_THETA, 30)[1:-1],
+    np.linspace(-_BINS_THETA, _BINS_THETA, 30)[1:-1],
     np.linspace(-1.7, 1.7, 9)[1:-1],
 )
 
-#: Seed 003's clip ranges for CartPole's (x, x_dot, theta, theta_dot).
+#: The maze notes' clip ranges for CartPole's (x, x_dot, theta, theta_dot).
 UNIFORM6_RANGES: tuple[tuple[float, float], ...] = (
     (-2.4, 2.4),
     (-3.0, 3.0),
@@ -50,7 +50,7 @@ UNIFORM6_RANGES: tuple[tuple[float, float], ...] = (
 def uniform_edges(num_bins: int | Sequence[int], ranges: Sequence[tuple[float, float]]) -> list[np.ndarray]:
     """Interior edges of ``num_bins`` equal-width bins over each ``(low, high)`` range.
 
-    Same as seed 003's ``np.linspace(low, high, num_bins + 1)[1:-1]``.
+    Same as the maze notes' ``np.linspace(low, high, num_bins + 1)[1:-1]``.
     """
     counts = [num_bins] * len(ranges) if isinstance(num_bins, int) else list(num_bins)
     if len(counts) != len(ranges):
@@ -335,14 +335,14 @@ def discretize(env: environment.Environment, params: Any, spec: Any) -> tuple[Di
     ``spec`` is one of:
 
     * a sequence of per-dimension edge arrays (index order "C");
-    * ``"seed000"``: seed 000's CartPole table — edges ``[-0.1, 0, 0.1]``,
+    * ``"bins-4x4x29x8"``: the CartPole Q Learning tutorial's CartPole table — edges ``[-0.1, 0, 0.1]``,
       ``[-0.75, 0, 0.75]``, ``linspace(-12°, 12°, 30)[1:-1]``,
       ``linspace(-1.7, 1.7, 9)[1:-1]``: 4 x 4 x 29 x 8 = 3712 cells, order "C"
-      (seed 000 keys its table by the tuple of bins; "C" is that tuple's
+      (the CartPole Q Learning tutorial keys its table by the tuple of bins; "C" is that tuple's
       row-major flattening);
-    * ``"uniform6"``: seed 003's 6 bins per dimension over the clip ranges
+    * ``"uniform6"``: the maze notes' 6 bins per dimension over the clip ranges
       (-2.4, 2.4), (-3, 3), (-0.418, 0.418), (-2, 2): 1296 cells, order "F", which
-      is exactly seed 003's ``index = sum(d_i * 6**i)``;
+      is exactly the maze notes' ``index = sum(d_i * 6**i)``;
     * ``"uniform:N"``: N equal bins per dimension over the observation space's
       bounds, order "C"; an error if some bound is infinite (CartPole's
       velocities) — then use the mapping form with ``ranges``;
@@ -358,8 +358,8 @@ def discretize(env: environment.Environment, params: Any, spec: Any) -> tuple[Di
         params = env.default_params
     order: Order = "C"
     if isinstance(spec, str):
-        if spec == "seed000":
-            edges = list(SEED000_EDGES)
+        if spec == "bins-4x4x29x8":
+            edges = list(CARTPOLE_BINS_EDGES)
         elif spec == "uniform6":
             edges, order = uniform_edges(6, UNIFORM6_RANGES), "F"
         elif spec.startswith("uniform:"):
@@ -369,8 +369,8 @@ def discretize(env: environment.Environment, params: Any, spec: Any) -> tuple[Di
                 raise ValueError(f"bad discretize spec {spec!r}: expected 'uniform:N' with integer N") from None
             edges = uniform_edges(n, _box_ranges(env, params, None))
         else:
-            raise ValueError(f"unknown discretize preset {spec!r}; known: 'seed000', 'uniform6', 'uniform:N'")
-        if spec in ("seed000", "uniform6"):
+            raise ValueError(f"unknown discretize preset {spec!r}; known: 'bins-4x4x29x8', 'uniform6', 'uniform:N'")
+        if spec in ("bins-4x4x29x8", "uniform6"):
             num_dims = math.prod(env.observation_space(params).shape)
             if num_dims != 4:
                 raise ValueError(

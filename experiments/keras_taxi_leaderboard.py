@@ -1,12 +1,12 @@
-"""Seed 004: Taxi-v3 with Q-learning, scored after 100, 250 and 500 training games.
+"""The Keras Taxi tutorial: Taxi-v3 with Q-learning, scored after 100, 250 and 500 training games.
 
 The tutorial's leaderboard asks for the mean score after 100, 250 and 500 games
 of training. Here every seed trains one environment (so a game is an episode of
 its own), the greedy policy is evaluated on 100 fresh games every 200 steps, and
-the score reported for N games is the evaluation right after the seed finished
+the score reported for N games is the evaluation right after the tutorial finished
 its N-th training game. Random play scores about -770.
 
-    .venv/bin/python experiments/seed004_taxi.py --seeds 16 --out results/seed004
+    .venv/bin/python experiments/keras_taxi_leaderboard.py --seeds 16 --out results/taxi_tutorial
 """
 
 import argparse
@@ -34,10 +34,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=16)
     parser.add_argument("--total-steps", type=int, default=60_000)
-    parser.add_argument("--out", default="results/seed004")
+    parser.add_argument("--out", default="results/taxi_tutorial")
     args = parser.parse_args()
     # Taxi is deterministic, so a learning rate of 1 is exact; one env per seed
-    # makes "games" the seed's own episodes. (Epsilon 0 with the optimistic zero
+    # makes "games" the tutorial's own episodes. (Epsilon 0 with the optimistic zero
     # table explores too, but scored worse here: -33 after 500 games vs -22.)
     result = train(
         "q_learning",

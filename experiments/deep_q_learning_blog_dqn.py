@@ -1,16 +1,16 @@
-"""Reproduces seed 002's DQN on CartPole-v1: a 5-unit network, -50 on failure, no target network.
+"""Reproduces the Deep Q Learning blog post's DQN on CartPole-v1: a 5-unit network, -50 on failure, no target network.
 
-Seed 002 ("Deep Q Learning", Keras) trains a tiny network (Dense(5) on the 4
+The Deep Q Learning blog post ("Deep Q Learning", Keras) trains a tiny network (Dense(5) on the 4
 inputs, a hidden Dense(5), a linear output per action) with replay (a 100,000
 transition deque, a batch of 32 after every step once 32 steps were taken),
 gamma = 0.95, Adam with learning rate 0.001 and mean-squared error, epsilon
 decaying linearly from 0.9 to 0.05 over its 10,000 (printed: 20,000) steps, the
 Bellman target computed with the same network (no target network), and reward -50
 on the step that ends the game. As :class:`rljax.agents.dqn.DQNConfig` overrides
-that is :data:`SEED002` below, trained on CartPole-v1 wrapped in
+that is :data:`BLOG` below, trained on CartPole-v1 wrapped in
 :class:`rljax.envs.shaping.FailurePenalty`.
 
-Two things of the seed are not reproduced: its ``gameOver`` also covers the 500-step
+Two things of the tutorial are not reproduced: its ``gameOver`` also covers the 500-step
 time limit, so it penalised *success* with -50 too (here only ``terminated`` steps
 get the penalty, and truncated ones bootstrap); and it stored every transition
 twice "to rebalance", which only halves the effective buffer.
@@ -23,7 +23,7 @@ returns the loop itself measures are kept in ``summary.json`` as
 
 Run (about a minute on 2 CPU cores with the defaults)::
 
-    .venv/bin/python experiments/seed002_dqn.py --seeds 8 --out results/seed002_dqn
+    .venv/bin/python experiments/deep_q_learning_blog_dqn.py --seeds 8 --out results/deep_q_learning_blog_dqn
 
 Writes to ``--out``: ``curves.png`` and ``summary.json``.
 """
@@ -50,8 +50,8 @@ from rljax.runs import versions, write_json_atomic
 ENV_ID = "CartPole-v1"
 SHAPED_ID = "CartPole-v1-FailurePenalty"
 
-# Seed 002's DQN as DQNConfig overrides.
-SEED002 = dict(
+# The Deep Q Learning blog post's DQN as DQNConfig overrides.
+BLOG = dict(
     hidden_sizes=(5, 5),
     learning_rate=1e-3,
     loss="mse",
@@ -69,14 +69,14 @@ SEED002 = dict(
     epsilon_end=0.05,
     epsilon_decay_fraction=1.0,  # over the whole run
 )
-SEED002_STEPS = 20_000  # the printed run (the code says 10,000)
+BLOG_STEPS = 20_000  # the printed run (the code says 10,000)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=8, help="train seeds 0..N-1")
-    parser.add_argument("--out", default="results/seed002_dqn", help="output directory")
-    parser.add_argument("--total-steps", type=int, default=SEED002_STEPS, help="env steps per seed")
+    parser.add_argument("--out", default="results/deep_q_learning_blog_dqn", help="output directory")
+    parser.add_argument("--total-steps", type=int, default=BLOG_STEPS, help="env steps per seed")
     parser.add_argument("--penalty", type=float, default=-50.0, help="reward of a failing step")
     parser.add_argument("--eval-episodes", type=int, default=100)
     args = parser.parse_args()
@@ -85,7 +85,7 @@ def main() -> None:
 
     register(SHAPED_ID, lambda **kw: failure_penalty(ENV_ID, args.penalty, **kw))
     agent = get_agent("dqn")
-    loop, configs = build(agent, SHAPED_ID, SEED002, total_steps=args.total_steps, eval_episodes=args.eval_episodes)
+    loop, configs = build(agent, SHAPED_ID, BLOG, total_steps=args.total_steps, eval_episodes=args.eval_episodes)
     # The same agent evaluated on the unwrapped environment: the true CartPole return.
     raw_env, raw_params = rljax.make(ENV_ID)
     raw_loop = make_loop(
@@ -124,7 +124,7 @@ def main() -> None:
         "env": ENV_ID,
         "trained_on": repr(loop.env),
         "seeds": seeds,
-        "reproduces": "seed 002 DQN: 5-unit network, batch 32, gamma 0.95, eps 0.9->0.05, -50 on failure",
+        "reproduces": "Deep Q Learning blog post: 5-unit network, batch 32, gamma 0.95, eps 0.9->0.05, -50 on failure",
         "final_eval_return": final.tolist(),
         "shaped_final_eval_return": shaped[:, -1].tolist(),
         "eval_return_curve": true_returns.tolist(),
@@ -138,9 +138,9 @@ def main() -> None:
     }
     write_json_atomic(out / "summary.json", summary)
     plot_curves(
-        [("seed 002 DQN (5x5, -50 on failure), true return", steps, true_returns)],
+        [("the Deep Q Learning blog post DQN (5x5, -50 on failure), true return", steps, true_returns)],
         out / "curves.png",
-        title=f"Seed 002's DQN on {ENV_ID}, {len(seeds)} seeds",
+        title=f"The Deep Q Learning blog post's DQN on {ENV_ID}, {len(seeds)} seeds",
         solved_at=SOLVED_AT[ENV_ID],
     )
     print(f"final greedy return on {ENV_ID} per seed: {np.round(final, 1).tolist()}")

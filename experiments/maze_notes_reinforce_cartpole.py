@@ -1,11 +1,11 @@
-"""Reproduces seed 003's REINFORCE on CartPole-v1, beside rljax's default REINFORCE config.
+"""Reproduces the maze notes' REINFORCE on CartPole-v1, beside rljax's default REINFORCE config.
 
-Seed 003 ("Deep policy gradient on cartpole") trains a softmax policy network
+The maze notes ("Deep policy gradient on cartpole") trains a softmax policy network
 (one hidden layer of 128 ReLU units) with REINFORCE: one episode per update,
 returns-to-go with gamma = 0.9 normalised within the episode, the loss
 ``-sum_t log pi(a_t|s_t) G_t`` (a sum over the episode's steps), Adam with
 lr = 1e-4, 3000 episodes of CartPole-v1. As ``ReinforceConfig`` overrides that is
-:data:`SEED003` below. Two bugs of the seed's code are not reproduced: it only
+:data:`NOTES` below. Two bugs of the tutorial's code are not reproduced: it only
 updates when an episode *terminates* (so the 500-step episodes it most wants to
 learn from never update), and its ``torch.std`` of a one-step episode is NaN.
 
@@ -19,11 +19,11 @@ seeds with the interquartile and min-max bands. The x axis is the mean over seed
 
 Run (2-3 minutes on 2 CPU cores with the defaults)::
 
-    .venv/bin/python experiments/seed003_reinforce_cartpole.py --seeds 8 --out results/seed003_reinforce
+    .venv/bin/python experiments/maze_notes_reinforce_cartpole.py --seeds 8 --out results/notes_reinforce
 
 Writes to ``--out``: ``eval_return.png`` (argmax policy, mean return over
 ``--eval-episodes`` fresh episodes, the library's evaluation), ``train_return.png``
-(mean return of the sampled training episodes, what the seed plots) and
+(mean return of the sampled training episodes, what the tutorial plots) and
 ``summary.json`` (final returns, seeds solved at 475, env steps, timings, configs).
 """
 
@@ -39,8 +39,8 @@ from rljax.plots import plot_curves
 
 ENV_ID = "CartPole-v1"
 
-# Seed 003's REINFORCE as ReinforceConfig overrides.
-SEED003 = dict(
+# The maze notes' REINFORCE as ReinforceConfig overrides.
+NOTES = dict(
     hidden_sizes=(128,),
     activation="relu",
     learning_rate=1e-4,
@@ -53,15 +53,15 @@ SEED003 = dict(
     max_grad_norm=0.0,  # no clipping
     entropy_coef=0.0,
 )
-SEED003_EPISODES = 3000  # the seed's max_episode; K = 500 computed steps each
+NOTES_EPISODES = 3000  # the tutorial's max_episode; K = 500 computed steps each
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=8, help="seeds 0..N-1 per configuration")
-    parser.add_argument("--out", default="results/seed003_reinforce", help="output directory")
+    parser.add_argument("--out", default="results/notes_reinforce", help="output directory")
     parser.add_argument(
-        "--seed003-episodes", type=int, default=SEED003_EPISODES, help="training episodes of the seed's configuration"
+        "--notes-episodes", type=int, default=NOTES_EPISODES, help="training episodes of the tutorial's configuration"
     )
     parser.add_argument(
         "--default-steps",
@@ -76,8 +76,8 @@ def main() -> None:
     default_steps = args.default_steps or get_agent("reinforce").presets[ENV_ID]["total_steps"]
 
     runs = {
-        "seed 003 (h128 relu, lr 1e-4, gamma 0.9, 1 episode/update)": dict(
-            overrides=SEED003, total_steps=args.seed003_episodes * 500
+        "the maze notes (h128 relu, lr 1e-4, gamma 0.9, 1 episode/update)": dict(
+            overrides=NOTES, total_steps=args.notes_episodes * 500
         ),
         "rljax default (baseline, 8 episodes/update)": dict(overrides={}, total_steps=default_steps),
     }

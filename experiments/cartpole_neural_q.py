@@ -1,24 +1,24 @@
-"""Reproduces seed 000's *neural* Q-learning on CartPole-v1: online, no replay, no target network.
+"""The CartPole Q Learning tutorial's *neural* Q-learning on CartPole-v1: online, no replay, no target network.
 
-Seed 000 ("CartPole Q Learning", the ``NeuralQ`` part) fits a Keras network (two
+The CartPole Q Learning tutorial ("CartPole Q Learning", the ``NeuralQ`` part) fits a Keras network (two
 hidden layers of 20 ReLU units, a linear output per action) after EVERY step, on
 that one transition, to the Bellman target ``r + gamma * max_a' Q(s', a')``
 computed with the same network (no target network), with Adam (Keras' default
 learning rate 1e-3) and mean-squared error, gamma = 0.6, epsilon decaying linearly
 from 1 to 0.05 over training. As a :class:`rljax.agents.dqn.DQNConfig` that is
-:data:`SEED000` below: a one-slot replay buffer sampled with batch size 1 is "the
+:data:`BINS` below: a one-slot replay buffer sampled with batch size 1 is "the
 latest transition", and a hard target copy after every gradient step makes the
 target network equal to the online network of the step (the target is computed
-before the step, as the seed's ``predict`` then ``fit``).
+before the step, as the tutorial's ``predict`` then ``fit``).
 
-One bug of the seed is not reproduced: its ``done`` lumps the time limit together
+One bug of the tutorial is not reproduced: its ``done`` lumps the time limit together
 with failure, so it never bootstraps at the time limit; here only a real failure
 (``terminated``) stops the bootstrap. The seed decays epsilon per *episode* over
 10,000 episodes; here it decays per env step over the run.
 
 Run (about a minute on 2 CPU cores with the defaults)::
 
-    .venv/bin/python experiments/seed000_neural_q.py --seeds 8 --out results/seed000_neural_q
+    .venv/bin/python experiments/cartpole_neural_q.py --seeds 8 --out results/cartpole_neural_q
 
 Writes to ``--out``: ``curves.png`` (greedy evaluation return over training, mean
 over seeds with interquartile and min-max bands) and ``summary.json`` (the
@@ -38,8 +38,8 @@ from rljax.runs import write_json_atomic
 
 ENV_ID = "CartPole-v1"
 
-# Seed 000's NeuralQ as DQNConfig overrides.
-SEED000 = dict(
+# The CartPole Q Learning tutorial's NeuralQ as DQNConfig overrides.
+BINS = dict(
     hidden_sizes=(20, 20),
     learning_rate=1e-3,  # Keras' Adam default
     loss="mse",
@@ -62,7 +62,7 @@ SEED000 = dict(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=8, help="train seeds 0..N-1")
-    parser.add_argument("--out", default="results/seed000_neural_q", help="output directory")
+    parser.add_argument("--out", default="results/cartpole_neural_q", help="output directory")
     parser.add_argument("--total-steps", type=int, default=100_000, help="env steps per seed")
     parser.add_argument("--eval-episodes", type=int, default=100)
     args = parser.parse_args()
@@ -73,17 +73,19 @@ def main() -> None:
         "dqn",
         ENV_ID,
         seeds=range(args.seeds),
-        overrides=SEED000,
+        overrides=BINS,
         total_steps=args.total_steps,
         eval_episodes=args.eval_episodes,
     )
     summary = result.summary()
-    summary["reproduces"] = "seed 000 NeuralQ: online neural Q-learning, no replay, no target network"
+    summary["reproduces"] = (
+        "the CartPole Q Learning tutorial NeuralQ: online neural Q-learning, no replay, no target network"
+    )
     write_json_atomic(out / "summary.json", summary)
     plot_curves(
         [
             (
-                "seed 000 neural Q (2x20, gamma 0.6, online)",
+                "the CartPole Q Learning tutorial neural Q (2x20, gamma 0.6, online)",
                 result.metrics["env_steps"][0],
                 result.metrics["eval_return"],
             )

@@ -1,4 +1,4 @@
-"""Seed 000: tabular Q-learning on CartPole with a hand-made 4x4x29x8 discretisation.
+"""The CartPole Q Learning tutorial: tabular Q-learning on CartPole with a hand-made 4x4x29x8 discretisation.
 
 Reproduces the tutorial's setup (CartPole-v1, its bin edges, alpha 0.1, gamma 0.9,
 epsilon falling linearly from 1 to 0.05 over training, one environment) beside
@@ -6,7 +6,7 @@ rljax's tuned preset for the same discretisation, over many seeds at once, and
 plots both learning curves with their seed-to-seed spread. Unlike the tutorial,
 time-limit truncations bootstrap (only real terminations do not).
 
-    .venv/bin/python experiments/seed000_cartpole_tabular.py --seeds 16 --out results/seed000
+    .venv/bin/python experiments/cartpole_q_learning_tabular.py --seeds 16 --out results/bins
 """
 
 import argparse
@@ -17,7 +17,7 @@ from rljax.plots import plot_curves
 from rljax.runs import write_json_atomic
 
 SETTINGS = {
-    "seed 000 (alpha 0.1, gamma 0.9, 1 env)": dict(
+    "the CartPole Q Learning tutorial (alpha 0.1, gamma 0.9, 1 env)": dict(
         overrides={
             "learning_rate": 0.1,
             "gamma": 0.9,
@@ -34,7 +34,7 @@ SETTINGS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=16)
-    parser.add_argument("--out", default="results/seed000")
+    parser.add_argument("--out", default="results/bins")
     args = parser.parse_args()
     out = Path(args.out)
     curves, summary = [], {}
@@ -43,7 +43,7 @@ def main() -> None:
             "q_learning",
             "CartPole-v1",
             seeds=range(args.seeds),
-            env_kwargs={"discretize": "seed000"},
+            env_kwargs={"discretize": "bins-4x4x29x8"},
             progress=True,
             **setting,
         )
@@ -55,7 +55,7 @@ def main() -> None:
         )
         curves.append((label, result.metrics["env_steps"][0], result.metrics["eval_return"]))
         summary[label] = result.summary()
-    plot_curves(curves, out / "curves.png", title="Tabular Q-learning, CartPole-v1 (seed000 bins)", solved_at=195)
+    plot_curves(curves, out / "curves.png", title="Tabular Q-learning, CartPole-v1 (bins bins)", solved_at=195)
     write_json_atomic(out / "summary.json", summary)
     print(f"wrote {out}/curves.png and {out}/summary.json")
 

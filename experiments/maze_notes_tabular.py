@@ -1,6 +1,6 @@
-"""Reproduces seed 003's 3x3 maze: tabular policy gradient, SARSA and Q-learning find the shortest path.
+"""Reproduces the maze notes' 3x3 maze: tabular policy gradient, SARSA and Q-learning find the shortest path.
 
-Seed 003 solves a 3x3 maze (start S0, goal S8, walls as drawn in the seed plus its
+The maze notes solve a 3x3 maze (start S0, goal S8, walls as drawn in the tutorial plus its
 allowed-move table's one-way block S1 -> S0) three ways:
 
 1. a **tabular softmax policy gradient**: theta [S, A], pi = softmax(beta * theta),
@@ -14,16 +14,16 @@ agents must also learn to avoid walls) and prints, per method and seed, the
 greedy (argmax) policy's path from S0 and its length, beside the shortest path found
 by breadth-first search (6 moves: S0 S1 S2 S5 S4 S7 S8).
 
-- ``tabular_pg``: the seed's rule (``update_rule="seed003"``, with the seed's
+- ``tabular_pg``: the tutorial's rule (``update_rule="inverse-length"``, with the tutorial's
   ``theta + eta + delta`` typo read as ``eta * delta``), 4 episodes per update,
-  eta = 1.0 (the default; the seed's eta = 0.1 with one episode per update
+  eta = 1.0 (the default; the tutorial's eta = 0.1 with one episode per update
   also gets there, in about 1000 episodes).
-- ``sarsa`` / ``q_learning``: rljax's tabular agents with the seed's eta = 0.1 and
+- ``sarsa`` / ``q_learning``: rljax's tabular agents with the tutorial's eta = 0.1 and
   gamma = 0.9; epsilon decays linearly from 1 to 0.05 over half of the run.
 
 Run (under a minute on 2 CPU cores, most of it compilation)::
 
-    .venv/bin/python experiments/seed003_maze.py --seeds 8 --out results/seed003_maze
+    .venv/bin/python experiments/maze_notes_tabular.py --seeds 8 --out results/maze_notes_tabular
 
 Writes ``--out/summary.json`` with every printed number.
 """
@@ -91,7 +91,7 @@ def greedy_path(result, run: int, env, env_params) -> list[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=8, help="seeds 0..N-1 per method")
-    parser.add_argument("--out", default="results/seed003_maze", help="output directory")
+    parser.add_argument("--out", default="results/maze_notes_tabular", help="output directory")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

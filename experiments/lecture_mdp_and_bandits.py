@@ -1,6 +1,6 @@
-"""Reproduces seed 001's two small demos: Q-value iteration on a 3-state MDP, and bandits.
+"""Reproduces the keras-rl lecture's two small demos: Q-value iteration on a 3-state MDP, and bandits.
 
-Seed 001 ("Bonus: Reinforcement Learning") has
+The keras-rl lecture ("Bonus: Reinforcement Learning") has
 
 1. **Q-value iteration** on a 3-state, 3-action MDP with impossible actions kept at
    ``-inf``: 50 synchronous sweeps with gamma = 0.9, printing the table::
@@ -23,7 +23,7 @@ plots the mean cumulative regret curves with 95% bands.
 
 Run (about 20-40 s on 2 CPU cores)::
 
-    .venv/bin/python experiments/seed001_mdp_and_bandits.py --out results/seed001
+    .venv/bin/python experiments/lecture_mdp_and_bandits.py --out results/lecture
 
 Outputs in ``--out``: ``regret.png`` (mean cumulative regret curves),
 ``posteriors.png`` (the 20-pull demo's Beta posteriors) and ``summary.json`` (every
@@ -48,7 +48,7 @@ from scipy import stats  # noqa: E402
 
 from rljax import bandits, planning  # noqa: E402
 from rljax.envs.tabular import model_from_dense  # noqa: E402
-from rljax.envs.tabular_mdp import seed001_mdp  # noqa: E402
+from rljax.envs.tabular_mdp import three_state_mdp  # noqa: E402
 
 SEED_TABLE = np.array(
     [[18.91891892, 17.02702702, 13.62162162], [0.0, -np.inf, -4.87971488], [-np.inf, 50.13365013, -np.inf]]
@@ -63,25 +63,25 @@ STRATEGIES = {  # label -> (strategy, hyperparameters)
 
 
 def seed_mdp():
-    """Seed 001's MDP as a TabularModel (impossible actions masked)."""
-    T, R, mask = seed001_mdp()
+    """The keras-rl lecture's MDP as a TabularModel (impossible actions masked)."""
+    T, R, mask = three_state_mdp()
     return model_from_dense(T, R, initial=np.array([1.0, 0.0, 0.0]), action_mask=mask)
 
 
 def q_value_iteration_demo() -> dict:
-    """Seed 001's 50 sweeps at gamma 0.9, plus the converged Q* for comparison."""
+    """The keras-rl lecture's 50 sweeps at gamma 0.9, plus the converged Q* for comparison."""
     model = seed_mdp()
-    with jax.enable_x64(True):  # the seed printed float64 numbers
+    with jax.enable_x64(True):  # the tutorial printed float64 numbers
         q50 = np.asarray(planning.q_value_iteration(model, 0.9, num_iterations=50))
         q_star = np.asarray(planning.q_value_iteration(model, 0.9, tol=1e-12))
         policy = np.asarray(planning.greedy_policy(q50))
     finite = np.isfinite(SEED_TABLE)
     max_diff = float(np.max(np.abs(q50[finite] - SEED_TABLE[finite])))
     np.set_printoptions(precision=8, suppress=True)
-    print("Q-value iteration, 50 iterations, gamma 0.9 (seed 001's MDP):")
+    print("Q-value iteration, 50 iterations, gamma 0.9 (the keras-rl lecture's MDP):")
     print(q50)
     print(
-        f"max |difference| from seed 001's printed table: {max_diff:.2e} (same -inf entries: "
+        f"max |difference| from the keras-rl lecture's printed table: {max_diff:.2e} (same -inf entries: "
         f"{bool(np.array_equal(np.isinf(q50), np.isinf(SEED_TABLE)))})"
     )
     print(f"greedy policy (action per state): {policy.tolist()}")
@@ -97,12 +97,12 @@ def q_value_iteration_demo() -> dict:
 
 
 def thompson_20_pulls_demo(key: jax.Array, out: Path) -> dict:
-    """Seed 001's single 20-pull Thompson run, and a plot of its Beta posteriors."""
+    """The keras-rl lecture's single 20-pull Thompson run, and a plot of its Beta posteriors."""
     result = bandits.run_bandit("thompson", key, BANDITS, num_pulls=20, num_runs=1)
     arms, rewards = np.asarray(result.arms[0]), np.asarray(result.rewards[0])
     pulls = np.bincount(arms, minlength=len(BANDITS))
     wins = np.bincount(arms, weights=rewards, minlength=len(BANDITS)).astype(int)
-    print("\nThompson sampling, one run of 20 pulls (seed 001's demo):")
+    print("\nThompson sampling, one run of 20 pulls (the keras-rl lecture's demo):")
     print("Total pulls", pulls.tolist())
     print("Total wins ", wins.tolist())
     x = np.linspace(0, 1, 201)
@@ -169,7 +169,7 @@ def bandit_comparison(key: jax.Array, num_runs: int, num_pulls: int, out: Path, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("results/seed001"), help="output folder")
+    parser.add_argument("--out", type=Path, default=Path("results/lecture"), help="output folder")
     parser.add_argument("--runs", type=int, default=2000, help="independent runs per strategy")
     parser.add_argument("--pulls", type=int, default=1000, help="pulls per run")
     parser.add_argument("--seed", type=int, default=0, help="PRNG seed")

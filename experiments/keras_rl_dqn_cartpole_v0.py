@@ -1,6 +1,6 @@
-"""Reproduces seed 001's keras-rl DQN on CartPole-v0 (soft target updates, tau = 1e-2).
+"""Reproduces the keras-rl lecture's keras-rl DQN on CartPole-v0 (soft target updates, tau = 1e-2).
 
-Seed 001 ("Bonus: Reinforcement Learning", the "Cartpole and DQN" part) builds
+The keras-rl lecture ("Bonus: Reinforcement Learning", the "Cartpole and DQN" part) builds
 
     model = Sequential([Flatten, Dense(16, relu), Dense(16, relu), Dense(16, relu), Dense(nb_actions)])
     memory = SequentialMemory(limit=50000, window_length=1)
@@ -14,20 +14,20 @@ episodes (140-200 steps). keras-rl's defaults fill in the rest: batch 32, gamma
 ``target_model_update < 1`` is a soft update ``target <- 0.01 * online + 0.99 *
 target`` after every gradient step; its loss with the default ``delta_clip = inf``
 is the squared error. As :class:`rljax.agents.dqn.DQNConfig` overrides that is
-:data:`SEED001` below.
+:data:`LECTURE` below.
 
-One thing of the seed is not reproduced: ``nb_steps_warmup=10`` is smaller than the
+One thing of the tutorial is not reproduced: ``nb_steps_warmup=10`` is smaller than the
 batch of 32, which is why its log warns "Not enough entries to sample without
 replacement"; rljax refuses ``learning_starts < batch_size``, so learning starts
-after 32 steps. keras-rl also (like seed 002) treats the time limit as terminal;
+after 32 steps. keras-rl also (like the Deep Q Learning blog post) treats the time limit as terminal;
 here a truncated step bootstraps.
 
-Besides the seed's 5,000 steps, the same config is trained for ``--long-steps``
+Besides the tutorial's 5,000 steps, the same config is trained for ``--long-steps``
 (default 50,000) to show where it goes with more experience.
 
 Run (about a minute on 2 CPU cores with the defaults)::
 
-    .venv/bin/python experiments/seed001_keras_rl_cartpole_v0.py --seeds 8 --out results/seed001_keras_rl
+    .venv/bin/python experiments/keras_rl_dqn_cartpole_v0.py --seeds 8 --out results/lecture_keras_rl
 
 Writes to ``--out``: ``curves.png`` (greedy evaluation return over training) and
 ``summary.json``.
@@ -46,8 +46,8 @@ from rljax.runs import write_json_atomic
 
 ENV_ID = "CartPole-v0"
 
-# Seed 001's keras-rl DQNAgent as DQNConfig overrides.
-SEED001 = dict(
+# The keras-rl lecture's keras-rl DQNAgent as DQNConfig overrides.
+LECTURE = dict(
     hidden_sizes=(16, 16, 16),
     learning_rate=1e-3,
     loss="mse",  # keras-rl's huber with delta_clip = inf is the squared error
@@ -66,30 +66,30 @@ SEED001 = dict(
     epsilon_end=0.1,
     double_dqn=False,
 )
-SEED001_STEPS = 5_000  # nb_steps
+LECTURE_STEPS = 5_000  # nb_steps
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=8, help="train seeds 0..N-1")
-    parser.add_argument("--out", default="results/seed001_keras_rl", help="output directory")
-    parser.add_argument("--total-steps", type=int, default=SEED001_STEPS, help="the seed's nb_steps")
+    parser.add_argument("--out", default="results/lecture_keras_rl", help="output directory")
+    parser.add_argument("--total-steps", type=int, default=LECTURE_STEPS, help="the tutorial's nb_steps")
     parser.add_argument("--long-steps", type=int, default=50_000, help="a longer run of the same config (0: skip)")
     parser.add_argument("--eval-episodes", type=int, default=100)
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    runs = {f"seed 001 keras-rl DQN, {args.total_steps} steps": args.total_steps}
+    runs = {f"the keras-rl lecture keras-rl DQN, {args.total_steps} steps": args.total_steps}
     if args.long_steps:
         runs[f"same config, {args.long_steps} steps"] = args.long_steps
-    curves, summary = [], {"env": ENV_ID, "reproduces": "seed 001 keras-rl DQN on CartPole-v0", "runs": {}}
+    curves, summary = [], {"env": ENV_ID, "reproduces": "the keras-rl lecture keras-rl DQN on CartPole-v0", "runs": {}}
     for label, steps in runs.items():
         result = train(
             "dqn",
             ENV_ID,
             seeds=range(args.seeds),
-            overrides=SEED001,
+            overrides=LECTURE,
             total_steps=steps,
             eval_episodes=args.eval_episodes,
         )
@@ -110,7 +110,7 @@ def main() -> None:
     plot_curves(
         curves,
         out / "curves.png",
-        title=f"Seed 001's keras-rl DQN on {ENV_ID}, {args.seeds} seeds",
+        title=f"The keras-rl lecture's keras-rl DQN on {ENV_ID}, {args.seeds} seeds",
         solved_at=SOLVED_AT[ENV_ID],
     )
     print(f"wrote {out}/summary.json, curves.png")
