@@ -136,75 +136,25 @@ def run_cell(spec: dict) -> dict:
     return cell(spec["name"], spec["agent"], spec["env"], seeds, spec["steps"], overrides, spec["eval_episodes"])
 
 
+def _train(name: str, agent: str, env: str, seeds: int, steps: int | None, overrides: dict, **extra) -> dict:
+    return dict(kind="train", name=name, agent=agent, env=env, seeds=seeds, steps=steps, overrides=overrides, **extra)
+
+
 def plan(sizes: dict, tiny: bool) -> list[dict]:
-    dqn_over = TINY_DQN if tiny else {}
-    cells = [
-        dict(
-            kind="train",
-            name=f"dqn_{n}",
-            agent="dqn",
-            env="CartPole-v1",
-            seeds=n,
-            steps=sizes["dqn_steps"],
-            overrides=dqn_over,
-        )
-        for n in sizes["dqn_seeds"]
-    ]
-    n = sizes["deterministic_seeds"]
+    dqn = TINY_DQN if tiny else {}
+    steps, n = sizes["dqn_steps"], sizes["deterministic_seeds"]
+    cells = [_train(f"dqn_{k}", "dqn", "CartPole-v1", k, steps, dqn) for k in sizes["dqn_seeds"]]
+    cells.append(_train(f"dqn_{n}_deterministic", "dqn", "CartPole-v1", n, steps, dqn, deterministic=True))
     cells.append(
-        dict(
-            kind="train",
-            name=f"dqn_{n}_deterministic",
-            agent="dqn",
-            env="CartPole-v1",
-            seeds=n,
-            steps=sizes["dqn_steps"],
-            overrides=dqn_over,
-            deterministic=True,
-        )
+        dict(kind="invariance", name="invariance", batch=sizes["invariance_batch"], steps=steps, overrides=dqn)
     )
+    cells.append(_train("taxi_q_learning", "q_learning", "Taxi-v3", sizes["taxi_seeds"], sizes["taxi_steps"], {}))
     cells.append(
-        dict(
-            kind="invariance",
-            name="invariance",
-            batch=sizes["invariance_batch"],
-            steps=sizes["dqn_steps"],
-            overrides=dqn_over,
-        )
+        _train("reinforce", "reinforce", "CartPole-v1", sizes["reinforce_seeds"], sizes["reinforce_steps"], {})
     )
+    breakout = {"hidden_sizes": (16,), "learning_starts": 200, "batch_size": 32} if tiny else {}
     cells.append(
-        dict(
-            kind="train",
-            name="taxi_q_learning",
-            agent="q_learning",
-            env="Taxi-v3",
-            seeds=sizes["taxi_seeds"],
-            steps=sizes["taxi_steps"],
-            overrides={},
-        )
-    )
-    cells.append(
-        dict(
-            kind="train",
-            name="reinforce",
-            agent="reinforce",
-            env="CartPole-v1",
-            seeds=sizes["reinforce_seeds"],
-            steps=sizes["reinforce_steps"],
-            overrides={},
-        )
-    )
-    breakout_over = {"hidden_sizes": (16,), "learning_starts": 200, "batch_size": 32} if tiny else {}
-    cells.append(
-        dict(
-            kind="train",
-            name="breakout",
-            agent="dqn",
-            env="Breakout-MinAtar",
-            seeds=sizes["breakout_seeds"],
-            steps=sizes["breakout_steps"],
-            overrides=breakout_over,
-        )
+        _train("breakout", "dqn", "Breakout-MinAtar", sizes["breakout_seeds"], sizes["breakout_steps"], breakout)
     )
     for c in cells:
         c["eval_episodes"] = sizes["eval_episodes"]
