@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from rljax.agents.base import concrete_float
 from rljax.agents.exploration import epsilon_greedy, random_argmax
 from rljax.envs import make
 
@@ -104,11 +105,6 @@ class BanditStrategy(Protocol):
     def update(self, stats: ArmStats, arm: jax.Array, reward: jax.Array) -> ArmStats: ...
 
     def validate(self) -> None: ...
-
-
-def _concrete(x: Any) -> float | None:
-    """``float(x)`` for a concrete scalar, None for a tracer (cannot be checked)."""
-    return None if isinstance(x, jax.core.Tracer) else float(np.asarray(x))
 
 
 # --------------------------------------------------------------------------------------
@@ -186,7 +182,7 @@ class EpsilonGreedy:
         return update_arm_stats(stats, arm, reward)
 
     def validate(self) -> None:
-        eps = _concrete(self.epsilon)
+        eps = concrete_float(self.epsilon)
         if eps is not None and not 0.0 <= eps <= 1.0:
             raise ValueError(f"EpsilonGreedy: epsilon must be in [0, 1]; got {eps}")
 
@@ -215,7 +211,7 @@ class UCB1:
         return update_arm_stats(stats, arm, reward)
 
     def validate(self) -> None:
-        c = _concrete(self.c)
+        c = concrete_float(self.c)
         if c is not None and not c >= 0.0:
             raise ValueError(f"UCB1: c must be >= 0; got {c}")
 
@@ -247,7 +243,7 @@ class ThompsonSampling:
 
     def validate(self) -> None:
         for name in ("prior_alpha", "prior_beta"):
-            value = _concrete(getattr(self, name))
+            value = concrete_float(getattr(self, name))
             if value is not None and not value > 0.0:
                 raise ValueError(f"ThompsonSampling: {name} must be > 0; got {value}")
 

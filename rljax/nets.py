@@ -7,13 +7,14 @@ are module attributes, so they come from static config fields.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence, get_args
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-TORSOS = ("mlp", "cnn")
+Torso = Literal["mlp", "cnn"]
+TORSOS = get_args(Torso)
 
 
 class MLP(nn.Module):

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from rljax.agents.base import concrete_float
 from rljax.envs.tabular import TabularModel
 
 __all__ = [
@@ -101,20 +102,13 @@ def _model_arrays(model_or_env: Any) -> ModelArrays:
 # --------------------------------------------------------------------------------------
 
 
-def _concrete_float(x: Any) -> float | None:
-    """``float(x)`` if x is a concrete scalar, None if it is a tracer."""
-    if isinstance(x, jax.core.Tracer):
-        return None
-    return float(np.asarray(x))
-
-
 def _check_gamma(gamma: Any) -> float | None:
     """Raises ValueError for a concrete gamma outside [0, 1]; returns it (None if traced)."""
     if np.ndim(gamma) != 0:
         raise ValueError(
             f"gamma must be a scalar; got shape {np.shape(gamma)} (to sweep several discounts, jax.vmap over gamma)"
         )
-    value = _concrete_float(gamma)
+    value = concrete_float(gamma)
     if value is not None and not 0.0 <= value <= 1.0:
         raise ValueError(f"gamma must be in [0, 1]; got {value}")
     return value

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -149,6 +149,20 @@ def check_discrete_actions(agent: str, env: Any, env_params: Any, reason: str = 
     if not isinstance(space, spaces.Discrete):
         why = f" ({reason})" if reason else ""
         raise ValueError(f"{agent} needs a discrete action space{why}; {env.name} has {type(space).__name__} actions")
+
+
+def check_choice(name: str, value: Any, allowed: Iterable[str]) -> None:
+    """Raises a ValueError naming ``name`` and the allowed values unless ``value`` is one of them."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def concrete_float(x: Any) -> float | None:
+    """``float(x)`` for a concrete scalar; None for a tracer (a traced value cannot be checked)."""
+    import numpy as np
+
+    return None if isinstance(x, jax.core.Tracer) else float(np.asarray(x))
 
 
 def check_positive(name: str, value: Any) -> None:

@@ -38,7 +38,7 @@ encoded; vectors go through an MLP, MinAtar images through a small CNN
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 import chex
 import flashbax as fbx
@@ -48,12 +48,21 @@ import optax
 from flax import struct
 from gymnax.environments import spaces
 
-from rljax.agents.base import Agent, Clock, Transition, check_discrete_actions, check_positive, check_range
-from rljax.agents.exploration import config_epsilon, epsilon_greedy, validate_epsilon
+from rljax.agents.base import (
+    Agent,
+    Clock,
+    Transition,
+    check_choice,
+    check_discrete_actions,
+    check_positive,
+    check_range,
+)
+from rljax.agents.exploration import EpsilonClock, EpsilonSchedule, config_epsilon, epsilon_greedy, validate_epsilon
 from rljax.agents.value_targets import double_q_bootstrap, q_learning_bootstrap, td_target
-from rljax.nets import TORSOS, QNetwork
+from rljax.nets import TORSOS, QNetwork, Torso
 
-LOSSES = ("huber", "mse")
+Loss = Literal["huber", "mse"]
+LOSSES = get_args(Loss)
 
 
 @struct.dataclass
@@ -77,10 +86,10 @@ class DQNConfig:
     epsilon_decay_fraction: float = 0.1  # linear: over this fraction of the run's env steps
     epsilon_decay_rate: float = 0.99  # only for epsilon_schedule="exponential"
     # --- static ---
-    epsilon_schedule: str = struct.field(pytree_node=False, default="linear")
-    epsilon_clock: str = struct.field(pytree_node=False, default="steps")
+    epsilon_schedule: EpsilonSchedule = struct.field(pytree_node=False, default="linear")
+    epsilon_clock: EpsilonClock = struct.field(pytree_node=False, default="steps")
     hidden_sizes: tuple[int, ...] = struct.field(pytree_node=False, default=(128, 128))
-    torso: str = struct.field(pytree_node=False, default="mlp")  # "mlp" or "cnn" (MinAtar)
+    torso: Torso = struct.field(pytree_node=False, default="mlp")  # "mlp" or "cnn" (MinAtar)
     cnn_channels: int = struct.field(pytree_node=False, default=16)
     num_envs: int = struct.field(pytree_node=False, default=16)
     buffer_size: int = struct.field(pytree_node=False, default=100_000)  # transitions per seed
@@ -89,7 +98,7 @@ class DQNConfig:
     train_frequency: int = struct.field(pytree_node=False, default=1)  # steps per env per update
     gradient_steps: int = struct.field(pytree_node=False, default=1)  # per update
     target_update_interval: int = struct.field(pytree_node=False, default=1)  # in gradient steps
-    loss: str = struct.field(pytree_node=False, default="huber")  # "huber" or "mse"
+    loss: Loss = struct.field(pytree_node=False, default="huber")  # "huber" or "mse"
     double_dqn: bool = struct.field(pytree_node=False, default=False)
 
 
@@ -283,12 +292,10 @@ def validate(config: DQNConfig, env: Any, env_params: Any) -> None:
     obs_space = env.observation_space(env_params)
     if not isinstance(obs_space, (spaces.Discrete, spaces.Box)):
         raise ValueError(f"DQN needs Discrete or Box observations; {env.name} has {obs_space!r}")
-    if config.torso not in TORSOS:
-        raise ValueError(f"torso must be one of {', '.join(TORSOS)}; got {config.torso!r}")
+    check_choice("torso", config.torso, TORSOS)
     if config.torso == "cnn" and len(getattr(obs_space, "shape", ())) != 3:
         raise ValueError(f"torso='cnn' needs [H, W, C] image observations; {env.name} has {obs_space!r}")
-    if config.loss not in LOSSES:
-        raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {config.loss!r}")
+    check_choice("loss", config.loss, LOSSES)
     check_positive("learning_rate", config.learning_rate)
     check_range("learning_rate_end_fraction", config.learning_rate_end_fraction, 0.0, 1.0)
     check_range("gamma", config.gamma, 0.0, 1.0)

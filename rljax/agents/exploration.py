@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import jax
 import jax.numpy as jnp
 
-from rljax.agents.base import Clock, check_range
+from rljax.agents.base import Clock, check_choice, check_range
 
-EPSILON_SCHEDULES = ("constant", "linear", "exponential", "inverse")
-EPSILON_CLOCKS = ("steps", "episodes")
+EpsilonSchedule = Literal["constant", "linear", "exponential", "inverse"]
+EpsilonClock = Literal["steps", "episodes"]
+EPSILON_SCHEDULES = get_args(EpsilonSchedule)
+EPSILON_CLOCKS = get_args(EpsilonClock)
 
 
 def epsilon_at(
@@ -57,12 +61,8 @@ def config_epsilon(config, clock: Clock) -> jax.Array:
 
 def validate_epsilon(config) -> None:
     """Clear errors for bad ``epsilon_*`` fields of a config."""
-    if config.epsilon_schedule not in EPSILON_SCHEDULES:
-        raise ValueError(
-            f"epsilon_schedule must be one of {', '.join(EPSILON_SCHEDULES)}; got {config.epsilon_schedule!r}"
-        )
-    if config.epsilon_clock not in EPSILON_CLOCKS:
-        raise ValueError(f"epsilon_clock must be one of {', '.join(EPSILON_CLOCKS)}; got {config.epsilon_clock!r}")
+    check_choice("epsilon_schedule", config.epsilon_schedule, EPSILON_SCHEDULES)
+    check_choice("epsilon_clock", config.epsilon_clock, EPSILON_CLOCKS)
     check_range("epsilon_start", config.epsilon_start, 0.0, 1.0)
     check_range("epsilon_end", config.epsilon_end, 0.0, 1.0)
     check_range("epsilon_decay_rate", config.epsilon_decay_rate, 0.0, 1.0)

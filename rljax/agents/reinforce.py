@@ -40,7 +40,7 @@ one-step episode is NaN).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence, get_args
 
 import flax.linen as nn
 import jax
@@ -49,17 +49,29 @@ import optax
 from flax import struct
 from gymnax.environments import spaces
 
-from rljax.agents.base import Agent, Clock, Transition, check_discrete_actions, check_positive, check_range
+from rljax.agents.base import (
+    Agent,
+    Clock,
+    Transition,
+    check_choice,
+    check_discrete_actions,
+    check_positive,
+    check_range,
+)
 from rljax.agents.returns import (
     NORMALIZATIONS,
+    Normalization,
     masked_mean,
     normalize_advantages,
     returns_to_go,
 )
 
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu}
-LOSS_AVERAGES = ("steps", "episodes")
-LR_SCHEDULES = ("constant", "linear")
+Activation = Literal["tanh", "relu"]
+LossAverage = Literal["steps", "episodes"]
+LrSchedule = Literal["constant", "linear"]
+LOSS_AVERAGES = get_args(LossAverage)
+LR_SCHEDULES = get_args(LrSchedule)
 
 __all__ = [
     "ReinforceConfig",
@@ -101,11 +113,11 @@ class ReinforceConfig:
     adam_eps: float = 1e-8
     num_envs: int = struct.field(pytree_node=False, default=8)
     hidden_sizes: tuple[int, ...] = struct.field(pytree_node=False, default=(64, 64))
-    activation: str = struct.field(pytree_node=False, default="tanh")
-    normalize: str = struct.field(pytree_node=False, default="batch")
+    activation: Activation = struct.field(pytree_node=False, default="tanh")
+    normalize: Normalization = struct.field(pytree_node=False, default="batch")
     baseline: bool = struct.field(pytree_node=False, default=True)
-    loss_average: str = struct.field(pytree_node=False, default="steps")
-    lr_schedule: str = struct.field(pytree_node=False, default="linear")
+    loss_average: LossAverage = struct.field(pytree_node=False, default="steps")
+    lr_schedule: LrSchedule = struct.field(pytree_node=False, default="linear")
 
 
 class MLP(nn.Module):
@@ -192,14 +204,10 @@ def validate(config: ReinforceConfig, env: Any, env_params: Any) -> None:
     check_range("value_coef", config.value_coef, 0.0, float("inf"))
     check_range("max_grad_norm", config.max_grad_norm, 0.0, float("inf"))
     check_positive("adam_eps", config.adam_eps)
-    if config.normalize not in NORMALIZATIONS:
-        raise ValueError(f"normalize must be one of {', '.join(NORMALIZATIONS)}; got {config.normalize!r}")
-    if config.loss_average not in LOSS_AVERAGES:
-        raise ValueError(f"loss_average must be one of {', '.join(LOSS_AVERAGES)}; got {config.loss_average!r}")
-    if config.lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}; got {config.lr_schedule!r}")
-    if config.activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {config.activation!r}")
+    check_choice("normalize", config.normalize, NORMALIZATIONS)
+    check_choice("loss_average", config.loss_average, LOSS_AVERAGES)
+    check_choice("lr_schedule", config.lr_schedule, LR_SCHEDULES)
+    check_choice("activation", config.activation, ACTIVATIONS)
     if any(int(w) < 1 for w in config.hidden_sizes):
         raise ValueError(f"hidden_sizes must all be >= 1; got {config.hidden_sizes}")
     max_steps = getattr(env_params, "max_steps_in_episode", None)
@@ -254,7 +262,8 @@ def loss_weights(valid: jax.Array, loss_average: str) -> jax.Array:
         return valid / jnp.maximum(valid.sum(), 1.0)
     if loss_average == "episodes":
         return valid / valid.shape[-1]
-    raise ValueError(f"loss_average must be one of {', '.join(LOSS_AVERAGES)}; got {loss_average!r}")
+    check_choice("loss_average", loss_average, LOSS_AVERAGES)
+    raise AssertionError("unreachable")
 
 
 def policy_gradient_loss(

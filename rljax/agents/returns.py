@@ -7,10 +7,15 @@ it is cheap.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import jax
 import jax.numpy as jnp
 
-NORMALIZATIONS = ("none", "episode", "batch")
+from rljax.agents.base import check_choice
+
+Normalization = Literal["none", "episode", "batch"]
+NORMALIZATIONS = get_args(Normalization)
 
 
 def returns_to_go(
@@ -90,4 +95,5 @@ def normalize_advantages(advantages: jax.Array, valid: jax.Array, mode: str) -> 
         return masked_normalize(advantages, valid, axis=0)
     if mode == "batch":
         return masked_normalize(advantages, valid, axis=None)
-    raise ValueError(f"normalize must be one of {', '.join(NORMALIZATIONS)}; got {mode!r}")
+    check_choice("normalize", mode, NORMALIZATIONS)
+    raise AssertionError("unreachable")

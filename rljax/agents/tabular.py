@@ -27,6 +27,8 @@ from flax import struct
 
 from rljax.agents.base import Agent, Clock, Transition, check_range
 from rljax.agents.exploration import (
+    EpsilonClock,
+    EpsilonSchedule,
     config_epsilon,
     epsilon_greedy,
     epsilon_greedy_probs,
@@ -52,8 +54,8 @@ class TabularConfig:
     epsilon_decay_fraction: float = 0.5  # linear: fraction of the run's env steps
     epsilon_decay_rate: float = 0.99  # exponential: factor per step / episode
     initial_q: float = 0.0
-    epsilon_schedule: str = struct.field(pytree_node=False, default="linear")
-    epsilon_clock: str = struct.field(pytree_node=False, default="steps")
+    epsilon_schedule: EpsilonSchedule = struct.field(pytree_node=False, default="linear")
+    epsilon_clock: EpsilonClock = struct.field(pytree_node=False, default="steps")
     num_envs: int = struct.field(pytree_node=False, default=1)
 
 

@@ -36,17 +36,18 @@ for any episodic reward structure.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from rljax.agents.base import Agent, Clock, Transition, check_positive, check_range
+from rljax.agents.base import Agent, Clock, Transition, check_choice, check_positive, check_range
 from rljax.agents.returns import returns_to_go
 from rljax.agents.tabular import num_states
 
-UPDATE_RULES = ("inverse-length", "reinforce")
+UpdateRule = Literal["inverse-length", "reinforce"]
+UPDATE_RULES = get_args(UpdateRule)
 
 
 @struct.dataclass
@@ -67,7 +68,7 @@ class TabularPGConfig:
     gamma: float = 0.99
     initial_theta: float = 0.0
     num_envs: int = struct.field(pytree_node=False, default=4)
-    update_rule: str = struct.field(pytree_node=False, default="inverse-length")
+    update_rule: UpdateRule = struct.field(pytree_node=False, default="inverse-length")
 
 
 class TabularPGState(struct.PyTreeNode):
@@ -83,8 +84,7 @@ def validate(config: TabularPGConfig, env: Any, env_params: Any) -> None:
     check_positive("learning_rate", config.learning_rate)
     check_positive("beta", config.beta)
     check_range("gamma", config.gamma, 0.0, 1.0)
-    if config.update_rule not in UPDATE_RULES:
-        raise ValueError(f"update_rule must be one of {', '.join(UPDATE_RULES)}; got {config.update_rule!r}")
+    check_choice("update_rule", config.update_rule, UPDATE_RULES)
     max_steps = getattr(env_params, "max_steps_in_episode", None)
     if max_steps is None or int(max_steps) < 1:
         raise ValueError(f"tabular_pg needs env_params.max_steps_in_episode >= 1; got {max_steps!r}")
