@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from rljax.render import add_render_parser, cmd_render
 from rljax.report_plots import PLOT_RESAMPLES
 from rljax.stats import DEFAULT_RESAMPLES
 from rljax.watchdog import DEFAULT_MIN_SECONDS as DEFAULT_WATCHDOG_S
@@ -415,6 +414,45 @@ def cmd_report(args: argparse.Namespace) -> int:
     if written:
         # stderr, so that without --out stdout is exactly the markdown (pipeable).
         print(f"rljax report: wrote {', '.join(written)}", file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------- render
+
+
+def add_render_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Adds ``rljax render DIR --seed S --out FILE [--episodes] [--fps] [--max-steps]``."""
+    from rljax.render import MAX_FPS
+
+    p = subparsers.add_parser("render", help="a GIF of a trained seed's greedy agent (from a `rljax train` folder)")
+    p.add_argument("dir", metavar="DIR", help="run folder written by `rljax train`")
+    p.add_argument("--seed", type=int, required=True, help="which of the run's seeds to render")
+    p.add_argument("--out", required=True, help="GIF file to write, e.g. agent.gif")
+    p.add_argument("--episodes", type=int, default=1, help="fresh episodes to play one after another (default 1)")
+    p.add_argument("--fps", type=float, default=30, help=f"frames per second, at most {MAX_FPS} (default 30)")
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="cut each episode after this many steps (default: the environment's time limit)",
+    )
+    return p
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Runs ``rljax render``; on bad input prints the error and returns 2, writing nothing."""
+    from rljax.render import render_run
+
+    try:
+        result = render_run(
+            args.dir, args.seed, args.out, episodes=args.episodes, fps=args.fps, max_steps=args.max_steps
+        )
+    except (ValueError, FileNotFoundError) as err:
+        print(f"rljax render: error: {err}", file=sys.stderr)
+        return 2
+    outcomes = ", ".join(f"{r:g} in {n} steps ({e})" for r, n, e in zip(result.returns, result.lengths, result.ends))
+    print(f"{result.agent} on {result.env}, seed {result.seed}: {len(result.returns)} episode(s): {outcomes}")
+    print(f"wrote {result.path} ({result.num_frames} frames at {args.fps:g} fps)")
     return 0
 
 

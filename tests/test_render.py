@@ -9,13 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from rljax.cli import main
+from rljax.cli import add_render_parser, cmd_render, main
+from rljax.drawers import drawer_for
 from rljax.envs import make
 from rljax.policies import load_policy
 from rljax.render import (
-    add_render_parser,
-    cmd_render,
-    drawer_for,
     frames_for_episode,
     play_episode,
     render_run,
