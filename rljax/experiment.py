@@ -197,7 +197,7 @@ def train(
     eval_episodes: int = 100,
     lane_width: int = DEFAULT_LANE_WIDTH,
     on_segment: Callable[[int, dict[str, np.ndarray]], None] | None = None,
-    progress: bool = False,
+    progress: bool = True,
     compiler_options: dict[str, Any] | None = None,
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int | None = None,
@@ -222,7 +222,8 @@ def train(
       eval_every, eval_episodes: evaluation cadence and size.
       lane_width: runs per vmapped lane (see :mod:`rljax.batch`).
       on_segment: called between compiled segments with that segment's metrics.
-      progress: show a progress bar (env steps/s, ETA, latest eval return).
+      progress: show the progress bar of the command line (env steps/s, ETA, latest eval
+        return) on stderr; False: none.
       compiler_options: XLA options; ``rljax.batch.FAST_COMPILE`` compiles small
         programs several times faster and runs them slower (for short runs).
       checkpoint_dir, checkpoint_every: save the whole training state there every
