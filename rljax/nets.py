@@ -17,6 +17,16 @@ Torso = Literal["mlp", "cnn"]
 TORSOS = get_args(Torso)
 
 
+def encode_observation(obs: jax.Array, num_obs_categories: int) -> jax.Array:
+    """Network input: one-hot for discrete observations (``num_obs_categories`` > 0), float32 otherwise.
+
+    Works on any leading batch shape.
+    """
+    if num_obs_categories:
+        return jax.nn.one_hot(obs, num_obs_categories, dtype=jnp.float32)
+    return jnp.asarray(obs, jnp.float32)
+
+
 class MLP(nn.Module):
     """Dense layers with ReLU: ``features[-1]`` outputs, ReLU after every layer but the last
     unless ``activate_final``."""

@@ -59,7 +59,7 @@ from rljax.agents.base import (
 )
 from rljax.agents.exploration import EpsilonClock, EpsilonSchedule, config_epsilon, epsilon_greedy, validate_epsilon
 from rljax.agents.value_targets import double_q_bootstrap, q_learning_bootstrap, td_target
-from rljax.nets import TORSOS, QNetwork, Torso
+from rljax.nets import TORSOS, QNetwork, Torso, encode_observation
 
 Loss = Literal["huber", "mse"]
 LOSSES = get_args(Loss)
@@ -122,17 +122,10 @@ def q_network(config: DQNConfig, num_actions: int) -> QNetwork:
     return QNetwork(num_actions, tuple(config.hidden_sizes), config.torso, config.cnn_channels)
 
 
-def encode(obs: jax.Array, num_obs_categories: int) -> jax.Array:
-    """Network input of one observation: one-hot for discrete spaces, float32 otherwise."""
-    if num_obs_categories:
-        return jax.nn.one_hot(obs, num_obs_categories, dtype=jnp.float32)
-    return jnp.asarray(obs, jnp.float32)
-
-
 def q_values(state: DQNState, params: Any, obs: jax.Array, config: DQNConfig) -> jax.Array:
     """``Q(obs, .)`` of a batch ``[N, *obs_shape] -> [N, num_actions]`` under ``params``."""
     net = q_network(config, state.num_actions)
-    q = jax.vmap(lambda o: net.apply(params, encode(o, state.num_obs_categories)))(obs)
+    q = jax.vmap(lambda o: net.apply(params, encode_observation(o, state.num_obs_categories)))(obs)
     chex.assert_shape(q, (obs.shape[0], state.num_actions))
     return q
 
@@ -182,7 +175,7 @@ def init(key: jax.Array, env: Any, env_params: Any, config: DQNConfig) -> DQNSta
     obs_shape = jax.eval_shape(env.reset, key, env_params)[0]
     obs = jnp.zeros(obs_shape.shape, obs_shape.dtype)
 
-    params = q_network(config, num_actions).init(key, encode(obs, num_obs_categories))
+    params = q_network(config, num_actions).init(key, encode_observation(obs, num_obs_categories))
     example = Transition(
         obs=obs,
         action=jnp.int32(0),

@@ -65,6 +65,7 @@ from rljax.agents.returns import (
     normalize_advantages,
     returns_to_go,
 )
+from rljax.nets import encode_observation
 
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu}
 Activation = Literal["tanh", "relu"]
@@ -156,14 +157,8 @@ def value_net(config: ReinforceConfig) -> MLP:
     return MLP(tuple(config.hidden_sizes), 1, config.activation, head_scale=1.0)
 
 
-def features(obs: jax.Array, num_obs_categories: int) -> jax.Array:
-    """Network input: one-hot for discrete observations, float32 vectors otherwise.
-
-    Works on any leading batch shape.
-    """
-    if num_obs_categories:
-        return jax.nn.one_hot(obs, num_obs_categories, dtype=jnp.float32)
-    return jnp.asarray(obs, jnp.float32)
+# The network input (one-hot for discrete observations), shared with DQN.
+features = encode_observation
 
 
 def optimizer(config: ReinforceConfig, learning_rate: jax.Array) -> optax.GradientTransformation:
