@@ -9,7 +9,6 @@ import numpy as np
 
 import rljax.stats as stats
 from rljax.plots import figure_png
-from rljax.report_tables import _solved_at
 from rljax.runs import Run, write_bytes_atomic
 
 # Bootstrap resamples per evaluation step for the curve bands: a visual aid on many
@@ -54,7 +53,9 @@ def render_report_curves(
             n = int(np.isfinite(curve.returns).any(axis=1).sum())  # seeds with any finite evaluation
             (line,) = ax.plot(curve.steps, center, label=f"{run.label} (n={n})")
             ax.fill_between(curve.steps, low, high, color=line.get_color(), alpha=0.25, linewidth=0)
-        solved_at = _solved_at(envs[env])
+        from rljax.envs import solved_at as threshold  # late: it pulls in gymnax and jax
+
+        solved_at = threshold(envs[env])
         if solved_at is not None:
             ax.axhline(solved_at, color="gray", linestyle="--", linewidth=1, label=f"solved ({solved_at:g})")
         ax.set_xlabel("environment steps per seed")
