@@ -41,7 +41,7 @@ def main() -> None:
     runner = BatchRunner(loop, Lanes(len(seeds), 8))
     runner.compile(keys, batched)
     lanes = runner.lanes
-    train_all = jax.jit(_over_lanes(loop.train))
+    train_all = jax.jit(_over_lanes(jax.vmap(loop.train)))
     packed_keys, packed_configs = lanes.pack(keys), lanes.pack(batched)
     jax.block_until_ready(train_all(packed_keys, packed_configs))  # compile
 

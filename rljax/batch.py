@@ -94,12 +94,8 @@ class Lanes:
         return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:])[: self.size], tree)
 
 
-def _over_lanes(fn: Callable, lane: Callable | None = None) -> Callable:
-    """``fn`` of one run -> the same over packed ``[num_lanes, width]`` arguments.
-
-    ``lane`` (default ``jax.vmap(fn)``) is what one lane of ``width`` runs does.
-    """
-    lane = jax.vmap(fn) if lane is None else lane
+def _over_lanes(lane: Callable) -> Callable:
+    """``lane`` (what one lane of ``width`` runs does) -> the same over packed ``[num_lanes, width]`` arguments."""
     return lambda *args: jax.lax.map(lambda a: lane(*a), args)
 
 
@@ -119,7 +115,7 @@ def _lane_init(loop: Loop) -> Callable:
     return init
 
 
-def _sharded_over_lanes(fn: Callable, mesh: Mesh, lane: Callable | None = None) -> Callable:
+def _sharded_over_lanes(lane: Callable, mesh: Mesh) -> Callable:
     """:func:`_over_lanes`, with the lane axis split over the devices of ``mesh``.
 
     Each device runs ``lax.map`` over its own whole lanes, so a run's program is
@@ -128,7 +124,7 @@ def _sharded_over_lanes(fn: Callable, mesh: Mesh, lane: Callable | None = None) 
     spec = PartitionSpec(LANE_AXIS)
     # check_vma=False: runs never communicate across devices (no collectives), and
     # the check rejects while_loops whose initial carry holds constants.
-    return jax.shard_map(_over_lanes(fn, lane), mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
+    return jax.shard_map(_over_lanes(lane), mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
 
 
 # Why initialisation runs one run at a time (a deadlock in jaxlib 0.10's CPU LAPACK kernels):
@@ -175,12 +171,12 @@ class BatchRunner:
             if len(devices) != lanes.num_devices:
                 raise ValueError(f"asked for {lanes.num_devices} devices; {len(devices)} available")
             self.mesh = Mesh(np.array(devices), (LANE_AXIS,))
-            init = _sharded_over_lanes(loop.init, self.mesh, lane=_lane_init(loop))
-            segment = _sharded_over_lanes(loop.segment, self.mesh)
+            init = _sharded_over_lanes(_lane_init(loop), self.mesh)
+            segment = _sharded_over_lanes(jax.vmap(loop.segment), self.mesh)
         else:
             self.mesh = None
-            init = _over_lanes(loop.init, lane=_lane_init(loop))
-            segment = _over_lanes(loop.segment)
+            init = _over_lanes(_lane_init(loop))
+            segment = _over_lanes(jax.vmap(loop.segment))
         # The traceable programs; ``compile`` replaces ``init`` / ``segment`` with
         # their ahead-of-time compiled executables, which cannot be traced again.
         self._init_program = jax.jit(init)
@@ -228,10 +224,7 @@ class BatchRunner:
             stacklevel=3,
         )
         lane = _one_run_at_a_time(self.loop.segment)
-        if self.mesh is None:
-            segment = _over_lanes(self.loop.segment, lane)
-        else:
-            segment = _sharded_over_lanes(self.loop.segment, self.mesh, lane)
+        segment = _over_lanes(lane) if self.mesh is None else _sharded_over_lanes(lane, self.mesh)
         self._segment_program = jax.jit(segment, donate_argnums=0)
         self.segment = self._segment_program
         return True
