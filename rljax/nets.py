@@ -1,4 +1,5 @@
-"""Flax modules shared by the neural agents: an MLP, a small MinAtar CNN torso and a Q-network.
+"""Network pieces shared by the neural agents: an MLP, a small MinAtar CNN torso, a Q-network,
+the observation encoding and the one optimiser they all use (global-norm clipped Adam).
 
 :class:`QNetwork` maps ONE observation to its action values; agents ``jax.vmap`` it
 over batches (XLA turns that into batched matrix products and convolutions). Sizes
@@ -12,6 +13,7 @@ from typing import Literal, Sequence, get_args
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import optax
 
 Torso = Literal["mlp", "cnn"]
 TORSOS = get_args(Torso)
@@ -27,20 +29,54 @@ def encode_observation(obs: jax.Array, num_obs_categories: int) -> jax.Array:
     return jnp.asarray(obs, jnp.float32)
 
 
+Activation = Literal["relu", "tanh"]
+ACTIVATIONS = {"relu": nn.relu, "tanh": nn.tanh}
+KernelInit = Literal["lecun", "orthogonal"]
+
+
 class MLP(nn.Module):
-    """Dense layers with ReLU: ``features[-1]`` outputs, ReLU after every layer but the last
-    unless ``activate_final``."""
+    """Dense layers: ``features[-1]`` outputs, ``activation`` after every layer but the last
+    unless ``activate_final``.
+
+    ``kernel_init="lecun"`` is Flax's default (LeCun normal); ``"orthogonal"`` uses
+    orthogonal matrices scaled by sqrt(2) for the hidden layers and by ``head_scale``
+    for the last (the policy-gradient habit: a 0.01 head starts the softmax near uniform).
+    """
 
     features: Sequence[int]
     activate_final: bool = False
+    activation: Activation = "relu"
+    kernel_init: KernelInit = "lecun"
+    head_scale: float = 1.0
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        last = len(self.features) - 1
         for i, width in enumerate(self.features):
-            x = nn.Dense(width)(x)
-            if i < len(self.features) - 1 or self.activate_final:
-                x = nn.relu(x)
+            if self.kernel_init == "orthogonal":
+                scale = self.head_scale if i == last else jnp.sqrt(2.0)
+                x = nn.Dense(width, kernel_init=nn.initializers.orthogonal(scale))(x)
+            else:
+                x = nn.Dense(width)(x)
+            if i < last or self.activate_final:
+                x = act(x)
         return x
+
+
+def clipped_adam(learning_rate: jax.Array, max_grad_norm: jax.Array, eps: float | jax.Array = 1e-8):
+    """Global-norm gradient clipping (off when ``max_grad_norm`` is 0), then Adam.
+
+    Every argument may be traced: the optimiser state (Adam's moments) does not depend
+    on them, so agents rebuild this at each update with the scheduled learning rate, and
+    a vmapped sweep can give every run its own values.
+    """
+    max_norm = jnp.where(jnp.asarray(max_grad_norm) > 0, max_grad_norm, jnp.inf)
+    return optax.chain(
+        optax.clip_by_global_norm(max_norm),
+        optax.scale_by_adam(eps=eps),
+        optax.scale_by_learning_rate(learning_rate),
+    )
 
 
 class MinAtarTorso(nn.Module):

@@ -59,7 +59,7 @@ from rljax.agents.base import (
 )
 from rljax.agents.exploration import EpsilonClock, EpsilonSchedule, config_epsilon, epsilon_greedy, validate_epsilon
 from rljax.agents.value_targets import double_q_bootstrap, q_learning_bootstrap, td_target
-from rljax.nets import TORSOS, QNetwork, Torso, encode_observation
+from rljax.nets import TORSOS, QNetwork, Torso, clipped_adam, encode_observation
 
 Loss = Literal["huber", "mse"]
 LOSSES = get_args(Loss)
@@ -151,17 +151,12 @@ def learning_rate_at(config: DQNConfig, clock: Clock) -> jax.Array:
 
 
 def optimizer(config: DQNConfig, learning_rate: jax.Array) -> optax.GradientTransformation:
-    """Global-norm clipping, then Adam with a (traced) learning rate.
+    """Global-norm clipping, then Adam with a (traced) learning rate (:func:`rljax.nets.clipped_adam`).
 
     Built afresh from the config at each update: its state (Adam's moments) does not
     depend on the traced hyperparameters, so they can differ across a vmapped sweep.
     """
-    max_norm = jnp.where(jnp.asarray(config.max_grad_norm) > 0, config.max_grad_norm, jnp.inf)
-    return optax.chain(
-        optax.clip_by_global_norm(max_norm),
-        optax.scale_by_adam(),
-        optax.scale_by_learning_rate(learning_rate),
-    )
+    return clipped_adam(learning_rate, config.max_grad_norm)
 
 
 # --- Agent functions -----------------------------------------------------------

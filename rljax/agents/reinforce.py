@@ -40,9 +40,8 @@ one-step episode is NaN).
 
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence, get_args
+from typing import Any, Literal, get_args
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
@@ -65,10 +64,8 @@ from rljax.agents.returns import (
     normalize_advantages,
     returns_to_go,
 )
-from rljax.nets import encode_observation
+from rljax.nets import ACTIVATIONS, MLP, Activation, clipped_adam, encode_observation
 
-ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu}
-Activation = Literal["tanh", "relu"]
 LossAverage = Literal["steps", "episodes"]
 LrSchedule = Literal["constant", "linear"]
 LOSS_AVERAGES = get_args(LossAverage)
@@ -121,26 +118,6 @@ class ReinforceConfig:
     lr_schedule: LrSchedule = struct.field(pytree_node=False, default="linear")
 
 
-class MLP(nn.Module):
-    """Hidden layers of ``activation`` then a linear head of ``out`` units.
-
-    Orthogonal initialisation; the head's scale is ``head_scale`` (0.01 for the
-    policy, so it starts near uniform).
-    """
-
-    hidden_sizes: Sequence[int]
-    out: int
-    activation: str = "tanh"
-    head_scale: float = 1.0
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        act = ACTIVATIONS[self.activation]
-        for width in self.hidden_sizes:
-            x = act(nn.Dense(width, kernel_init=nn.initializers.orthogonal(jnp.sqrt(2.0)))(x))
-        return nn.Dense(self.out, kernel_init=nn.initializers.orthogonal(self.head_scale))(x)
-
-
 class ReinforceState(struct.PyTreeNode):
     params: Any  # {"policy": ..., "value": ...} ("value" only with a baseline)
     opt_state: Any
@@ -150,11 +127,15 @@ class ReinforceState(struct.PyTreeNode):
 
 
 def policy_net(config: ReinforceConfig, num_actions: int) -> MLP:
-    return MLP(tuple(config.hidden_sizes), num_actions, config.activation, head_scale=0.01)
+    """Logits of the softmax policy; a 0.01-scaled head starts it near uniform."""
+    return MLP(
+        (*config.hidden_sizes, num_actions), activation=config.activation, kernel_init="orthogonal", head_scale=0.01
+    )
 
 
 def value_net(config: ReinforceConfig) -> MLP:
-    return MLP(tuple(config.hidden_sizes), 1, config.activation, head_scale=1.0)
+    """The baseline's state value (one output)."""
+    return MLP((*config.hidden_sizes, 1), activation=config.activation, kernel_init="orthogonal")
 
 
 # The network input (one-hot for discrete observations), shared with DQN.
@@ -162,16 +143,8 @@ features = encode_observation
 
 
 def optimizer(config: ReinforceConfig, learning_rate: jax.Array) -> optax.GradientTransformation:
-    """Global-norm clip (off when ``max_grad_norm`` is 0) then Adam; both may be traced.
-
-    The optimiser state does not depend on the hyperparameter values, so the
-    optimiser can be rebuilt each update with the scheduled (traced) learning rate.
-    """
-    max_norm = jnp.where(config.max_grad_norm > 0, config.max_grad_norm, jnp.inf)
-    return optax.chain(
-        optax.clip_by_global_norm(max_norm),
-        optax.adam(learning_rate, eps=config.adam_eps),
-    )
+    """Global-norm clip (off when ``max_grad_norm`` is 0) then Adam, all traced (:func:`rljax.nets.clipped_adam`)."""
+    return clipped_adam(learning_rate, config.max_grad_norm, config.adam_eps)
 
 
 # ----------------------------------------------------------------- validation
