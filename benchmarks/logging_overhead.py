@@ -35,7 +35,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    loop, configs = build(args.agent, args.env, total_steps=args.total_steps, eval_every=args.eval_every)
+    plan = build(args.agent, args.env, total_steps=args.total_steps, eval_every=args.eval_every)
+    loop, configs = plan.loop, plan.configs
     seeds = list(range(args.seeds))
     keys, batched = seed_keys(seeds), stack_configs(configs * len(seeds))
     runner = BatchRunner(loop, Lanes(len(seeds), 8))

@@ -38,7 +38,9 @@ INIT_PROGRAM = """
 import sys, jax
 from rljax.experiment import build
 from rljax.batch import BatchRunner, Lanes, seed_keys, stack_configs
-loop, configs = build(sys.argv[1], "CartPole-v1", total_steps=10000)
+built = build(sys.argv[1], "CartPole-v1", total_steps=10000)
+# build() returns a Plan; older checkouts (--repo) returned (loop, configs).
+loop, configs = (built.loop, built.configs) if hasattr(built, "loop") else built
 lanes = Lanes(8, 8)
 runner = BatchRunner(loop, lanes)
 cfg = lanes.pack(stack_configs([configs[0]] * 8))

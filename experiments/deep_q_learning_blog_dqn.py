@@ -40,12 +40,14 @@ import numpy as np
 import rljax
 from rljax.agents import get_agent
 from rljax.batch import BatchRunner, Lanes, seed_keys, stack_configs
-from rljax.envs import register
+from rljax.configs import config_dict
+from rljax.envs import SOLVED_AT, register
 from rljax.envs.shaping import failure_penalty
-from rljax.experiment import SOLVED_AT, build, config_dict
+from rljax.experiment import build
+from rljax.files import write_json_atomic
 from rljax.loop import make_loop
 from rljax.plots import plot_curves
-from rljax.runs import versions, write_json_atomic
+from rljax.runs import versions
 
 ENV_ID = "CartPole-v1"
 SHAPED_ID = "CartPole-v1-FailurePenalty"
@@ -85,7 +87,8 @@ def main() -> None:
 
     register(SHAPED_ID, lambda **kw: failure_penalty(ENV_ID, args.penalty, **kw))
     agent = get_agent("dqn")
-    loop, configs = build(agent, SHAPED_ID, BLOG, total_steps=args.total_steps, eval_episodes=args.eval_episodes)
+    plan = build(agent, SHAPED_ID, BLOG, total_steps=args.total_steps, eval_episodes=args.eval_episodes)
+    loop, configs = plan.loop, plan.configs
     # The same agent evaluated on the unwrapped environment: the true CartPole return.
     raw_env, raw_params = rljax.make(ENV_ID)
     raw_loop = make_loop(

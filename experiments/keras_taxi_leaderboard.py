@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from rljax.experiment import train
+from rljax.files import write_json_atomic
 from rljax.plots import plot_curves
-from rljax.runs import write_json_atomic
 
 GAMES = (100, 250, 500)
 

@@ -34,7 +34,8 @@ import json
 from pathlib import Path
 
 from rljax.agents import get_agent
-from rljax.experiment import SOLVED_AT, train
+from rljax.envs import SOLVED_AT
+from rljax.experiment import train
 from rljax.plots import plot_curves
 
 ENV_ID = "CartPole-v1"

@@ -42,7 +42,8 @@ import jax.numpy as jnp
 import rljax
 from rljax.agents import get_agent
 from rljax.agents.base import Clock
-from rljax.experiment import make_config, train
+from rljax.configs import make_config
+from rljax.experiment import train
 
 METHODS = {
     # agent name -> (config overrides, total env steps per seed)

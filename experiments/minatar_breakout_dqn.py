@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from rljax.experiment import train
+from rljax.files import write_json_atomic
 from rljax.plots import plot_curves
-from rljax.runs import write_json_atomic
 
 ENV_ID = "Breakout-MinAtar"
 

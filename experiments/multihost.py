@@ -59,7 +59,7 @@ def main() -> None:
     if jax.process_index() == 0:
         from pathlib import Path
 
-        from rljax.runs import write_json_atomic
+        from rljax.files import write_json_atomic
 
         write_json_atomic(Path(args.out) / "summary.json", result.summary())
         print(

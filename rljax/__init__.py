@@ -3,6 +3,7 @@
 The Python API does what the command line does::
 
     rljax.make(env_id, **options)                 # an environment and its parameters
+    rljax.build(agent, env_id, overrides)         # a validated Plan; rljax.train(plan, seeds) runs it
     rljax.train(agent, env_id, seeds, overrides)  # rljax train: every seed in one program
     rljax.sweep(agent, env_id, grid, seeds)       # rljax sweep: traced grids in one program
     rljax.report(folders, out=..., plot=...)      # rljax report: IQM, bootstrap CIs, curves
@@ -16,7 +17,7 @@ from rljax.envs import make, registered_ids
 
 _LAZY = {
     "train": "rljax.experiment:train",
-    "sweep": "rljax.experiment:sweep",
+    "sweep": "rljax.sweeps:sweep",
     "build": "rljax.experiment:build",
     "report": "rljax.report_tables:report",
     "load_policy": "rljax.policies:load_policy",

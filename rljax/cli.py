@@ -168,17 +168,12 @@ def _print_summary(label: str, summary: dict[str, Any]) -> None:
     )
 
 
-def _prepare(args: argparse.Namespace, grid: list[dict[str, str]]):
-    """Parses and validates a train/sweep command; returns what running it needs."""
-    from rljax.agents import agent_names, get_agent
+def _prepare(args: argparse.Namespace) -> tuple[list[int], dict[str, str], dict[str, Any], int]:
+    """Parses a train/sweep command's common options (checked here for flag-named messages)."""
     from rljax.batch import DEFAULT_LANE_WIDTH
-    from rljax.experiment import build
 
     seeds = parse_seeds(1 if args.seeds is None else args.seeds, args.seed_list)
-    if args.agent not in agent_names():
-        raise UsageError(f"unknown agent {args.agent!r}; known agents: {', '.join(agent_names())}")
-    base = {ALIASES.get(k, k): v for k, v in _key_values(args.set, "--set").items()}
-    overrides = [{**base, **g} for g in grid]
+    overrides = {ALIASES.get(k, k): v for k, v in _key_values(args.set, "--set").items()}
     env_kwargs = {k: _literal(v) for k, v in _key_values(args.env_arg, "--env-arg").items()}
     if args.total_steps is not None and args.total_steps < 1:
         raise UsageError(f"--total-steps must be >= 1; got {args.total_steps}")
@@ -189,28 +184,14 @@ def _prepare(args: argparse.Namespace, grid: list[dict[str, str]]):
     lane_width = args.lane_width or DEFAULT_LANE_WIDTH
     if lane_width < 1:
         raise UsageError(f"--lane-width must be >= 1; got {lane_width}")
-    # Validate everything (env id, hyperparameters, shapes) before touching the disk.
-    build(
-        get_agent(args.agent),
-        args.env,
-        overrides,
-        env_kwargs=env_kwargs,
-        total_steps=args.total_steps,
-        eval_every=args.eval_every,
-        eval_episodes=args.eval_episodes,
-    )
     return seeds, overrides, env_kwargs, lane_width
 
 
-def _train_kwargs(args: argparse.Namespace, env_kwargs: dict[str, Any], lane_width: int, out: Path) -> dict[str, Any]:
-    """The keyword arguments of :func:`rljax.train` that a train / sweep command line sets."""
+def _train_kwargs(args: argparse.Namespace, lane_width: int, out: Path) -> dict[str, Any]:
+    """The keyword arguments of :func:`rljax.train` that a train / sweep command line sets (besides the plan)."""
     from rljax.batch import FAST_COMPILE
 
     return dict(
-        env_kwargs=env_kwargs,
-        total_steps=args.total_steps,
-        eval_every=args.eval_every,
-        eval_episodes=args.eval_episodes,
         lane_width=lane_width,
         progress=not args.no_progress,
         compiler_options=FAST_COMPILE if args.fast_compile else None,
@@ -232,24 +213,32 @@ def _resume_advice(args: argparse.Namespace, out: Path) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from rljax.experiment import train
+    from rljax.experiment import build, train
 
     if args.resume is not None and args.out is not None and Path(args.resume) != Path(args.out):
         raise UsageError("--resume DIR continues the run in DIR; leave out --out or give the same folder")
     if args.resume is None and args.out is None:
         raise UsageError("--out is required (or --resume DIR to continue a run)")
-    seeds, overrides, env_kwargs, lane_width = _prepare(args, [{}])
-    out = Path(args.resume if args.resume is not None else args.out)
-    result = train(
+    seeds, overrides, env_kwargs, lane_width = _prepare(args)
+    # Parsed and validated once, here: train() runs this plan as it is.
+    plan = build(
         args.agent,
         args.env,
-        seeds,
-        overrides[0],
+        overrides,
+        env_kwargs=env_kwargs,
+        total_steps=args.total_steps,
+        eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes,
+    )
+    out = Path(args.resume if args.resume is not None else args.out)
+    result = train(
+        plan,
+        seeds=seeds,
         out=out,
         overwrite=args.overwrite,
         resume=args.resume is not None,
         argv=["rljax"] + sys.argv[1:],
-        **_train_kwargs(args, env_kwargs, lane_width, out),
+        **_train_kwargs(args, lane_width, out),
     )
     summary = result.summary(0)
     _print_summary(f"{result.agent} on {args.env}", summary)
@@ -278,89 +267,29 @@ def parse_grid(entries: Sequence[str]) -> dict[str, list[str]]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    import jax
-    import numpy as np
+    from rljax.sweeps import sweep
 
-    from rljax.agents import agent_names, get_agent
-    from rljax.experiment import (
-        MetricsStreams,
-        config_label,
-        grid_combinations,
-        group_by_static,
-        train,
-        write_config_outputs,
+    seeds, overrides, env_kwargs, lane_width = _prepare(args)
+    out = Path(args.out)
+    result = sweep(
+        args.agent,
+        args.env,
+        parse_grid(args.grid),
+        seeds,
+        overrides,
+        allow_recompile=args.allow_recompile,
+        env_kwargs=env_kwargs,
+        total_steps=args.total_steps,
+        eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes,
+        out=out,
+        overwrite=args.overwrite,
+        argv=["rljax"] + sys.argv[1:],
+        **_train_kwargs(args, lane_width, out),
     )
-    from rljax.plots import plot_curves
-    from rljax.runs import manifest, prepare_out_dir, run_spec, save_agent_states, write_json_atomic
-
-    if args.agent not in agent_names():
-        raise UsageError(f"unknown agent {args.agent!r}; known agents: {', '.join(agent_names())}")
-    combos, static = grid_combinations(get_agent(args.agent), parse_grid(args.grid))
-    if static and not args.allow_recompile:
-        raise UsageError(
-            f"--grid over static hyperparameter(s) {', '.join(static)} would compile one program per "
-            f"value; pass --allow-recompile to do that"
-        )
-    # Runs that differ only in traced values share one program; static values split them.
-    groups = group_by_static(combos, static)
-    seeds, _, env_kwargs, lane_width = _prepare(args, combos)
-    out = prepare_out_dir(args.out, args.overwrite)
-    labels = [config_label(c) for c in combos]
-    write_json_atomic(out / "manifest.json", manifest(seeds, ["rljax"] + sys.argv[1:]))
-    write_json_atomic(
-        out / "sweep.json",
-        {
-            "agent": args.agent,
-            "env": args.env,
-            "seeds": seeds,
-            "grid": combos,
-            "labels": labels,
-            "programs": len(groups),
-        },
-    )
-    curves = []
-    for members in groups:
-        dirs = [out / labels[i] for i in members]
-        for d in dirs:
-            d.mkdir()
-        group_overrides = [
-            {**{ALIASES.get(k, k): v for k, v in _key_values(args.set, "--set").items()}, **combos[i]} for i in members
-        ]
-        streams = MetricsStreams(dirs, seeds)
-        result = train(
-            args.agent,
-            args.env,
-            seeds,
-            group_overrides,
-            on_segment=streams.append,
-            checkpoint_dir=out,
-            **_train_kwargs(args, env_kwargs, lane_width, out),
-        )
-        states = result.agent_states()
-        for cid, (i, d) in enumerate(zip(members, dirs)):
-            spec = run_spec(
-                "sweep",
-                args.agent,
-                args.env,
-                env_kwargs,
-                seeds,
-                [group_overrides[cid]],
-                args.total_steps,
-                args.eval_every,
-                args.eval_episodes,
-                lane_width,
-                args.fast_compile,
-            )
-            write_json_atomic(d / "run.json", spec)
-            rows = [r for r, c in enumerate(result.config_ids) if c == cid]
-            save_agent_states(d, jax.tree.map(lambda x: x[np.asarray(rows)], states))
-            summary = write_config_outputs(d, result, cid, labels[i])
-            _print_summary(labels[i], summary)
-            curves.append((labels[i], result.metrics["env_steps"][rows[0]], result.metrics["eval_return"][rows]))
-    from rljax.envs import solved_at
-
-    plot_curves(curves, out / "curves.png", title=f"{args.agent} on {args.env}: sweep", solved_at=solved_at(args.env))
-    print(f"results: {out}/<configuration>/summary.json for {len(combos)} configurations, {out}/curves.png")
+    for i, label in enumerate(result.labels):
+        _print_summary(label, result.summary(i))
+    print(f"results: {out}/<configuration>/summary.json for {len(result.labels)} configurations, {out}/curves.png")
     return 0
 
 

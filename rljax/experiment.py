@@ -8,7 +8,6 @@ traced, then trains every (configuration, seed) pair as one compiled program
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +17,10 @@ import jax
 import numpy as np
 
 from rljax.agents import Agent, get_agent
-from rljax.agents.base import config_fields, is_static_field
 from rljax.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE, BatchRunner, Lanes, seed_keys, stack_configs
-from rljax.envs import SOLVED_AT, make  # noqa: F401  (SOLVED_AT: re-exported for scripts)
+from rljax.configs import config_dict, make_config
+from rljax.envs import make
+from rljax.files import prepare_out_dir, write_json_atomic
 from rljax.loop import Loop, make_loop
 from rljax.runs import (
     MetricsTable,
@@ -28,64 +28,14 @@ from rljax.runs import (
     load_checkpoint,
     manifest,
     metrics_rows,
-    prepare_out_dir,
     run_spec,
     save_agent_states,
     save_checkpoint,
-    write_json_atomic,
 )
 from rljax.watchdog import DEFAULT_MIN_SECONDS, Watchdog
 
 DEFAULT_TOTAL_STEPS = 100_000
-
-
-def parse_value(text: str, default: Any, name: str) -> Any:
-    """Parses a command-line value to the type of a field's default."""
-    try:
-        if isinstance(default, bool):
-            if text.lower() in ("1", "true", "yes", "on"):
-                return True
-            if text.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if isinstance(default, int):
-            return int(float(text)) if float(text).is_integer() else int(text)
-        if isinstance(default, float):
-            return float(text)
-        if isinstance(default, tuple):
-            parts = [p for p in text.replace("(", "").replace(")", "").split(",") if p.strip()]
-            kind = type(default[0]) if default else int
-            return tuple(kind(p) for p in parts)
-        return text
-    except ValueError:
-        raise ValueError(f"cannot parse {name}={text!r} as {type(default).__name__}") from None
-
-
-def make_config(agent: Agent, overrides: dict[str, Any] | None = None) -> Any:
-    """The agent's default config with ``overrides`` applied (strings are parsed).
-
-    Unknown keys are an error that lists the allowed ones.
-    """
-    fields = config_fields(agent.config_type)
-    default = agent.config_type()
-    values = {}
-    for key, value in (overrides or {}).items():
-        if key not in fields:
-            raise ValueError(f"unknown hyperparameter {key!r} for {agent.name}; allowed: {', '.join(sorted(fields))}")
-        current = getattr(default, key)
-        values[key] = (
-            parse_value(value, current, key) if isinstance(value, str) and not isinstance(current, str) else value
-        )
-    return dataclasses.replace(default, **values)
-
-
-def config_dict(config: Any) -> dict[str, Any]:
-    """Every hyperparameter of a (single) config as plain Python values."""
-    out = {}
-    for name in config_fields(type(config)):
-        value = getattr(config, name)
-        out[name] = value.item() if hasattr(value, "item") else value
-    return out
+DEFAULT_EVAL_EPISODES = 100
 
 
 @dataclass
@@ -151,6 +101,26 @@ class TrainResult:
         }
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A resolved and validated run, ready for :func:`train`: what :func:`build` returns.
+
+    ``configs[i]`` is the agent's preset with ``overrides[i]`` applied; ``loop`` is
+    the compiled-program recipe for them. ``total_steps`` is what was asked for
+    (``None``: the preset's); ``loop.schedule.total_steps`` is what will run.
+    """
+
+    agent: Agent
+    env_id: str
+    env_kwargs: dict[str, Any]
+    overrides: list[dict[str, Any]]
+    configs: list[Any]
+    loop: Loop
+    total_steps: int | None
+    eval_every: int | None
+    eval_episodes: int
+
+
 def build(
     agent: str | Agent,
     env_id: str,
@@ -159,42 +129,93 @@ def build(
     env_kwargs: dict[str, Any] | None = None,
     total_steps: int | None = None,
     eval_every: int | None = None,
-    eval_episodes: int = 100,
-) -> tuple[Loop, list[Any]]:
-    """Resolves and validates a run: returns its :class:`Loop` and one config per setting."""
+    eval_episodes: int = DEFAULT_EVAL_EPISODES,
+) -> Plan:
+    """Resolves and validates a run (names, preset, overrides, environment, schedule); traces nothing.
+
+    Every error a run's configuration can have is raised here, before anything is
+    traced or written. ``train(plan, seeds)`` runs the result without checking again.
+    """
     agent = get_agent(agent) if isinstance(agent, str) else agent
     env_kwargs = dict(env_kwargs or {})
     env, env_params = make(env_id, **env_kwargs)
     preset = agent.preset(env_id)  # tuned defaults live with the agent
     preset_steps = preset.pop("total_steps", DEFAULT_TOTAL_STEPS)
-    if overrides is None or isinstance(overrides, dict):
-        overrides = [overrides or {}]
+    overrides = [dict(overrides or {})] if overrides is None or isinstance(overrides, dict) else list(overrides)
+    if not overrides:
+        raise ValueError("overrides must be a dict or a non-empty list of dicts")
     configs = [make_config(agent, {**preset, **o}) for o in overrides]
-    for c in configs:
-        agent.validate(c, env, env_params)
-    total_steps = int(total_steps if total_steps is not None else preset_steps)
+    if total_steps is not None and int(total_steps) < 1:
+        raise ValueError(f"total_steps must be >= 1 env step; got {total_steps}")
+    if int(eval_episodes) < 1:
+        raise ValueError(f"eval_episodes must be >= 1; got {eval_episodes}")
     loop = make_loop(
         env,
         env_params,
         agent,
         configs[0],
-        total_steps=total_steps,
+        total_steps=int(total_steps if total_steps is not None else preset_steps),
         eval_every=eval_every,
-        eval_episodes=eval_episodes,
-    )
-    return loop, configs
+        eval_episodes=int(eval_episodes),
+    )  # make_loop validates configs[0] (its static fields shape the loop); the others here
+    for c in configs[1:]:
+        agent.validate(c, env, env_params)
+    return Plan(agent, env_id, env_kwargs, overrides, configs, loop, total_steps, eval_every, int(eval_episodes))
+
+
+def _as_plan(agent: str | Agent | Plan, env_id: str | None, overrides: Any, **build_kwargs: Any) -> Plan:
+    """``agent`` itself when it is a :class:`Plan` (then nothing else may say what to build)."""
+    if isinstance(agent, Plan):
+        given = {k: v for k, v in {"env_id": env_id, "overrides": overrides, **build_kwargs}.items() if v is not None}
+        if given:
+            raise ValueError(f"train(plan, ...) takes these from the plan; do not pass {', '.join(sorted(given))}")
+        return agent
+    if env_id is None:
+        raise ValueError("train needs an environment id (or a Plan from rljax.build)")
+    build_kwargs = {k: v for k, v in build_kwargs.items() if v is not None}
+    return build(agent, env_id, overrides, **build_kwargs)
+
+
+def check_run_options(
+    seeds: Sequence[int],
+    lane_width: int,
+    num_devices: int | None,
+    watchdog_seconds: float | None,
+    checkpoint_every: int | None,
+) -> list[int]:
+    """Checks how a run is laid out and watched (before anything is written); returns the seeds as ints."""
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("need at least one seed")
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct non-negative integers; got {seeds}")
+    if int(lane_width) < 1:
+        raise ValueError(f"lane_width must be >= 1; got {lane_width}")
+    available = len(_devices())
+    if num_devices is not None and not 1 <= int(num_devices) <= available:
+        raise ValueError(f"num_devices must be in [1, {available}] (available devices); got {num_devices}")
+    if watchdog_seconds is not None and not watchdog_seconds >= 0:
+        raise ValueError(f"watchdog_seconds must be >= 0 (0 = off); got {watchdog_seconds}")
+    if checkpoint_every is not None and int(checkpoint_every) <= 0:
+        raise ValueError(f"checkpoint_every must be > 0 env steps; got {checkpoint_every}")
+    return seeds
+
+
+def _devices() -> list[Any]:
+    # After jax.distributed.initialize() (multi-host), shard over every process's devices.
+    return jax.devices() if jax.process_count() > 1 else jax.local_devices()
 
 
 def train(
-    agent: str | Agent,
-    env_id: str,
+    agent: str | Agent | Plan,
+    env_id: str | None = None,
     seeds: Sequence[int] = (0,),
     overrides: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
     *,
     env_kwargs: dict[str, Any] | None = None,
     total_steps: int | None = None,
     eval_every: int | None = None,
-    eval_episodes: int = 100,
+    eval_episodes: int | None = None,
     lane_width: int = DEFAULT_LANE_WIDTH,
     on_segment: Callable[[int, dict[str, np.ndarray]], None] | None = None,
     progress: bool = True,
@@ -212,14 +233,17 @@ def train(
     """Trains ``agent`` on ``env_id`` for every seed (and every override set) in one program.
 
     Args:
-      agent: an agent name (``"q_learning"``, ``"dqn"``, ...) or an :class:`Agent`.
+      agent: an agent name (``"q_learning"``, ``"dqn"``, ...), an :class:`Agent`, or a
+        :class:`Plan` from :func:`build` (then leave out ``env_id``, ``overrides``,
+        ``env_kwargs``, ``total_steps``, ``eval_every`` and ``eval_episodes``: the plan
+        fixed them, and it is not validated again).
       env_id: an id for :func:`rljax.make`; ``env_kwargs`` are passed to it.
       seeds: seed s is trained from ``PRNGKey(s)`` alone, so it gives the same
         numbers whatever else is in the batch.
       overrides: hyperparameters over the tuned preset; a list of dicts trains
         every setting for every seed (a sweep) in the same program.
       total_steps: env steps per seed (default: the preset's).
-      eval_every, eval_episodes: evaluation cadence and size.
+      eval_every, eval_episodes: evaluation cadence and size (default 100 episodes).
       lane_width: runs per vmapped lane (see :mod:`rljax.batch`).
       on_segment: called between compiled segments with that segment's metrics.
       progress: show the progress bar of the command line (env steps/s, ETA, latest eval
@@ -245,10 +269,7 @@ def train(
       overwrite: replace an existing ``out`` folder.
       argv: the command line recorded in ``manifest.json`` (default: this process's).
     """
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ValueError("need at least one seed")
-    loop, configs = build(
+    plan = _as_plan(
         agent,
         env_id,
         overrides,
@@ -257,36 +278,35 @@ def train(
         eval_every=eval_every,
         eval_episodes=eval_episodes,
     )
+    seeds = check_run_options(seeds, lane_width, num_devices, watchdog_seconds, checkpoint_every)
+    loop, configs = plan.loop, plan.configs
+    if out is not None and len(configs) > 1:
+        raise ValueError("out= writes one configuration's run folder; use rljax.sweep for several")
+    if resume and out is None and checkpoint_dir is None:
+        raise ValueError("resume needs checkpoint_dir (or out)")
+    if checkpoint_every is not None and out is None and checkpoint_dir is None:
+        raise ValueError("checkpoint_every needs checkpoint_dir (or out)")
     run_seeds = [s for _ in configs for s in seeds]
     config_ids = [c for c in range(len(configs)) for _ in seeds]
     keys = seed_keys(run_seeds)
     batched = stack_configs([configs[c] for c in config_ids])
-    # After jax.distributed.initialize() (multi-host), shard over every process's devices.
-    devices = jax.devices() if jax.process_count() > 1 else jax.local_devices()
+    devices = _devices()
     num_devices = len(devices) if num_devices is None else int(num_devices)
-    if not 1 <= num_devices <= len(devices):
-        raise ValueError(f"num_devices must be in [1, {len(devices)}] (available devices); got {num_devices}")
     lanes = Lanes(len(run_seeds), lane_width, num_devices)
     runner = BatchRunner(loop, lanes, devices)
-    if watchdog_seconds is not None and watchdog_seconds < 0:
-        raise ValueError(f"watchdog_seconds must be >= 0 (0 = off); got {watchdog_seconds}")
-    if checkpoint_every is not None and checkpoint_every <= 0:
-        raise ValueError(f"checkpoint_every must be > 0 env steps; got {checkpoint_every}")
 
     folder = None
     if out is not None:  # validated above; only now is anything written
-        if len(configs) > 1:
-            raise ValueError("out= writes one configuration's run folder; use rljax.sweep for several")
         spec = run_spec(
             "train",
             loop.agent.name,
-            env_id,
-            env_kwargs or {},
+            plan.env_id,
+            plan.env_kwargs,
             seeds,
-            [overrides or {}] if isinstance(overrides, (dict, type(None))) else list(overrides),
-            total_steps,
-            eval_every,
-            eval_episodes,
+            plan.overrides,
+            plan.total_steps,
+            plan.eval_every,
+            plan.eval_episodes,
             lane_width,
             compiler_options == FAST_COMPILE,
         )
@@ -310,15 +330,9 @@ def train(
     runner.compile(keys, batched, compiler_options)
     compile_time = time.perf_counter() - start
 
-    restored = None
-    if resume:
-        if checkpoint_dir is None:
-            raise ValueError("resume needs checkpoint_dir")
-        restored = load_checkpoint(checkpoint_dir, runner.state_shape(keys, batched))
+    restored = load_checkpoint(checkpoint_dir, runner.state_shape(keys, batched)) if resume else None
     every = None
     if checkpoint_every is not None:
-        if checkpoint_dir is None:
-            raise ValueError("checkpoint_every needs checkpoint_dir")
         every = max(1, round(checkpoint_every / loop.schedule.steps_per_segment))
 
     bar = _progress_bar(loop, len(run_seeds)) if progress else None
@@ -352,14 +366,14 @@ def train(
 
     result = TrainResult(
         agent=loop.agent.name,
-        env_id=env_id,
-        env_kwargs=dict(env_kwargs or {}),
+        env_id=plan.env_id,
+        env_kwargs=dict(plan.env_kwargs),
         seeds=run_seeds,
         config_ids=config_ids,
         configs=[config_dict(c) for c in configs],
         metrics=metrics,
         final_eval_return=metrics["eval_return"][:, -1],
-        eval_episodes=eval_episodes,
+        eval_episodes=plan.eval_episodes,
         env_steps_per_seed=int(metrics["env_steps"][0, -1]),
         compile_time_s=compile_time,
         train_time_s=train_time,
@@ -422,100 +436,6 @@ def write_config_outputs(out: Path, result: TrainResult, config_id: int, label: 
     )
     write_json_atomic(out / "summary.json", summary)
     return summary
-
-
-def grid_combinations(agent: str | Agent, grid: dict[str, Sequence[Any]]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every combination of ``grid`` (``{name: [values]}``), in order, and the static names among them.
-
-    Each value is checked (unknown names and unparsable strings raise ``ValueError``).
-    Static hyperparameters change the program's shapes or structure: combinations that
-    differ in them cannot share one compiled program (see :func:`group_by_static`).
-    """
-    import itertools
-
-    agent = get_agent(agent) if isinstance(agent, str) else agent
-    if not grid:
-        raise ValueError("a sweep needs at least one hyperparameter with a list of values")
-    fields = config_fields(agent.config_type)
-    for key, values in grid.items():
-        if isinstance(values, (str, bytes)) or not len(values):
-            raise ValueError(f"grid values of {key!r} must be a non-empty list; got {values!r}")
-        for v in values:
-            make_config(agent, {key: v})  # unknown key / unparsable value -> clear error
-    static = [k for k in grid if is_static_field(fields[k])]
-    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
-    return combos, static
-
-
-def group_by_static(combos: Sequence[dict[str, Any]], static: Sequence[str]) -> list[list[int]]:
-    """Indices of ``combos`` grouped by their static values: one compiled program per group."""
-    groups: dict[tuple, list[int]] = {}
-    for i, combo in enumerate(combos):
-        groups.setdefault(tuple(str(combo[k]) for k in static), []).append(i)
-    return list(groups.values())
-
-
-def config_label(combo: dict[str, Any]) -> str:
-    """The folder name of a sweep configuration: ``learning_rate=0.001,gamma=0.9``."""
-    return ",".join(f"{k}={v}" for k, v in combo.items())
-
-
-@dataclass
-class SweepResult:
-    """What :func:`sweep` produced: one :class:`TrainResult` per compiled program.
-
-    ``configs[i]`` (label ``labels[i]``) was trained in ``results[program[i]]`` as
-    its configuration ``config_index[i]``.
-    """
-
-    combos: list[dict[str, Any]]
-    labels: list[str]
-    results: list[TrainResult]
-    program: list[int]
-    config_index: list[int]
-
-    def summary(self, i: int) -> dict[str, Any]:
-        """The ``summary.json`` contract of configuration ``i``."""
-        return self.results[self.program[i]].summary(self.config_index[i])
-
-    def final_eval_return(self, i: int) -> np.ndarray:
-        """Per seed, configuration ``i``'s final evaluation return."""
-        result, cid = self.results[self.program[i]], self.config_index[i]
-        return result.final_eval_return[np.asarray(result.config_ids) == cid]
-
-
-def sweep(
-    agent: str | Agent,
-    env_id: str,
-    grid: dict[str, Sequence[Any]],
-    seeds: Sequence[int] = (0,),
-    overrides: dict[str, Any] | None = None,
-    *,
-    allow_recompile: bool = False,
-    **train_kwargs: Any,
-) -> SweepResult:
-    """Trains every combination of ``grid`` for every seed: ``rljax sweep`` as a function.
-
-    Combinations that differ only in traced hyperparameters (learning rate, gamma,
-    epsilons, ...) run as ONE compiled program; a grid over a static one (network
-    widths, ``num_envs``, ...) needs one program per value and is refused unless
-    ``allow_recompile``. ``overrides`` apply to every combination; ``train_kwargs``
-    go to :func:`train` (``total_steps``, ``eval_episodes``, ``progress``, ...).
-    """
-    combos, static = grid_combinations(agent, grid)
-    if static and not allow_recompile:
-        raise ValueError(
-            f"a grid over static hyperparameter(s) {', '.join(static)} would compile one program per "
-            f"value; pass allow_recompile=True (--allow-recompile) to do that"
-        )
-    program, config_index, results = [0] * len(combos), [0] * len(combos), []
-    for g, members in enumerate(group_by_static(combos, static)):
-        results.append(
-            train(agent, env_id, seeds, [{**(overrides or {}), **combos[i]} for i in members], **train_kwargs)
-        )
-        for cid, i in enumerate(members):
-            program[i], config_index[i] = g, cid
-    return SweepResult(combos, [config_label(c) for c in combos], results, program, config_index)
 
 
 def _progress_bar(loop: Loop, num_runs: int):

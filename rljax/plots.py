@@ -29,7 +29,7 @@ def plot_curves(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from rljax.runs import write_bytes_atomic
+    from rljax.files import write_bytes_atomic
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for label, steps, returns in curves:

@@ -88,7 +88,7 @@ def load_policy(run_dir: str | os.PathLike, seed: int, config: int | str | None 
             f"seed {seed} was not trained in {str(run_dir)!r}; its seeds are: {', '.join(map(str, seeds))}"
         )
     overrides = spec.get("overrides") or [{}]
-    loop, configs = build(
+    plan = build(
         spec["agent"],
         spec["env"],
         overrides[0],
@@ -97,7 +97,7 @@ def load_policy(run_dir: str | os.PathLike, seed: int, config: int | str | None 
         eval_every=spec.get("eval_every"),
         eval_episodes=spec.get("eval_episodes") or 100,
     )
-    agent_config = configs[0]
+    loop, agent_config = plan.loop, plan.configs[0]
     template = jax.eval_shape(
         lambda k: loop.agent.init(k, loop.env, loop.env_params, agent_config), jax.random.PRNGKey(0)
     )

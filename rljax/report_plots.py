@@ -8,8 +8,9 @@ from typing import Sequence
 import numpy as np
 
 import rljax.stats as stats
+from rljax.files import write_bytes_atomic
 from rljax.plots import figure_png
-from rljax.runs import Run, write_bytes_atomic
+from rljax.runs import Run
 
 # Bootstrap resamples per evaluation step for the curve bands: a visual aid on many
 # steps, where 2,000 resamples already put the band's edges within a pixel or two.

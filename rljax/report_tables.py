@@ -18,7 +18,8 @@ from typing import Any, Sequence
 import numpy as np
 
 import rljax.stats as stats
-from rljax.runs import Run, load_runs, write_bytes_atomic
+from rljax.files import write_bytes_atomic
+from rljax.runs import Run, load_runs
 
 # Columns of report.csv, in order (one row per run / configuration).
 CSV_COLUMNS = (

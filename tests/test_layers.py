@@ -14,11 +14,11 @@ RLJAX = Path(__file__).resolve().parents[1] / "rljax"
 
 # Bottom to top. A module may import its own layer and the ones below it.
 LAYERS: list[set[str]] = [
-    {"rljax._version", "rljax.envs", "rljax.nets", "rljax.stats", "rljax.watchdog", "rljax.evaluate"},
+    {"rljax._version", "rljax.files", "rljax.envs", "rljax.nets", "rljax.stats", "rljax.watchdog", "rljax.evaluate"},
     {"rljax.agents", "rljax.planning", "rljax.bandits"},
-    {"rljax.loop"},
+    {"rljax.configs", "rljax.loop"},
     {"rljax.batch"},
-    {"rljax.runs", "rljax.plots", "rljax.experiment", "rljax.policies"},
+    {"rljax.runs", "rljax.plots", "rljax.experiment", "rljax.sweeps", "rljax.policies"},
     {"rljax.report_tables", "rljax.report_plots", "rljax.drawers", "rljax.render", "rljax.cli", "rljax"},
 ]
 

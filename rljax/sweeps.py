@@ -1,0 +1,218 @@
+"""``rljax.sweep``: every combination of a hyperparameter grid x every seed, in as few programs as possible.
+
+Combinations that differ only in *traced* hyperparameters (learning rate, gamma,
+epsilons, ...) are one compiled program: their configs are stacked and vmapped with
+the seeds. A *static* hyperparameter (a network width, ``num_envs``) changes the
+program, so each of its values needs its own program (``allow_recompile``).
+
+With ``out=DIR`` the sweep folder is written: ``manifest.json``, ``sweep.json`` (the
+grid and its labels), one run folder per configuration (``DIR/<label>/``, the
+contents of a ``rljax train`` folder, so :func:`rljax.load_policy` and
+:func:`rljax.report` read it) and ``curves.png`` with every configuration.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+
+from rljax.agents import Agent, get_agent
+from rljax.agents.base import config_fields, is_static_field
+from rljax.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE
+from rljax.configs import make_config
+from rljax.envs import solved_at
+from rljax.experiment import (
+    DEFAULT_EVAL_EPISODES,
+    MetricsStreams,
+    TrainResult,
+    build,
+    check_run_options,
+    train,
+    write_config_outputs,
+)
+from rljax.files import prepare_out_dir, write_json_atomic
+from rljax.runs import manifest, run_spec, save_agent_states
+
+
+def grid_combinations(agent: str | Agent, grid: dict[str, Sequence[Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every combination of ``grid`` (``{name: [values]}``), in order, and the static names among them.
+
+    Each value is checked (unknown names and unparsable strings raise ``ValueError``).
+    Static hyperparameters change the program's shapes or structure: combinations that
+    differ in them cannot share one compiled program (see :func:`group_by_static`).
+    """
+    agent = get_agent(agent) if isinstance(agent, str) else agent
+    if not grid:
+        raise ValueError("a sweep needs at least one hyperparameter with a list of values")
+    fields = config_fields(agent.config_type)
+    for key, values in grid.items():
+        if isinstance(values, (str, bytes)) or not len(values):
+            raise ValueError(f"grid values of {key!r} must be a non-empty list; got {values!r}")
+        for v in values:
+            make_config(agent, {key: v})  # unknown key / unparsable value -> clear error
+    static = [k for k in grid if is_static_field(fields[k])]
+    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    return combos, static
+
+
+def group_by_static(combos: Sequence[dict[str, Any]], static: Sequence[str]) -> list[list[int]]:
+    """Indices of ``combos`` grouped by their static values: one compiled program per group."""
+    groups: dict[tuple, list[int]] = {}
+    for i, combo in enumerate(combos):
+        groups.setdefault(tuple(str(combo[k]) for k in static), []).append(i)
+    return list(groups.values())
+
+
+def config_label(combo: dict[str, Any]) -> str:
+    """The folder name of a sweep configuration: ``learning_rate=0.001,gamma=0.9``."""
+    return ",".join(f"{k}={v}" for k, v in combo.items())
+
+
+@dataclass
+class SweepResult:
+    """What :func:`sweep` produced: one :class:`TrainResult` per compiled program.
+
+    ``configs[i]`` (label ``labels[i]``) was trained in ``results[program[i]]`` as
+    its configuration ``config_index[i]``.
+    """
+
+    combos: list[dict[str, Any]]
+    labels: list[str]
+    results: list[TrainResult]
+    program: list[int]
+    config_index: list[int]
+
+    def summary(self, i: int) -> dict[str, Any]:
+        """The ``summary.json`` contract of configuration ``i``."""
+        return self.results[self.program[i]].summary(self.config_index[i])
+
+    def final_eval_return(self, i: int) -> np.ndarray:
+        """Per seed, configuration ``i``'s final evaluation return."""
+        result, cid = self.results[self.program[i]], self.config_index[i]
+        return result.final_eval_return[np.asarray(result.config_ids) == cid]
+
+    def curves(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Configuration ``i``'s evaluation curves: env steps ``[segments]``, returns ``[seeds, segments]``."""
+        result, cid = self.results[self.program[i]], self.config_index[i]
+        rows = np.asarray(result.config_ids) == cid
+        return result.metrics["env_steps"][rows][0], result.metrics["eval_return"][rows]
+
+
+def sweep(
+    agent: str | Agent,
+    env_id: str,
+    grid: dict[str, Sequence[Any]],
+    seeds: Sequence[int] = (0,),
+    overrides: dict[str, Any] | None = None,
+    *,
+    allow_recompile: bool = False,
+    env_kwargs: dict[str, Any] | None = None,
+    total_steps: int | None = None,
+    eval_every: int | None = None,
+    eval_episodes: int = DEFAULT_EVAL_EPISODES,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    argv: Sequence[str] | None = None,
+    **train_kwargs: Any,
+) -> SweepResult:
+    """Trains every combination of ``grid`` for every seed: ``rljax sweep`` as a function.
+
+    Combinations that differ only in traced hyperparameters (learning rate, gamma,
+    epsilons, ...) run as ONE compiled program; a grid over a static one (network
+    widths, ``num_envs``, ...) needs one program per value and is refused unless
+    ``allow_recompile``. ``overrides`` apply to every combination; ``out`` writes the
+    sweep folder (see the module docstring; ``overwrite`` replaces one); the other
+    ``train_kwargs`` go to :func:`train` (``lane_width``, ``progress``, ...).
+    Every program's configuration is validated before anything is trained or written.
+    """
+    combos, static = grid_combinations(agent, grid)
+    if static and not allow_recompile:
+        raise ValueError(
+            f"a grid over static hyperparameter(s) {', '.join(static)} would compile one program per "
+            f"value; pass allow_recompile=True (--allow-recompile) to do that"
+        )
+    for name in ("out", "resume", "checkpoint_dir", "on_segment"):
+        if name in train_kwargs:
+            raise ValueError(f"sweep does not take {name}= (it writes each configuration's folder itself)")
+    groups = group_by_static(combos, static)
+    labels = [config_label(c) for c in combos]
+    overrides_of = [{**(overrides or {}), **c} for c in combos]
+    plans = [
+        build(
+            agent,
+            env_id,
+            [overrides_of[i] for i in members],
+            env_kwargs=env_kwargs,
+            total_steps=total_steps,
+            eval_every=eval_every,
+            eval_episodes=eval_episodes,
+        )
+        for members in groups
+    ]
+    seeds = check_run_options(
+        seeds,
+        train_kwargs.get("lane_width", DEFAULT_LANE_WIDTH),
+        train_kwargs.get("num_devices"),
+        train_kwargs.get("watchdog_seconds"),
+        train_kwargs.get("checkpoint_every"),
+    )
+    folder = None
+    if out is not None:  # everything is validated: only now is anything written
+        folder = prepare_out_dir(out, overwrite)
+        write_json_atomic(folder / "manifest.json", manifest(seeds, list(argv) if argv else None))
+        sweep_info = {"agent": plans[0].agent.name, "env": env_id, "seeds": seeds, "grid": combos}
+        write_json_atomic(folder / "sweep.json", {**sweep_info, "labels": labels, "programs": len(groups)})
+
+    program, config_index, results = [0] * len(combos), [0] * len(combos), []
+    for g, (members, plan) in enumerate(zip(groups, plans)):
+        kwargs = dict(train_kwargs)
+        if folder is not None:
+            dirs = [folder / labels[i] for i in members]
+            for d in dirs:
+                d.mkdir()
+            kwargs.update(on_segment=MetricsStreams(dirs, seeds).append, checkpoint_dir=folder)
+        result = train(plan, seeds=seeds, **kwargs)
+        results.append(result)
+        for cid, i in enumerate(members):
+            program[i], config_index[i] = g, cid
+        if folder is not None:
+            _write_config_folders(folder, result, plan, [labels[i] for i in members], seeds, kwargs)
+    swept = SweepResult(combos, labels, results, program, config_index)
+    if folder is not None:
+        from rljax.plots import plot_curves
+
+        curves = [(labels[i], *swept.curves(i)) for i in range(len(combos))]
+        title = f"{plans[0].agent.name} on {env_id}: sweep"
+        plot_curves(curves, folder / "curves.png", title=title, solved_at=solved_at(env_id))
+    return swept
+
+
+def _write_config_folders(
+    folder: Path, result: TrainResult, plan: Any, labels: list[str], seeds: list[int], kwargs: dict[str, Any]
+) -> None:
+    """Each configuration of one program: its ``run.json``, agent states and summary files."""
+    states = result.agent_states()
+    for cid, label in enumerate(labels):
+        d = folder / label
+        spec = run_spec(
+            "sweep",
+            plan.agent.name,
+            plan.env_id,
+            plan.env_kwargs,
+            seeds,
+            [plan.overrides[cid]],
+            plan.total_steps,
+            plan.eval_every,
+            plan.eval_episodes,
+            kwargs.get("lane_width", DEFAULT_LANE_WIDTH),
+            kwargs.get("compiler_options") == FAST_COMPILE,
+        )
+        write_json_atomic(d / "run.json", spec)
+        rows = np.asarray([r for r, c in enumerate(result.config_ids) if c == cid])
+        save_agent_states(d, jax.tree.map(lambda x: x[rows], states))
+        write_config_outputs(d, result, cid, label)
