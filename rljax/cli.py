@@ -97,6 +97,12 @@ def _add_run_arguments(p: argparse.ArgumentParser, out_required: bool = True) ->
         help="skip XLA's backend optimisations: compiles faster, runs slower (short runs)",
     )
     p.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        help="do not use JAX's persistent compilation cache (default: on, in ~/.cache/rljax/jax or "
+        "$RLJAX_COMPILE_CACHE; RLJAX_COMPILE_CACHE=off turns it off too)",
+    )
+    p.add_argument(
         "--deterministic",
         action="store_true",
         help="deterministic GPU kernels (--xla_gpu_deterministic_ops); CPU is deterministic already",
@@ -166,6 +172,10 @@ def _print_summary(label: str, summary: dict[str, Any]) -> None:
         f"min {np.nanmin(returns):.3f}, max {np.nanmax(returns):.3f}"
         + (f"; {diverged} seed(s) DIVERGED" if diverged else "")
     )
+    if summary.get("solved_threshold") is not None:
+        reached = [s for s in summary["steps_to_threshold"] if s is not None]
+        when = f", median {np.median(reached):.0f} env steps" if reached else ""
+        print(f"  reached {summary['solved_threshold']:g} (solved): {len(reached)} of {len(returns)} seeds{when}")
 
 
 def _prepare(args: argparse.Namespace) -> tuple[list[int], dict[str, str], dict[str, Any], int]:
@@ -199,6 +209,7 @@ def _train_kwargs(args: argparse.Namespace, lane_width: int, out: Path) -> dict[
         num_devices=args.num_devices,
         watchdog_seconds=args.watchdog,
         watchdog_advice=_resume_advice(args, out),
+        compile_cache=False if args.no_compile_cache else None,
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import jax
 import numpy as np
 
+from rljax import compile_cache as compile_cache_module
 from rljax.agents import Agent, get_agent
 from rljax.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE, BatchRunner, Lanes, seed_keys, stack_configs
 from rljax.configs import config_dict, make_config
@@ -62,6 +63,8 @@ class TrainResult:
     lane_width: int
     num_devices: int = 1
     final_state: Any = field(repr=False, default=None)
+    segment_seconds: np.ndarray | None = field(repr=False, default=None)
+    compile_cache: dict[str, Any] | None = None  # folder, hits, misses, saved_s, working
 
     def agent_states(self) -> Any:
         """Every run's final agent state, leading axis = run (padding dropped)."""
@@ -76,12 +79,34 @@ class TrainResult:
         last = self.metrics["diverged_at"][:, -1]
         return [int(s) if s >= 0 else None for s in last]
 
+    def threshold_times(self) -> tuple[float | None, list[int | None], list[float | None]]:
+        """``(threshold, steps, seconds)``: the environment's solved threshold and, per run, the
+        first env step (and training second) at the end of which its evaluation return reached it.
+
+        None where a run never did, or where the environment has no threshold. Evaluations
+        end every segment, so a step is a multiple of the evaluation interval; the seconds
+        are those of training (not compiling) up to the end of that segment.
+        """
+        from rljax.envs import solved_at
+
+        threshold = solved_at(self.env_id)
+        runs = len(self.seeds)
+        if threshold is None:
+            return None, [None] * runs, [None] * runs
+        reached = self.metrics["eval_return"] >= threshold  # [runs, segments]; NaN compares False
+        first = np.where(reached.any(axis=1), reached.argmax(axis=1), -1)
+        seconds = self.segment_seconds if self.segment_seconds is not None else np.full(reached.shape[1], np.nan)
+        steps = [int(self.metrics["env_steps"][i, j]) if j >= 0 else None for i, j in enumerate(first)]
+        secs = [round(float(seconds[j]), 3) if j >= 0 and np.isfinite(seconds[j]) else None for j in first]
+        return float(threshold), steps, secs
+
     def summary(self, config_id: int | None = None) -> dict[str, Any]:
         """The ``summary.json`` contract of ``rljax train`` (for one configuration)."""
         from rljax.runs import versions
 
         idx = [i for i, c in enumerate(self.config_ids) if config_id is None or c == config_id]
         cid = self.config_ids[idx[0]]
+        threshold, steps, seconds = self.threshold_times()
         return {
             "agent": self.agent,
             "env": self.env_id,
@@ -91,11 +116,15 @@ class TrainResult:
             "eval_episodes": self.eval_episodes,
             "env_steps_per_seed": self.env_steps_per_seed,
             "compile_time_s": round(self.compile_time_s, 3),
+            "compile_cache": self.compile_cache,
             "train_time_s": round(self.train_time_s, 3),
             "lane_width": self.lane_width,
             "num_devices": self.num_devices,
             "diverged": [self.diverged_at_step[i] is not None for i in idx],
             "diverged_at_step": [self.diverged_at_step[i] for i in idx],
+            "solved_threshold": threshold,
+            "steps_to_threshold": [steps[i] for i in idx],
+            "seconds_to_threshold": [seconds[i] for i in idx],
             "config": self.configs[cid],
             "versions": versions(),
         }
@@ -229,6 +258,7 @@ def train(
     out: str | Path | None = None,
     overwrite: bool = False,
     argv: Sequence[str] | None = None,
+    compile_cache: bool | str | Path | None = None,
 ) -> TrainResult:
     """Trains ``agent`` on ``env_id`` for every seed (and every override set) in one program.
 
@@ -268,6 +298,9 @@ def train(
         is created. ``resume=True`` continues the run in ``out``.
       overwrite: replace an existing ``out`` folder.
       argv: the command line recorded in ``manifest.json`` (default: this process's).
+      compile_cache: JAX's persistent compilation cache (:mod:`rljax.compile_cache`):
+        None = on, in the user cache folder unless ``$RLJAX_COMPILE_CACHE`` says
+        otherwise; False = off; a path = that folder.
     """
     plan = _as_plan(
         agent,
@@ -295,6 +328,7 @@ def train(
     lanes = Lanes(len(run_seeds), lane_width, num_devices)
     runner = BatchRunner(loop, lanes, devices)
 
+    cache_dir = compile_cache_module.enable(compile_cache_module.resolve(compile_cache))
     folder = None
     if out is not None:  # validated above; only now is anything written
         spec = run_spec(
@@ -316,7 +350,7 @@ def train(
         else:
             folder = prepare_out_dir(folder, overwrite)
             write_json_atomic(folder / "run.json", spec)
-            write_json_atomic(folder / "manifest.json", manifest(seeds, list(argv) if argv else None))
+            write_json_atomic(folder / "manifest.json", manifest(seeds, list(argv) if argv else None, cache_dir))
         checkpoint_dir = folder
         streams = MetricsStreams([folder], seeds)
         user_on_segment = on_segment
@@ -327,19 +361,24 @@ def train(
                 user_on_segment(i, metrics)
 
     start = time.perf_counter()
-    runner.compile(keys, batched, compiler_options)
+    with compile_cache_module.CacheWatch(cache_dir) as cache_watch:
+        runner.compile(keys, batched, compiler_options)
     compile_time = time.perf_counter() - start
 
     restored = load_checkpoint(checkpoint_dir, runner.state_shape(keys, batched)) if resume else None
+    # Training seconds at the end of each segment (for time-to-threshold), continued over a resume.
+    segment_seconds = list(restored.segment_seconds) if restored else []
+    offset = next((t for t in reversed(segment_seconds) if np.isfinite(t)), 0.0)
     every = None
     if checkpoint_every is not None:
         every = max(1, round(checkpoint_every / loop.schedule.steps_per_segment))
 
     bar = _progress_bar(loop, len(run_seeds)) if progress else None
     if bar is not None and restored:
-        bar.update(loop.schedule.steps_per_segment * len(run_seeds) * len(restored[1]))
+        bar.update(loop.schedule.steps_per_segment * len(run_seeds) * len(restored.history))
 
     def after_segment(i, metrics):
+        segment_seconds.append(offset + time.perf_counter() - start)
         if bar is not None:
             bar.update(loop.schedule.steps_per_segment * len(run_seeds))
             bar.set_postfix(eval_return=f"{np.nanmean(metrics['eval_return']):.2f}")
@@ -347,14 +386,14 @@ def train(
             on_segment(i, metrics)
 
     def checkpoint(state, history):
-        save_checkpoint(checkpoint_dir, state, history)
+        save_checkpoint(checkpoint_dir, state, history, segment_seconds)
 
     start = time.perf_counter()
     state, metrics = runner.run(
         keys,
         batched,
         on_segment=after_segment,
-        resume=restored,
+        resume=(restored.state, restored.history) if restored else None,
         checkpoint_every=every,
         on_checkpoint=checkpoint,
         watchdog=Watchdog(watchdog_seconds, advice=watchdog_advice),
@@ -380,6 +419,8 @@ def train(
         lane_width=lane_width,
         num_devices=num_devices,
         final_state=state,
+        segment_seconds=np.asarray(segment_seconds, dtype=np.float64),
+        compile_cache=cache_watch.stats.as_dict(),
     )
     if folder is not None:
         if resume:  # metrics.csv may hold rows written after the checkpoint: rebuild it

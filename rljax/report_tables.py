@@ -53,6 +53,14 @@ CSV_COLUMNS = (
     "num_resamples",
     "method",
     "ci_note",
+    "n_reached",
+    "steps_to_threshold_median",
+    "steps_to_threshold_median_ci_low",
+    "steps_to_threshold_median_ci_high",
+    "steps_to_threshold_iqm",
+    "steps_to_threshold_iqm_ci_low",
+    "steps_to_threshold_iqm_ci_high",
+    "steps_to_threshold",
     "prob_improvement_over",
     "prob_improvement",
     "prob_improvement_ci_low",
@@ -145,7 +153,53 @@ def _run_row(run: Run, num_resamples: int, confidence: float, seed: int) -> dict
             method=stats.CI_METHOD,
             ci_note="no finite final return",
         )
+    row.update(_threshold_stats(run, num_resamples, confidence, seed))
     return {column: row.get(column) for column in CSV_COLUMNS}
+
+
+def _threshold_stats(run: Run, num_resamples: int, confidence: float, seed: int) -> dict[str, Any]:
+    """Median and IQM (with bootstrap CIs) of the env steps to the solved threshold, over the
+    seeds that reached it; empty when the run did not record it."""
+    if run.steps_to_threshold is None or _solved_at(run.env) is None:
+        return {}
+    reached = np.asarray([s for s in run.steps_to_threshold if s is not None], dtype=float)
+    out: dict[str, Any] = {"n_reached": int(reached.size), "steps_to_threshold": run.steps_to_threshold}
+    if reached.size:
+        for name, fn in (("median", np.median), ("iqm", stats.iqm)):
+            low, high = stats.bootstrap_ci(reached, fn, num_resamples, confidence, seed)
+            key = f"steps_to_threshold_{name}"
+            out[key], out[f"{key}_ci_low"], out[f"{key}_ci_high"] = float(fn(reached)), low, high
+    return out
+
+
+def _threshold_table(runs: Sequence[Run], rows: Sequence[dict[str, Any]], confidence: float) -> list[str]:
+    """Time to the solved threshold: how many seeds got there, and how fast (env steps)."""
+    shown = [(run, row) for run, row in zip(runs, rows) if row.get("n_reached") is not None]
+    if not shown:
+        return []
+    pct = f"{confidence:.0%}"
+    lines = [
+        "",
+        "## Time to the solved threshold",
+        "",
+        "First env step per seed at which the greedy evaluation reached the environment's threshold "
+        "(`steps_to_threshold` in summary.json; evaluations every `eval_every` steps, so a step is a "
+        "multiple of it). Median and IQM are over the seeds that reached it.",
+        "",
+        f"| run | reached | median env steps [{pct} CI] | IQM env steps [{pct} CI] |",
+        "|---|---|---|---|",
+    ]
+    for run, row in shown:
+        n = len(run.steps_to_threshold)
+        reached = f"{row['n_reached'] / n:.2f} ({row['n_reached']}/{n} ≥ {_solved_at(run.env):g})"
+        cells = [
+            run.label,
+            reached,
+            _with_ci(row, "steps_to_threshold_median", 0),
+            _with_ci(row, "steps_to_threshold_iqm", 0),
+        ]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return lines
 
 
 def _markdown_table(runs: Sequence[Run], rows: Sequence[dict[str, Any]], confidence: float) -> list[str]:
@@ -287,6 +341,7 @@ def build_report(
             )
         if row["ci_note"]:
             lines.append(f"- {run.label}: {row['ci_note']}.")
+    lines += _threshold_table(runs, rows, confidence)
     if len(runs) == 2:
         lines += [""] + _comparison(runs, rows, num_resamples, confidence, seed, mixed=len(envs) > 1)
     lines += [

@@ -67,13 +67,16 @@ def versions() -> dict[str, Any]:
     }
 
 
-def manifest(seeds: Iterable[int], argv: list[str] | None = None) -> dict[str, Any]:
-    """What produced a run: versions, device, git commit, command line, seeds."""
+def manifest(
+    seeds: Iterable[int], argv: list[str] | None = None, compile_cache: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """What produced a run: versions, device, git commit, command line, seeds, the compile cache folder."""
     return {
         "versions": versions(),
         "git_commit": git_commit(),
         "command": argv if argv is not None else sys.argv,
         "seeds": [int(s) for s in seeds],
+        "compile_cache_dir": None if compile_cache is None else str(compile_cache),
     }
 
 
@@ -115,12 +118,28 @@ class MetricsTable:
 CHECKPOINT_FILE = "checkpoint.msgpack"
 
 
-def save_checkpoint(run_dir: str | os.PathLike, state: Any, history: list[dict[str, np.ndarray]]) -> None:
+class Checkpoint(NamedTuple):
+    """What :func:`load_checkpoint` restores: the packed state, the metrics of the segments
+    done, and the training seconds at the end of each (NaN where unknown)."""
+
+    state: Any
+    history: list[dict[str, np.ndarray]]
+    segment_seconds: list[float]
+
+
+def save_checkpoint(
+    run_dir: str | os.PathLike,
+    state: Any,
+    history: list[dict[str, np.ndarray]],
+    segment_seconds: Sequence[float] = (),
+) -> None:
     """Atomically saves the whole packed training state and the metrics so far.
 
     The state is every array the run carries: parameters, optimiser state, replay
     buffer, environment states, keys, counters. Restored into the same compiled
     program, the run continues bitwise as if it had never stopped.
+    ``segment_seconds``: training seconds at the end of each segment done (for
+    time-to-threshold after a resume).
     """
     import jax
     from flax import serialization
@@ -130,12 +149,13 @@ def save_checkpoint(run_dir: str | os.PathLike, state: Any, history: list[dict[s
         "segments_done": len(history),
         "state": {str(i): leaf for i, leaf in enumerate(leaves)},
         "history": [{k: np.asarray(v) for k, v in h.items()} for h in history],
+        "segment_seconds": np.asarray(list(segment_seconds), dtype=np.float64),
     }
     write_bytes_atomic(Path(run_dir) / CHECKPOINT_FILE, serialization.msgpack_serialize(payload))
 
 
-def load_checkpoint(run_dir: str | os.PathLike, template: Any) -> tuple[Any, list[dict[str, np.ndarray]]]:
-    """Restores ``(state, history)`` saved by :func:`save_checkpoint`.
+def load_checkpoint(run_dir: str | os.PathLike, template: Any) -> Checkpoint:
+    """Restores what :func:`save_checkpoint` saved.
 
     ``template`` is a pytree of the state's shapes (``jax.eval_shape`` of init);
     a checkpoint of another shape is an error, not a silent mix.
@@ -152,7 +172,10 @@ def load_checkpoint(run_dir: str | os.PathLike, template: Any) -> tuple[Any, lis
     ):
         raise ValueError(f"checkpoint {path} does not match this run's state (different config or code)")
     history = [dict(h) for h in payload["history"]]
-    return jax.tree.unflatten(treedef, [jax.numpy.asarray(x) for x in leaves]), history
+    seconds = [float(t) for t in np.asarray(payload.get("segment_seconds", []))]
+    seconds = seconds if len(seconds) == len(history) else [float("nan")] * len(history)
+    state = jax.tree.unflatten(treedef, [jax.numpy.asarray(x) for x in leaves])
+    return Checkpoint(state, history, seconds)
 
 
 AGENT_STATE_FILE = "agent_state.msgpack"
@@ -212,6 +235,9 @@ class Run:
     final_returns: np.ndarray
     diverged: np.ndarray | None = None
     diverged_at_step: list[int | None] | None = None
+    # Per seed: first env step whose evaluation reached the solved threshold (None: never;
+    # the whole field None: not recorded, e.g. an environment without a threshold).
+    steps_to_threshold: list[int | None] | None = None
     sweep: str | None = None
     summary: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -272,6 +298,13 @@ def _load_run(folder: Path, label: str, sweep: str | None = None) -> Run:
         ):
             raise _summary_error(folder, "'diverged' must be a list with one true/false per seed")
         diverged = np.asarray(diverged, dtype=bool)
+    steps_to_threshold = summary.get("steps_to_threshold")
+    if steps_to_threshold is not None and (
+        not isinstance(steps_to_threshold, list)
+        or len(steps_to_threshold) != len(seeds)
+        or not all(s is None or (isinstance(s, int) and not isinstance(s, bool) and s >= 0) for s in steps_to_threshold)
+    ):
+        raise _summary_error(folder, "'steps_to_threshold' must be a list with one env step (or null) per seed")
     env_kwargs = summary.get("env_kwargs") or {}
     config = summary.get("config") or {}
     if not isinstance(env_kwargs, dict) or not isinstance(config, dict):
@@ -288,6 +321,7 @@ def _load_run(folder: Path, label: str, sweep: str | None = None) -> Run:
         final_returns=np.array([np.nan if r is None else r for r in returns], dtype=float),
         diverged=diverged,
         diverged_at_step=summary.get("diverged_at_step"),
+        steps_to_threshold=steps_to_threshold,
         sweep=sweep,
         summary=summary,
     )

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
+from rljax import compile_cache
 from rljax.agents import Agent, get_agent
 from rljax.agents.base import config_fields, is_static_field
 from rljax.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE
@@ -164,7 +165,8 @@ def sweep(
     folder = None
     if out is not None:  # everything is validated: only now is anything written
         folder = prepare_out_dir(out, overwrite)
-        write_json_atomic(folder / "manifest.json", manifest(seeds, list(argv) if argv else None))
+        cache_dir = compile_cache.resolve(train_kwargs.get("compile_cache"))
+        write_json_atomic(folder / "manifest.json", manifest(seeds, list(argv) if argv else None, cache_dir))
         sweep_info = {"agent": plans[0].agent.name, "env": env_id, "seeds": seeds, "grid": combos}
         write_json_atomic(folder / "sweep.json", {**sweep_info, "labels": labels, "programs": len(groups)})
 

@@ -102,3 +102,25 @@ def test_a_sweep_validates_every_program_before_writing(tmp_path):
     with pytest.raises(ValueError, match="hidden_sizes"):
         rljax.sweep("dqn", "CartPole-v1", grid, allow_recompile=True, out=tmp_path / "sweep", **TINY)
     assert not (tmp_path / "sweep").exists()
+
+
+def test_summary_records_each_seeds_first_step_and_second_at_the_solved_threshold(monkeypatch):
+    from rljax.envs.registry import SOLVED_AT
+
+    result = rljax.train("q_learning", "Chain", seeds=range(4), total_steps=4_000, eval_episodes=5, progress=False)
+    curves, steps = result.metrics["eval_return"], result.metrics["env_steps"]
+    assert result.summary(0)["solved_threshold"] is None  # Chain has no threshold
+    assert result.summary(0)["steps_to_threshold"] == [None] * 4
+    for threshold in (float(np.median(curves)), float(curves.max()) + 1.0):
+        monkeypatch.setitem(SOLVED_AT, "Chain", threshold)
+        summary = result.summary(0)
+        assert summary["solved_threshold"] == threshold
+        for i in range(4):
+            hits = np.flatnonzero(curves[i] >= threshold)
+            assert summary["steps_to_threshold"][i] == (int(steps[i, hits[0]]) if hits.size else None)
+            seconds = summary["seconds_to_threshold"][i]
+            assert (seconds is None) == (not hits.size)
+            assert seconds is None or 0 < seconds <= result.train_time_s
+    # the median threshold is reached by some seed; one above every return by none
+    monkeypatch.setitem(SOLVED_AT, "Chain", float(np.median(curves)))
+    assert any(s is not None for s in result.summary(0)["steps_to_threshold"])

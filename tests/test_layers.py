@@ -14,7 +14,16 @@ RLJAX = Path(__file__).resolve().parents[1] / "rljax"
 
 # Bottom to top. A module may import its own layer and the ones below it.
 LAYERS: list[set[str]] = [
-    {"rljax._version", "rljax.files", "rljax.envs", "rljax.nets", "rljax.stats", "rljax.watchdog", "rljax.evaluate"},
+    {
+        "rljax._version",
+        "rljax.files",
+        "rljax.compile_cache",
+        "rljax.envs",
+        "rljax.nets",
+        "rljax.stats",
+        "rljax.watchdog",
+        "rljax.evaluate",
+    },
     {"rljax.agents", "rljax.planning", "rljax.bandits"},
     {"rljax.configs", "rljax.loop"},
     {"rljax.batch"},

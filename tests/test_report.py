@@ -182,3 +182,23 @@ def test_overlapping_runs_are_not_significantly_different(tmp_path):
     assert "includes 0.5, so the difference is not significant at the 95% level" in md
     assert rows[0]["prob_improvement_ci_low"] < 0.5 < rows[0]["prob_improvement_ci_high"]
     assert "| n/a |" in md  # these runs did not record divergence
+
+
+def test_time_to_threshold_table_is_over_the_seeds_that_reached_it(tmp_path, capsys):
+    run = make_run(tmp_path / "run", [500.0, 480.0, 120.0, 499.0, 476.0])
+    summary = json.loads((run / "summary.json").read_text())
+    summary["steps_to_threshold"] = [40_000, 60_000, None, 20_000, 100_000]
+    (run / "summary.json").write_text(json.dumps(summary))
+    csv_path = tmp_path / "report.csv"
+    assert report(str(run), "--resamples", str(RESAMPLES), "--csv", str(csv_path)) == 0
+    out = capsys.readouterr().out
+    reached = [40_000, 60_000, 20_000, 100_000]
+    assert "## Time to the solved threshold" in out
+    assert f"| run | 0.80 (4/5 ≥ 475) | {fmt_ci(reached, np.median, 0)} | {fmt_ci(reached, stats.iqm, 0)} |" in out
+    row = next(csv.DictReader(csv_path.open()))
+    assert row["n_reached"] == "4" and float(row["steps_to_threshold_median"]) == 50_000.0
+    # a malformed field is a one-line error naming it
+    summary["steps_to_threshold"] = [1, 2]
+    (run / "summary.json").write_text(json.dumps(summary))
+    assert report(str(run)) == 2
+    assert "'steps_to_threshold' must be a list" in capsys.readouterr().err

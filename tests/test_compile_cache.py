@@ -1,0 +1,89 @@
+"""JAX's persistent compile cache: on by default, named in manifest.json, checked rather than assumed."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax.monitoring
+import pytest
+
+from rljax import compile_cache
+from rljax.compile_cache import CacheWatch
+
+TRAIN = [
+    "train",
+    "dqn",
+    "--env",
+    "CartPole-v1",
+    "--seeds",
+    "2",
+    "--total-steps",
+    "2000",
+    "--eval-episodes",
+    "2",
+    "--no-progress",
+    "--set",
+    "hidden_sizes=(16,)",
+    "--set",
+    "learning_starts=200",
+]
+
+
+def rljax_train(out, cache: str) -> tuple[dict, dict]:
+    env = {**os.environ, "RLJAX_COMPILE_CACHE": cache}
+    cmd = [sys.executable, "-m", "rljax.cli", *TRAIN, "--out", str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads((out / "summary.json").read_text()), json.loads((out / "manifest.json").read_text())
+
+
+def test_a_second_identical_run_loads_its_program_from_the_cache(tmp_path):
+    cache = tmp_path / "cache"
+    first, manifest = rljax_train(tmp_path / "a", str(cache))
+    assert manifest["compile_cache_dir"] == str(cache)
+    assert first["compile_cache"]["hits"] == 0 and first["compile_cache"]["misses"] >= 1
+    assert any(cache.iterdir())  # the program was saved
+    second, _ = rljax_train(tmp_path / "b", str(cache))
+    if second["compile_cache"]["working"] is False:
+        pytest.skip(f"this machine rejects reloaded cache entries (jax issue 38445): {second['compile_cache']}")
+    assert second["compile_cache"]["hits"] >= 1 and second["compile_cache"]["working"] is True
+    assert second["compile_time_s"] < first["compile_time_s"] / 2
+    assert second["final_eval_return"] == first["final_eval_return"]  # the same program, the same numbers
+
+
+def test_the_cache_turns_off(tmp_path):
+    summary, manifest = rljax_train(tmp_path / "a", "off")
+    assert manifest["compile_cache_dir"] is None
+    assert summary["compile_cache"] == {"folder": None, "hits": 0, "misses": 0, "saved_s": 0.0, "working": None}
+
+
+def test_default_folder_and_the_environment_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    for off in ("off", "0", "False", "no"):
+        monkeypatch.setenv(compile_cache.ENV_VAR, off)
+        assert compile_cache.resolve(None) is None
+        assert compile_cache.resolve(True) == tmp_path / "rljax" / "jax"  # asked for explicitly
+    monkeypatch.delenv(compile_cache.ENV_VAR)
+    assert compile_cache.resolve(None) == tmp_path / "rljax" / "jax"
+    assert compile_cache.resolve(False) is None
+    assert compile_cache.resolve(tmp_path / "x") == tmp_path / "x"
+
+
+def test_a_reload_that_saved_no_time_or_a_read_error_says_the_cache_is_not_working(tmp_path, capsys):
+    compile_cache.enable(None)  # listeners on, cache off: events below are synthetic
+    with CacheWatch(tmp_path) as watch:
+        jax.monitoring.record_event("/jax/compilation_cache/cache_hits")
+        jax.monitoring.record_event_duration_secs("/jax/compilation_cache/compile_time_saved_sec", -0.2)
+    assert watch.stats.working is False
+    assert "not working on this machine" in capsys.readouterr().err
+    with CacheWatch(tmp_path) as watch:
+        import warnings
+
+        warnings.warn("Error reading persistent compilation cache entry for 'jit_f': XlaRuntimeError: ...")
+    assert watch.stats.read_errors == 1 and watch.stats.working is False
+    assert "1 unreadable entries" in capsys.readouterr().err
+    with CacheWatch(tmp_path) as watch:
+        jax.monitoring.record_event("/jax/compilation_cache/cache_hits")
+        jax.monitoring.record_event_duration_secs("/jax/compilation_cache/compile_time_saved_sec", 4.0)
+    assert watch.stats.working is True and capsys.readouterr().err == ""
