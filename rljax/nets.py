@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-Torso = Literal["mlp", "cnn"]
+Torso = Literal["mlp", "cnn", "embedding"]
 TORSOS = get_args(Torso)
 
 
@@ -100,23 +100,36 @@ class QNetwork(nn.Module):
     Attributes:
       num_actions: outputs of the head.
       hidden_sizes: widths of the hidden Dense layers (after the torso).
-      torso: ``"mlp"`` (the observation is flattened to a vector) or ``"cnn"``
-        (:class:`MinAtarTorso` on an ``[H, W, C]`` image).
+      torso: ``"mlp"`` (the observation, one-hot or a vector, is flattened),
+        ``"cnn"`` (:class:`MinAtarTorso` on an ``[H, W, C]`` image) or
+        ``"embedding"`` (a learned vector per discrete observation, ``nn.Embed``;
+        the observation is the integer itself, not one-hot). With
+        ``hidden_sizes=()`` the embedding has ``num_actions`` entries and IS the Q
+        vector, with no head: the Keras Taxi tutorial's ``Embedding(500, 6)``
+        network, a Q table learned by gradient descent. Otherwise it has
+        ``embedding_dim`` entries, followed by the hidden layers and the head.
       cnn_channels: filters of the CNN torso.
+      num_obs_categories, embedding_dim: the embedding's rows and width.
     """
 
     num_actions: int
     hidden_sizes: Sequence[int] = (64, 64)
-    torso: str = "mlp"
+    torso: Torso = "mlp"
     cnn_channels: int = 16
+    num_obs_categories: int = 0
+    embedding_dim: int = 16
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
-        x = jnp.asarray(obs, jnp.float32)
-        if self.torso == "cnn":
-            x = MinAtarTorso(self.cnn_channels)(x)
+        if self.torso == "embedding":
+            width = self.embedding_dim if self.hidden_sizes else self.num_actions
+            x = nn.Embed(self.num_obs_categories, width)(jnp.asarray(obs, jnp.int32)).reshape(-1)
+            if not self.hidden_sizes:
+                return x
+        elif self.torso == "cnn":
+            x = MinAtarTorso(self.cnn_channels)(jnp.asarray(obs, jnp.float32))
         elif self.torso == "mlp":
-            x = x.reshape(-1)
+            x = jnp.asarray(obs, jnp.float32).reshape(-1)
         else:
             raise ValueError(f"unknown torso {self.torso!r}; allowed: {', '.join(TORSOS)}")
         return MLP((*self.hidden_sizes, self.num_actions))(x)

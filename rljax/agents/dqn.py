@@ -61,7 +61,7 @@ from rljax.agents.exploration import EpsilonClock, EpsilonSchedule, config_epsil
 from rljax.agents.value_targets import double_q_bootstrap, q_learning_bootstrap, td_target
 from rljax.nets import TORSOS, QNetwork, Torso, clipped_adam, encode_observation
 
-Loss = Literal["huber", "mse"]
+Loss = Literal["huber", "mse", "mae"]
 LOSSES = get_args(Loss)
 
 
@@ -91,6 +91,7 @@ class DQNConfig:
     hidden_sizes: tuple[int, ...] = struct.field(pytree_node=False, default=(128, 128))
     torso: Torso = struct.field(pytree_node=False, default="mlp")  # "mlp" or "cnn" (MinAtar)
     cnn_channels: int = struct.field(pytree_node=False, default=16)
+    embedding_dim: int = struct.field(pytree_node=False, default=16)  # torso="embedding" with hidden layers
     num_envs: int = struct.field(pytree_node=False, default=16)
     buffer_size: int = struct.field(pytree_node=False, default=100_000)  # transitions per seed
     batch_size: int = struct.field(pytree_node=False, default=128)
@@ -117,15 +118,27 @@ class DQNState(struct.PyTreeNode):
 # --- The Q-function ---------------------------------------------------------
 
 
-def q_network(config: DQNConfig, num_actions: int) -> QNetwork:
+def q_network(config: DQNConfig, num_actions: int, num_obs_categories: int = 0) -> QNetwork:
     """The Flax module of the config's Q-network (it maps ONE observation)."""
-    return QNetwork(num_actions, tuple(config.hidden_sizes), config.torso, config.cnn_channels)
+    return QNetwork(
+        num_actions,
+        tuple(config.hidden_sizes),
+        config.torso,
+        config.cnn_channels,
+        num_obs_categories=num_obs_categories,
+        embedding_dim=config.embedding_dim,
+    )
+
+
+def network_input(obs: jax.Array, num_obs_categories: int, config: DQNConfig) -> jax.Array:
+    """What the Q-network reads: the integer itself for an embedding, else one-hot / float vectors."""
+    return obs if config.torso == "embedding" else encode_observation(obs, num_obs_categories)
 
 
 def q_values(state: DQNState, params: Any, obs: jax.Array, config: DQNConfig) -> jax.Array:
     """``Q(obs, .)`` of a batch ``[N, *obs_shape] -> [N, num_actions]`` under ``params``."""
-    net = q_network(config, state.num_actions)
-    q = jax.vmap(lambda o: net.apply(params, encode_observation(o, state.num_obs_categories)))(obs)
+    net = q_network(config, state.num_actions, state.num_obs_categories)
+    q = jax.vmap(lambda o: net.apply(params, network_input(o, state.num_obs_categories, config)))(obs)
     chex.assert_shape(q, (obs.shape[0], state.num_actions))
     return q
 
@@ -170,7 +183,8 @@ def init(key: jax.Array, env: Any, env_params: Any, config: DQNConfig) -> DQNSta
     obs_shape = jax.eval_shape(env.reset, key, env_params)[0]
     obs = jnp.zeros(obs_shape.shape, obs_shape.dtype)
 
-    params = q_network(config, num_actions).init(key, encode_observation(obs, num_obs_categories))
+    net = q_network(config, num_actions, num_obs_categories)
+    params = net.init(key, network_input(obs, num_obs_categories, config))
     example = Transition(
         obs=obs,
         action=jnp.int32(0),
@@ -212,6 +226,8 @@ def td_loss(params: Any, state: DQNState, batch: Transition, config: DQNConfig) 
     chex.assert_equal_shape([q_taken, target])
     if config.loss == "huber":
         losses = optax.huber_loss(q_taken, target, delta=config.huber_delta)
+    elif config.loss == "mae":  # the Keras Taxi tutorial's loss
+        losses = jnp.abs(q_taken - target)
     else:
         losses = optax.squared_error(q_taken, target)
     return losses.mean(), q_taken
@@ -283,6 +299,8 @@ def validate(config: DQNConfig, env: Any, env_params: Any) -> None:
     check_choice("torso", config.torso, TORSOS)
     if config.torso == "cnn" and len(getattr(obs_space, "shape", ())) != 3:
         raise ValueError(f"torso='cnn' needs [H, W, C] image observations; {env.name} has {obs_space!r}")
+    if config.torso == "embedding" and not isinstance(obs_space, spaces.Discrete):
+        raise ValueError(f"torso='embedding' needs Discrete observations; {env.name} has {obs_space!r}")
     check_choice("loss", config.loss, LOSSES)
     check_positive("learning_rate", config.learning_rate)
     check_range("learning_rate_end_fraction", config.learning_rate_end_fraction, 0.0, 1.0)
@@ -299,11 +317,12 @@ def validate(config: DQNConfig, env: Any, env_params: Any) -> None:
         "gradient_steps",
         "target_update_interval",
         "cnn_channels",
+        "embedding_dim",
     ):
         if int(getattr(config, name)) < 1:
             raise ValueError(f"{name} must be >= 1; got {getattr(config, name)}")
-    if not config.hidden_sizes or any(int(h) < 1 for h in config.hidden_sizes):
-        raise ValueError(f"hidden_sizes must be one or more widths >= 1; got {config.hidden_sizes}")
+    if any(int(h) < 1 for h in config.hidden_sizes):  # () is allowed: a linear Q (or the embedding itself)
+        raise ValueError(f"hidden_sizes must be widths >= 1; got {config.hidden_sizes}")
     if config.batch_size > config.buffer_size:
         raise ValueError(f"batch_size ({config.batch_size}) must be <= buffer_size ({config.buffer_size})")
     if config.learning_starts < config.batch_size:
