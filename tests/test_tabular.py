@@ -181,3 +181,55 @@ def test_sweep_is_one_program_and_each_setting_matches_its_own_run():
     )
     np.testing.assert_array_equal(learned_q(sweep, 3), learned_q(alone, 0))
     assert not np.array_equal(learned_q(sweep, 1), learned_q(sweep, 3))  # the setting matters
+
+
+def _batch(obs, action, reward, next_obs, terminated=None):
+    """A one-step batch [1, B] of transitions."""
+    from rljax.agents.base import Transition
+
+    b = len(obs)
+    row = lambda x, dtype: jnp.asarray(x, dtype)[None]
+    zeros = np.zeros(b, bool)
+    return Transition(
+        obs=row(obs, jnp.int32),
+        action=row(action, jnp.int32),
+        reward=row(reward, jnp.float32),
+        next_obs=row(next_obs, jnp.int32),
+        terminated=row(zeros if terminated is None else terminated, bool),
+        truncated=row(zeros, bool),
+        valid=row(np.ones(b, bool), bool),
+    )
+
+
+@pytest.mark.parametrize("learning_rate", [1.0, 0.5])
+def test_repeated_pairs_in_one_batch_move_by_the_mean_error_and_cannot_overshoot(learning_rate):
+    from rljax.agents.tabular import TabularConfig, TabularState
+
+    agent = get_agent("q_learning")
+    config = TabularConfig(learning_rate=learning_rate, gamma=0.5, num_envs=4)
+    q = jnp.zeros((3, 2), jnp.float32).at[2].set(jnp.array([4.0, 2.0]))
+    # three environments take (0, 1): rewards 1, 2, 6, all to state 2 (max Q 4) -> targets 3, 4, 8;
+    # the fourth takes (1, 0) and terminates with reward 5.
+    batch = _batch([0, 0, 0, 1], [1, 1, 1, 0], [1.0, 2.0, 6.0, 5.0], [2, 2, 2, 1], [False, False, False, True])
+    new, _ = jax.jit(agent.update)(jax.random.PRNGKey(0), TabularState(q), batch, config, Clock.start(100))
+    expected = np.asarray(q).copy()
+    expected[0, 1] = learning_rate * np.mean([3.0, 4.0, 8.0])  # not learning_rate * (3 + 4 + 8)
+    expected[1, 0] = learning_rate * 5.0
+    np.testing.assert_allclose(np.asarray(new.q), expected, rtol=1e-6)
+    assert new.q[0, 1] <= 8.0  # never past the largest target
+
+
+@pytest.mark.slow
+def test_q_learning_on_taxi_with_8_envs_and_learning_rate_1_does_not_diverge():
+    result = train(
+        "q_learning",
+        "Taxi-v3",
+        seeds=range(16),
+        overrides={"learning_rate": 1.0, "num_envs": 8},
+        total_steps=100_000,
+        eval_episodes=20,
+    )
+    assert result.diverged_at_step == [None] * 16
+    q = np.asarray(result.final_state.agent_state.q)
+    assert np.isfinite(q).all() and np.abs(q).max() <= 20.0 / (1 - 0.99)  # |r| <= 20: bounded by the returns
+    assert np.median(result.final_eval_return) >= 7.0

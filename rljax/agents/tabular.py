@@ -9,12 +9,21 @@ The three agents differ only in their bootstrap value of the next state:
     td_target = r + gamma * (1 - terminated) * bootstrap     (truncated steps bootstrap)
     Q(s, a)  += learning_rate * (td_target - Q(s, a))
 
-With B parallel environments the B updates of one step are applied together
-(summed, like a batch gradient); with the default ``num_envs=1`` this is the
-textbook per-step algorithm. SARSA samples its bootstrap action a' at update time
-from the same epsilon-greedy policy the next step will act with (rather than
-carrying the executed action across the auto-reset), which is the SARSA target in
-distribution.
+With B parallel environments the B updates of one step are applied together, and a
+pair (s, a) that k of them visited moves by ``learning_rate`` times the MEAN of its k
+TD errors::
+
+    Q(s, a) += learning_rate * mean_{i: (s_i, a_i) = (s, a)} (td_target_i - Q(s, a))
+
+Summing them instead (``.at[].add`` of every error, like a batch gradient) moves Q
+k * learning_rate of the way: past the targets whenever k * learning_rate > 1, and
+with learning_rate 1 on Taxi's start states it diverged. The mean is a convex step
+towards the mean target, so no learning_rate in (0, 1] can overshoot. With the
+default ``num_envs=1`` (or no repeated pair) this is the textbook per-step algorithm.
+
+SARSA samples its bootstrap action a' at update time from the same epsilon-greedy
+policy the next step will act with (rather than carrying the executed action across
+the auto-reset), which is the SARSA target in distribution.
 """
 
 from __future__ import annotations
@@ -121,7 +130,10 @@ def make_update(bootstrap_fn: Callable) -> Callable:
             bootstrap = jax.vmap(bootstrap_fn, in_axes=(0, 0, None))(keys, q[t.next_obs], epsilon)
             target = td_target(t.reward, t.terminated, config.gamma, bootstrap)
             td_error = jnp.where(t.valid, target - q[t.obs, t.action], 0.0)
-            q = q.at[t.obs, t.action].add(config.learning_rate * td_error)
+            # Each visited pair moves by the mean of its errors (a sum would overshoot).
+            visits = jnp.zeros_like(q).at[t.obs, t.action].add(t.valid.astype(q.dtype))
+            error_sum = jnp.zeros_like(q).at[t.obs, t.action].add(td_error)
+            q = q + config.learning_rate * error_sum / jnp.maximum(visits, 1.0)
             return q, jnp.abs(td_error).mean()
 
         keys = jax.random.split(key, batch.reward.shape[0])
@@ -131,12 +143,17 @@ def make_update(bootstrap_fn: Callable) -> Callable:
     return update
 
 
-# Tuned defaults (measured over 16 seeds; README "Results" has the numbers).
+# Tuned defaults (measured over 16 seeds; README "Results" has the numbers), with the
+# mean-of-repeats batch update: `rljax sweep q_learning --env FrozenLake-v1 --seeds 16
+# --eval-episodes 1000 --grid lr=0.02,0.05,0.1,0.2` gave mean final success 0.724 / 0.688 /
+# 0.710 / 0.661 (min 0.701 / 0.000 / 0.517 / 0.000: above 0.02 a seed's greedy policy can
+# end in a loop that never reaches the goal); CartPole's bins, lr 0.1 / 0.2 / 0.4 / 0.7:
+# 13 of 16 seeds reach 475 at lr 0.4 (mean final 436), 1 at 0.2, 5 at 0.7.
 TABULAR_PRESETS = {
     "Taxi-v3": {"total_steps": 100_000, "learning_rate": 0.5, "num_envs": 8},
-    "FrozenLake-v1": {"total_steps": 200_000, "learning_rate": 0.05, "num_envs": 8},
+    "FrozenLake-v1": {"total_steps": 200_000, "learning_rate": 0.02, "num_envs": 8},
     # CartPole-v1 with a discretiser (--env-arg discretize=bins-4x4x29x8).
-    "CartPole-v1": {"total_steps": 400_000, "learning_rate": 0.2, "num_envs": 8, "epsilon_end": 0.0},
+    "CartPole-v1": {"total_steps": 400_000, "learning_rate": 0.4, "num_envs": 8, "epsilon_end": 0.0},
 }
 
 
