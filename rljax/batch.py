@@ -238,6 +238,7 @@ class BatchRunner:
         checkpoint_every: int | None = None,
         on_checkpoint: Callable[[LoopState, list[dict[str, np.ndarray]]], None] | None = None,
         watchdog: Watchdog | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> tuple[LoopState, dict[str, np.ndarray]]:
         """Runs every segment; returns the final packed state and metrics ``[size, segments]``.
 
@@ -256,11 +257,14 @@ class BatchRunner:
             state and the metrics of every segment so far.
           watchdog: a :class:`rljax.watchdog.Watchdog`, told of every segment
             that finishes; it ends the process if one never does.
+          should_stop: asked before each segment is dispatched; True stops the run
+            there (after the segments in flight finish): the returned state and
+            metrics are those of the segments done, consistent with each other.
         """
         with watchdog if watchdog is not None else contextlib.nullcontext():
-            return self._run(keys, configs, on_segment, resume, checkpoint_every, on_checkpoint, watchdog)
+            return self._run(keys, configs, on_segment, resume, checkpoint_every, on_checkpoint, watchdog, should_stop)
 
-    def _run(self, keys, configs, on_segment, resume, checkpoint_every, on_checkpoint, watchdog):
+    def _run(self, keys, configs, on_segment, resume, checkpoint_every, on_checkpoint, watchdog, should_stop):
         packed_configs = self.place(configs)
         if self.segment is self._segment_program and not self._checked_lapack:
             self._unbatch_lapack(self._segment_program.lower(self.state_shape(keys, configs), packed_configs))
@@ -284,6 +288,8 @@ class BatchRunner:
                 on_segment(i, metrics)
 
         for i in range(len(history), num_segments):
+            if should_stop is not None and should_stop():
+                break
             state, metrics = self.segment(state, packed_configs)  # dispatched, runs asynchronously
             if pending is not None:
                 finish(pending)

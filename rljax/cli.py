@@ -425,8 +425,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "deterministic", False):
         enable_deterministic_gpu()
     commands = {"train": cmd_train, "sweep": cmd_sweep, "list": cmd_list, "report": cmd_report, "render": cmd_render}
+    from rljax.interrupts import RunInterrupted
+
     try:
         return commands[args.command](args)
+    except RunInterrupted as stop:  # the first Ctrl-C / SIGTERM: stopped cleanly after a segment
+        print(f"rljax {args.command}: {stop}", file=sys.stderr)
+        return stop.exit_code
     except (UsageError, ValueError, FileExistsError) as err:
         print(f"rljax {args.command}: error: {err}", file=sys.stderr)
         return 2

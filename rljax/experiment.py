@@ -22,6 +22,7 @@ from rljax.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE, BatchRunner, Lanes, se
 from rljax.configs import config_dict, make_config
 from rljax.envs import make
 from rljax.files import prepare_out_dir, write_json_atomic
+from rljax.interrupts import RunInterrupted, StopOnSignal
 from rljax.loop import Loop, make_loop
 from rljax.runs import (
     MetricsTable,
@@ -389,19 +390,28 @@ def train(
         save_checkpoint(checkpoint_dir, state, history, segment_seconds)
 
     start = time.perf_counter()
-    state, metrics = runner.run(
-        keys,
-        batched,
-        on_segment=after_segment,
-        resume=(restored.state, restored.history) if restored else None,
-        checkpoint_every=every,
-        on_checkpoint=checkpoint,
-        watchdog=Watchdog(watchdog_seconds, advice=watchdog_advice),
-    )
-    jax.block_until_ready(state)
+    with StopOnSignal() as stopper:  # Ctrl-C / SIGTERM: finish the segment, save, then stop
+        state, metrics = runner.run(
+            keys,
+            batched,
+            on_segment=after_segment,
+            resume=(restored.state, restored.history) if restored else None,
+            checkpoint_every=every,
+            on_checkpoint=checkpoint,
+            watchdog=Watchdog(watchdog_seconds, advice=watchdog_advice),
+            should_stop=stopper.requested,
+        )
+        jax.block_until_ready(state)
     train_time = time.perf_counter() - start
     if bar is not None:
         bar.close()
+    done = metrics["env_steps"].shape[1]
+    if done < loop.schedule.num_segments:  # stopped by a signal
+        saved = out is not None or checkpoint_every is not None  # a sweep's programs cannot resume
+        if saved:
+            history = [{k: v[:, j] for k, v in metrics.items()} for j in range(done)]
+            save_checkpoint(checkpoint_dir, state, history, segment_seconds)
+        raise RunInterrupted(stopper.signum, _interrupt_message(stopper.signum, loop, done, folder, saved, argv))
 
     result = TrainResult(
         agent=loop.agent.name,
@@ -428,6 +438,31 @@ def train(
         write_config_outputs(folder, result, 0, result.agent)
         save_agent_states(folder, result.agent_states())
     return result
+
+
+def _interrupt_message(
+    signum: int, loop: Loop, done: int, folder: Path | None, saved: bool, argv: Sequence[str] | None
+) -> str:
+    """What an interrupted run kept, and the exact way to continue it."""
+    import signal
+
+    steps = done * loop.schedule.steps_per_segment
+    head = (
+        f"{signal.Signals(signum).name}: stopped after segment {done} of {loop.schedule.num_segments} "
+        f"({steps:,} of {loop.schedule.total_steps:,} env steps per seed)"
+    )
+    if folder is None:
+        return head + ("; checkpoint saved" if saved else "; nothing was saved (train with out=DIR to resume)")
+    if argv and "--resume" not in argv:
+        command = " ".join([*(a for a in argv if a != "--overwrite"), "--resume", str(folder)])
+    elif argv:
+        command = " ".join(argv)
+    else:
+        command = f"rljax.train(..., out={str(folder)!r}, resume=True)"
+    return (
+        f"{head}; checkpoint and metrics so far in {folder}; continue (same numbers as an uninterrupted "
+        f"run) with: {command}"
+    )
 
 
 class MetricsStreams:

@@ -37,6 +37,7 @@ from rljax.experiment import (
     write_config_outputs,
 )
 from rljax.files import prepare_out_dir, write_json_atomic
+from rljax.interrupts import RunInterrupted
 from rljax.runs import manifest, run_spec, save_agent_states
 
 
@@ -178,7 +179,17 @@ def sweep(
             for d in dirs:
                 d.mkdir()
             kwargs.update(on_segment=MetricsStreams(dirs, seeds).append, checkpoint_dir=folder)
-        result = train(plan, seeds=seeds, **kwargs)
+        try:
+            result = train(plan, seeds=seeds, **kwargs)
+        except RunInterrupted as stop:
+            done = [labels[i] for k in range(g) for i in groups[k]]
+            raise RunInterrupted(
+                stop.signum,
+                f"{stop} in program {g + 1} of {len(groups)}; finished configurations: "
+                f"{', '.join(done) if done else 'none'}"
+                + (f" (complete folders in {folder}); the others have their metrics so far" if folder else "")
+                + ". A sweep cannot be resumed: rerun it (--overwrite).",
+            ) from None
         results.append(result)
         for cid, i in enumerate(members):
             program[i], config_index[i] = g, cid

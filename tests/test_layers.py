@@ -18,6 +18,7 @@ LAYERS: list[set[str]] = [
         "rljax._version",
         "rljax.files",
         "rljax.compile_cache",
+        "rljax.interrupts",
         "rljax.envs",
         "rljax.nets",
         "rljax.stats",
