@@ -222,6 +222,124 @@ def run_rejax(num_seeds: int, total_steps: int) -> dict:
     }
 
 
+# --- where the time goes -------------------------------------------------------------
+
+
+def _timed(fn, *args) -> float:
+    """Median of 3 runs of a compiled ``fn(*args)`` (compiled once first), in seconds."""
+    import jax
+
+    compiled = jax.jit(fn).lower(*args).compile()
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(*args))
+        times.append(time.perf_counter() - start)
+    return sorted(times)[1]
+
+
+def breakdown(num_seeds: int, total_steps: int | None, lane_width: int) -> dict:
+    """The default DQN's train time beside its gradient steps alone and its env steps alone.
+
+    Same seeds, network, batch size and counts as ``rljax train dqn --env CartPole-v1``
+    (the preset, its evaluation cadence): the gradient steps run on one random batch
+    (no replay sampling), the env steps with random actions (no network). What is left
+    of the train time is the overhead the library controls: replay, acting, the
+    evaluations, bookkeeping.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    import rljax
+    from rljax.agents import dqn
+    from rljax.batch import stack_configs
+
+    plan = rljax.build("dqn", ENV_ID, total_steps=total_steps)
+    config, loop = plan.configs[0], plan.loop
+    env, env_params = loop.env, loop.env_params
+    result = rljax.train(plan, seeds=range(num_seeds), lane_width=lane_width, progress=False)
+    steps = result.env_steps_per_seed
+    per_update = config.num_envs * config.train_frequency
+    updates = steps // per_update
+    warm = -(-config.learning_starts // per_update)
+    grad_steps = max(0, updates - warm) * config.gradient_steps
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
+    batched = stack_configs([config] * num_seeds)
+
+    def gradient_steps_alone(key, cfg):
+        state = dqn.init(key, env, env_params, cfg)
+        k_obs, k_next, k_act, k_rew = jax.random.split(key, 4)
+        obs_shape = state.replay.experience.obs.shape[2:]
+        n = cfg.batch_size
+        batch = dqn.Transition(
+            obs=jax.random.normal(k_obs, (n, *obs_shape)),
+            action=jax.random.randint(k_act, (n,), 0, state.num_actions),
+            reward=jax.random.uniform(k_rew, (n,)),
+            next_obs=jax.random.normal(k_next, (n, *obs_shape)),
+            terminated=jnp.zeros(n, bool),
+            truncated=jnp.zeros(n, bool),
+            valid=jnp.ones(n, bool),
+        )
+        learner = state.replace(replay=None)
+
+        def step(learner, _):
+            (loss, _), grads = jax.value_and_grad(dqn.td_loss, has_aux=True)(learner.params, learner, batch, cfg)
+            updates_, opt_state = dqn.optimizer(cfg, cfg.learning_rate).update(grads, learner.opt_state, learner.params)
+            params = dqn.optax.apply_updates(learner.params, updates_)
+            target = dqn.update_target(params, learner.target_params, learner.gradient_steps + 1, cfg)
+            learner = learner.replace(params=params, target_params=target, opt_state=opt_state)
+            return learner.replace(gradient_steps=learner.gradient_steps + 1), loss
+
+        return jax.lax.scan(step, learner, None, length=grad_steps)[1].sum()
+
+    def env_steps_alone(key):
+        reset_keys = jax.random.split(key, config.num_envs)
+        obs, states = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, env_params)
+
+        def step(carry, k):
+            states, total = carry
+            k_act, k_step = jax.random.split(k)
+            actions = jax.random.randint(k_act, (config.num_envs,), 0, env.action_space(env_params).n)
+            step_keys = jax.random.split(k_step, config.num_envs)
+            _, states, reward, *_ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(step_keys, states, actions, env_params)
+            return (states, total + reward.sum()), None
+
+        return jax.lax.scan(step, (states, 0.0), jax.random.split(key, steps // config.num_envs))[0][1]
+
+    def evaluations_alone(key, agent_state, cfg):
+        from rljax.agents.base import Clock
+        from rljax.evaluate import evaluate
+
+        def policy(k, obs):
+            return dqn.act(k, agent_state, obs, cfg, Clock.start(steps), False)
+
+        eval_keys = jax.random.split(key, loop.schedule.num_segments)
+        return jax.lax.map(
+            lambda k: evaluate(k, env, env_params, policy, loop.schedule.eval_episodes).mean(), eval_keys
+        )
+
+    grad_s = _timed(jax.vmap(gradient_steps_alone), keys, batched)
+    env_s = _timed(jax.vmap(env_steps_alone), keys)
+    # The trained policies play longer episodes than the early ones: an upper bound.
+    eval_s = _timed(jax.vmap(evaluations_alone), keys, result.agent_states(), batched)
+    train_s = result.train_time_s
+    returns = result.final_eval_return
+    return {
+        "seeds": num_seeds,
+        "env_steps_per_seed": steps,
+        "gradient_steps_per_seed": grad_steps,
+        "evaluations": loop.schedule.num_segments,
+        "eval_episodes": loop.schedule.eval_episodes,
+        "compile_s": result.compile_time_s,
+        "train_s": train_s,
+        "gradient_steps_alone_s": grad_s,
+        "env_steps_alone_s": env_s,
+        "evaluations_with_final_policy_s": eval_s,
+        "overhead_share": max(0.0, train_s - grad_s - env_s) / train_s,
+        "solved": int((returns >= SOLVED_AT).sum()),
+    }
+
+
 # --- driver -----------------------------------------------------------------------------
 
 
@@ -279,6 +397,11 @@ def main() -> None:
     )
     parser.add_argument("--rejax-python", default=sys.executable, help="a Python that can import both rejax and rljax")
     parser.add_argument("--out", default="results/bench_dqn_cartpole")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="only: where the default DQN's train time goes (gradient steps alone, env steps alone, the rest)",
+    )
     parser.add_argument("--worker", choices=["rljax", "rejax"], help=argparse.SUPPRESS)
     parser.add_argument("--num-seeds", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -289,6 +412,20 @@ def main() -> None:
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if args.breakdown:
+        n = int(args.seeds.split(",")[0]) if args.seeds != "1,16,128" else 16
+        r = breakdown(n, None if args.total_steps == 200_000 else args.total_steps, args.lane_width or min(8, n))
+        print(
+            f"default DQN, {r['seeds']} seeds x {r['env_steps_per_seed']:,} env steps "
+            f"({r['gradient_steps_per_seed']:,} gradient steps, {r['evaluations']} evaluations of "
+            f"{r['eval_episodes']} episodes): train {r['train_s']:.1f} s = gradient steps alone "
+            f"{r['gradient_steps_alone_s']:.1f} s + env steps alone {r['env_steps_alone_s']:.1f} s + the rest "
+            f"(replay, acting, evaluation, bookkeeping): overhead share {r['overhead_share']:.0%}, of which "
+            f"evaluations at most {r['evaluations_with_final_policy_s']:.1f} s (the final policies, alone); "
+            f"compile {r['compile_s']:.1f} s; solved {r['solved']}/{r['seeds']}"
+        )
+        (out_dir / "breakdown.json").write_text(json.dumps(r, indent=2))
+        return
     rows = []
     header = (
         f"{'library':<16} {'seeds':>5} {'compile s':>9} {'train s':>8} {'steps/s':>10} {'peak MB':>8} {'solved':>7}"
