@@ -191,7 +191,7 @@ def _prepare(args: argparse.Namespace) -> tuple[list[int], dict[str, str], dict[
         raise UsageError(f"--watchdog must be >= 0 seconds (0 turns it off); got {args.watchdog}")
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         raise UsageError(f"--checkpoint-every must be >= 1 env step; got {args.checkpoint_every}")
-    lane_width = args.lane_width or DEFAULT_LANE_WIDTH
+    lane_width = DEFAULT_LANE_WIDTH if args.lane_width is None else args.lane_width
     if lane_width < 1:
         raise UsageError(f"--lane-width must be >= 1; got {lane_width}")
     return seeds, overrides, env_kwargs, lane_width
@@ -223,6 +223,20 @@ def _resume_advice(args: argparse.Namespace, out: Path) -> str:
     return "No checkpoint was being written (--checkpoint-every STEPS keeps one)."
 
 
+def _note_rounding(args: argparse.Namespace, schedule: Any) -> None:
+    """Says so when the run's step counts are not exactly those asked for (whole segments)."""
+    if args.total_steps is not None and schedule.total_steps != args.total_steps:
+        print(
+            f"note: --total-steps {args.total_steps} runs as {schedule.total_steps} env steps per seed "
+            f"({schedule.num_segments} segments of {schedule.steps_per_segment})"
+        )
+    if args.eval_every is not None and schedule.steps_per_segment != args.eval_every:
+        print(
+            f"note: --eval-every {args.eval_every} runs as {schedule.steps_per_segment} env steps "
+            f"(whole updates of {schedule.steps_per_iteration} env steps)"
+        )
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from rljax.experiment import build, train
 
@@ -241,6 +255,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         eval_every=args.eval_every,
         eval_episodes=args.eval_episodes,
     )
+    _note_rounding(args, plan.loop.schedule)
     out = Path(args.resume if args.resume is not None else args.out)
     result = train(
         plan,

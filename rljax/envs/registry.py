@@ -61,6 +61,20 @@ def register(env_id: str, factory: str | Callable[..., tuple[Any, Any]]) -> None
 _CALLABLES: dict[str, Callable[..., tuple[Any, Any]]] = {}
 
 
+def check_options(env_id: str, factory: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    """A one-line error for options ``factory`` does not take, listing those it does."""
+    import inspect
+
+    parameters = inspect.signature(factory).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return  # takes anything: it checks for itself
+    allowed = [n for n, p in parameters.items() if n != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        options = ", ".join(allowed + ["discretize"]) if allowed else "only discretize"
+        raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))} for {env_id}; its options: {options}")
+
+
 def make(env_id: str, **kwargs: Any) -> tuple[environment.Environment, Any]:
     """Makes an environment and its default parameters.
 
@@ -82,8 +96,11 @@ def make(env_id: str, **kwargs: Any) -> tuple[environment.Environment, Any]:
     elif env_id in _RLJAX_ENVS:
         module_name, factory_name = _RLJAX_ENVS[env_id].split(":")
         factory = getattr(importlib.import_module(module_name), factory_name)
+        check_options(env_id, factory, kwargs)
         env, params = factory(**kwargs)
     elif env_id in gymnax.registered_envs:
+        if kwargs:  # gymnax passes them to the environment's constructor
+            check_options(env_id, type(gymnax.make(env_id)[0]).__init__, kwargs)
         env, params = gymnax.make(env_id, **kwargs)
     else:
         raise ValueError(f"unknown environment id {env_id!r}; known ids: {', '.join(registered_ids())}")

@@ -1,0 +1,129 @@
+"""Bad command lines, as a new user types them: each is one line of error, exit code 2, nothing written.
+
+Every row is ``(command line, words the error must contain)``; ``{tmp}`` is the test's
+temporary folder. The folder's contents are compared before and after: a refused
+command may not create, change or delete anything.
+"""
+
+import pytest
+
+from rljax.cli import main
+
+TRAIN = ["--total-steps", "400", "--eval-episodes", "2", "--no-progress"]
+OUT = ["--out", "{tmp}/out"]
+
+CASES = [
+    # --- train: names ---
+    (["train", "nope", "--env", "Chain", *OUT], "unknown agent 'nope'"),
+    (["train", "q_learning", "--env", "NoSuchEnv-v0", *OUT], "unknown environment id 'NoSuchEnv-v0'"),
+    (["train", "q_learning", "--env", "CartPole-v1", *OUT], "need discrete observations"),
+    (["train", "dqn", "--env", "Pendulum-v1", *OUT], "discrete"),
+    # --- train: hyperparameters ---
+    (["train", "q_learning", "--env", "Chain", "--set", "learning_rate=0", *OUT], "learning_rate"),
+    (["train", "q_learning", "--env", "Chain", "--set", "lr=1.5", *OUT], "learning_rate"),
+    (["train", "q_learning", "--env", "Chain", "--set", "gamma=1.1", *OUT], "gamma"),
+    (["train", "q_learning", "--env", "Chain", "--set", "epsilon_start=2", *OUT], "epsilon_start"),
+    (["train", "q_learning", "--env", "Chain", "--set", "colour=red", *OUT], "unknown hyperparameter 'colour'"),
+    (["train", "q_learning", "--env", "Chain", "--set", "gamma", *OUT], "--set expects key=value"),
+    (["train", "q_learning", "--env", "Chain", "--set", "gamma=abc", *OUT], "cannot parse gamma='abc'"),
+    (["train", "q_learning", "--env", "Chain", "--set", "epsilon_schedule=cosine", *OUT], "epsilon_schedule"),
+    (["train", "dqn", "--env", "CartPole-v1", "--set", "batch_size=0", *OUT], "batch_size must be >= 1"),
+    (["train", "dqn", "--env", "CartPole-v1", "--set", "hidden_sizes=(0,)", *OUT], "hidden_sizes"),
+    (["train", "dqn", "--env", "CartPole-v1", "--set", "loss=l3", *OUT], "loss"),
+    (["train", "dqn", "--env", "CartPole-v1", "--set", "torso=cnn", *OUT], "torso='cnn' needs"),
+    (["train", "dqn", "--env", "CartPole-v1", "--set", "torso=embedding", *OUT], "torso='embedding' needs"),
+    (["train", "dqn", "--env", "CartPole-v1", "--set", "buffer_size=10", *OUT], "buffer_size"),
+    (["train", "dqn", "--env", "CartPole-v1", "--set", "learning_starts=10", *OUT], "learning_starts"),
+    (["train", "dqn", "--env", "CartPole-v1", "--set", "tau=0", *OUT], "tau"),
+    (["train", "reinforce", "--env", "CartPole-v1", "--set", "activation=sigmoid", *OUT], "activation"),
+    # --- train: environment options ---
+    (["train", "q_learning", "--env", "FrozenLake-v1", "--env-arg", "map_name=5x5", *OUT], "map_name '5x5'"),
+    (["train", "q_learning", "--env", "FrozenLake-v1", "--env-arg", "foo=1", *OUT], "its options: map_name"),
+    (["train", "dqn", "--env", "CartPole-v1", "--env-arg", "foo=1", *OUT], "unknown option(s) 'foo' for CartPole"),
+    (["train", "dqn", "--env", "Breakout-MinAtar", "--env-arg", "foo=1", *OUT], "use_minimal_action_set"),
+    (["train", "q_learning", "--env", "CartPole-v1", "--env-arg", "discretize=nope", *OUT], "discretize"),
+    (["train", "q_learning", "--env", "Chain", "--env-arg", "length", *OUT], "--env-arg expects key=value"),
+    # --- train: seeds, steps, lanes, devices, cadence ---
+    (["train", "q_learning", "--env", "Chain", "--seeds", "0", *OUT], "--seeds must be >= 1"),
+    (["train", "q_learning", "--env", "Chain", "--seed-list", "1,1", *OUT], "repeated seeds"),
+    (["train", "q_learning", "--env", "Chain", "--seed-list", "a,b", *OUT], "comma-separated integers"),
+    (["train", "q_learning", "--env", "Chain", "--seed-list", "-1", *OUT], "non-negative"),
+    (["train", "q_learning", "--env", "Chain", "--total-steps", "0", *OUT], "--total-steps must be >= 1"),
+    (["train", "q_learning", "--env", "Chain", "--eval-episodes", "0", *OUT], "eval_episodes must be >= 1"),
+    (["train", "q_learning", "--env", "Chain", "--eval-every", "0", *OUT], "eval_every must be > 0"),
+    (["train", "q_learning", "--env", "Chain", "--lane-width", "0", *OUT], "--lane-width must be >= 1"),
+    (["train", "q_learning", "--env", "Chain", "--num-devices", "0", *OUT], "num_devices must be in"),
+    (["train", "q_learning", "--env", "Chain", "--num-devices", "99", *OUT], "num_devices must be in"),
+    (["train", "q_learning", "--env", "Chain", "--checkpoint-every", "0", *OUT], "--checkpoint-every must be >= 1"),
+    (["train", "q_learning", "--env", "Chain", "--watchdog", "-1", *OUT], "--watchdog must be >= 0"),
+    # --- train: folders ---
+    (["train", "q_learning", "--env", "Chain"], "--out is required"),
+    (["train", "q_learning", "--env", "Chain", "--out", "{tmp}/existing"], "already exists"),
+    (["train", "q_learning", "--env", "Chain", "--out", "{tmp}/a_file", "--overwrite"], "is not a folder"),
+    (["train", "q_learning", "--env", "Chain", "--resume", "{tmp}/missing"], "missing"),
+    (["train", "q_learning", "--env", "Chain", "--resume", "{tmp}/existing", "--out", "{tmp}/x"], "--resume DIR"),
+    (["train", "q_learning", "--env", "Chain", "--resume", "{tmp}/existing"], "existing"),
+    # --- sweep ---
+    (["sweep", "q_learning", "--env", "Chain", *OUT], "sweep needs at least one --grid"),
+    (["sweep", "q_learning", "--env", "Chain", "--grid", "lr=", *OUT], "--grid expects KEY=V1,V2"),
+    (["sweep", "q_learning", "--env", "Chain", "--grid", "lr=0.1,,0.2", *OUT], "no empty values"),
+    (["sweep", "q_learning", "--env", "Chain", "--grid", "lr=0.1,abc", *OUT], "cannot parse learning_rate='abc'"),
+    (
+        ["sweep", "q_learning", "--env", "Chain", "--grid", "lr=0.1", "--grid", "lr=0.2", *OUT],
+        "names 'learning_rate' twice",
+    ),
+    (["sweep", "q_learning", "--env", "Chain", "--grid", "colour=1,2", *OUT], "unknown hyperparameter 'colour'"),
+    (["sweep", "q_learning", "--env", "Chain", "--grid", "lr=0.1,0", *OUT], "learning_rate"),
+    (["sweep", "q_learning", "--env", "Chain", "--grid", "num_envs=1,2", *OUT], "--allow-recompile"),
+    (["sweep", "nope", "--env", "Chain", "--grid", "lr=0.1,0.2", *OUT], "unknown agent 'nope'"),
+    (["sweep", "q_learning", "--env", "Chain", "--grid", "lr=0.1,0.2", "--out", "{tmp}/existing"], "already exists"),
+    # --- report and render ---
+    (["report", "{tmp}/missing"], "missing"),
+    (["report", "{tmp}/existing"], "summary.json"),
+    (["render", "{tmp}/missing", "--seed", "0", "--out", "{tmp}/a.gif"], "missing"),
+    (["render", "{tmp}/existing", "--seed", "0", "--out", "{tmp}/a.gif"], "run.json"),
+]
+
+
+def snapshot(folder):
+    return sorted((str(p.relative_to(folder)), p.stat().st_size) for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("argv,words", CASES, ids=[" ".join(a[:6]) + f" [{i}]" for i, (a, _) in enumerate(CASES)])
+def test_a_bad_command_line_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv, words):
+    (tmp_path / "existing").mkdir()
+    (tmp_path / "existing" / "keep.txt").write_text("precious")
+    (tmp_path / "a_file").write_text("not a folder")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if argv[0] in ("train", "sweep"):
+        argv = [argv[0], argv[1], *TRAIN, *argv[2:]]  # the case's own flags come last and win
+    before = snapshot(tmp_path)
+    rc = main(argv)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert rc == 2, err
+    assert len(lines) == 1 and lines[0].startswith(f"rljax {argv[0]}: error: "), err
+    assert words in lines[0], lines[0]
+    assert snapshot(tmp_path) == before
+
+
+def test_there_are_at_least_forty_cases():
+    assert len(CASES) >= 40
+
+
+def test_step_counts_rounded_to_whole_segments_are_said(tmp_path, capsys):
+    argv = ["train", "dqn", "--env", "CartPole-v1", "--total-steps", "1000", "--eval-every", "250", "--no-progress"]
+    argv += [
+        "--set",
+        "num_envs=3",
+        "--set",
+        "hidden_sizes=(8,)",
+        "--set",
+        "learning_starts=200",
+        "--eval-episodes",
+        "2",
+    ]
+    assert main([*argv, "--set", "batch_size=32", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "note: --total-steps 1000 runs as 1245 env steps per seed (5 segments of 249)" in out
+    assert "note: --eval-every 250 runs as 249 env steps (whole updates of 3 env steps)" in out
