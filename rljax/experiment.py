@@ -9,7 +9,7 @@ traced, then trains every (configuration, seed) pair as one compiled program
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -21,15 +21,14 @@ from rljax.agents import Agent, get_agent
 from rljax.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE, BatchRunner, Lanes, seed_keys, stack_configs
 from rljax.configs import config_dict, make_config
 from rljax.envs import make
-from rljax.files import prepare_out_dir, write_json_atomic
+from rljax.files import lock_folder, prepare_out_dir, releases_folder_locks, write_json_atomic
 from rljax.interrupts import RunInterrupted, StopOnSignal
 from rljax.loop import Loop, make_loop
+from rljax.results import MetricsStreams, TrainResult, write_config_outputs
 from rljax.runs import (
-    MetricsTable,
     check_resume,
     load_checkpoint,
     manifest,
-    metrics_rows,
     run_spec,
     save_agent_states,
     save_checkpoint,
@@ -38,97 +37,6 @@ from rljax.watchdog import DEFAULT_MIN_SECONDS, Watchdog
 
 DEFAULT_TOTAL_STEPS = 100_000
 DEFAULT_EVAL_EPISODES = 100
-
-
-@dataclass
-class TrainResult:
-    """What one call of :func:`train` produced.
-
-    ``metrics[name]`` has shape ``[runs, segments]`` where run i is
-    ``(config_ids[i], seeds[i])``; ``final_eval_return[i]`` is the mean return of
-    run i's evaluation policy over ``eval_episodes`` fresh episodes after training.
-    """
-
-    agent: str
-    env_id: str
-    env_kwargs: dict[str, Any]
-    seeds: list[int]
-    config_ids: list[int]
-    configs: list[dict[str, Any]]
-    metrics: dict[str, np.ndarray]
-    final_eval_return: np.ndarray
-    eval_episodes: int
-    env_steps_per_seed: int
-    compile_time_s: float
-    train_time_s: float
-    lane_width: int
-    num_devices: int = 1
-    final_state: Any = field(repr=False, default=None)
-    segment_seconds: np.ndarray | None = field(repr=False, default=None)
-    compile_cache: dict[str, Any] | None = None  # folder, hits, misses, saved_s, working
-
-    def agent_states(self) -> Any:
-        """Every run's final agent state, leading axis = run (padding dropped)."""
-        from rljax.batch import Lanes
-
-        lanes = Lanes(len(self.seeds), self.lane_width, self.num_devices)
-        return lanes.unpack(self.final_state.agent_state)
-
-    @property
-    def diverged_at_step(self) -> list[int | None]:
-        """Per run: env step at which a loss or parameter first became non-finite, else None."""
-        last = self.metrics["diverged_at"][:, -1]
-        return [int(s) if s >= 0 else None for s in last]
-
-    def threshold_times(self) -> tuple[float | None, list[int | None], list[float | None]]:
-        """``(threshold, steps, seconds)``: the environment's solved threshold and, per run, the
-        first env step (and training second) at the end of which its evaluation return reached it.
-
-        None where a run never did, or where the environment has no threshold. Evaluations
-        end every segment, so a step is a multiple of the evaluation interval; the seconds
-        are those of training (not compiling) up to the end of that segment.
-        """
-        from rljax.envs import solved_at
-
-        threshold = solved_at(self.env_id)
-        runs = len(self.seeds)
-        if threshold is None:
-            return None, [None] * runs, [None] * runs
-        reached = self.metrics["eval_return"] >= threshold  # [runs, segments]; NaN compares False
-        first = np.where(reached.any(axis=1), reached.argmax(axis=1), -1)
-        seconds = self.segment_seconds if self.segment_seconds is not None else np.full(reached.shape[1], np.nan)
-        steps = [int(self.metrics["env_steps"][i, j]) if j >= 0 else None for i, j in enumerate(first)]
-        secs = [round(float(seconds[j]), 3) if j >= 0 and np.isfinite(seconds[j]) else None for j in first]
-        return float(threshold), steps, secs
-
-    def summary(self, config_id: int | None = None) -> dict[str, Any]:
-        """The ``summary.json`` contract of ``rljax train`` (for one configuration)."""
-        from rljax.runs import versions
-
-        idx = [i for i, c in enumerate(self.config_ids) if config_id is None or c == config_id]
-        cid = self.config_ids[idx[0]]
-        threshold, steps, seconds = self.threshold_times()
-        return {
-            "agent": self.agent,
-            "env": self.env_id,
-            "env_kwargs": self.env_kwargs,
-            "seeds": [self.seeds[i] for i in idx],
-            "final_eval_return": [float(self.final_eval_return[i]) for i in idx],
-            "eval_episodes": self.eval_episodes,
-            "env_steps_per_seed": self.env_steps_per_seed,
-            "compile_time_s": round(self.compile_time_s, 3),
-            "compile_cache": self.compile_cache,
-            "train_time_s": round(self.train_time_s, 3),
-            "lane_width": self.lane_width,
-            "num_devices": self.num_devices,
-            "diverged": [self.diverged_at_step[i] is not None for i in idx],
-            "diverged_at_step": [self.diverged_at_step[i] for i in idx],
-            "solved_threshold": threshold,
-            "steps_to_threshold": [steps[i] for i in idx],
-            "seconds_to_threshold": [seconds[i] for i in idx],
-            "config": self.configs[cid],
-            "versions": versions(),
-        }
 
 
 @dataclass(frozen=True)
@@ -236,6 +144,7 @@ def _devices() -> list[Any]:
     return jax.devices() if jax.process_count() > 1 else jax.local_devices()
 
 
+@releases_folder_locks  # the run folder's writer lock, taken below, goes when train returns or raises
 def train(
     agent: str | Agent | Plan,
     env_id: str | None = None,
@@ -347,9 +256,11 @@ def train(
         )
         folder = Path(out)
         if resume:
+            if folder.is_dir():  # (a missing one: check_resume says there is nothing to resume)
+                lock_folder(folder, argv)  # before reading it: one writer per folder
             check_resume(folder, spec)
         else:
-            folder = prepare_out_dir(folder, overwrite)
+            folder = prepare_out_dir(folder, overwrite, argv)  # created (or emptied) and locked
             write_json_atomic(folder / "run.json", spec)
             write_json_atomic(folder / "manifest.json", manifest(seeds, list(argv) if argv else None, cache_dir))
         checkpoint_dir = folder
@@ -463,55 +374,6 @@ def _interrupt_message(
         f"{head}; checkpoint and metrics so far in {folder}; continue (same numbers as an uninterrupted "
         f"run) with: {command}"
     )
-
-
-class MetricsStreams:
-    """``metrics.csv`` of one or more run folders, one fsynced segment at a time.
-
-    Folder ``c`` receives the rows of configuration ``c`` (runs ``c * len(seeds)`` to
-    ``(c + 1) * len(seeds)`` of the batch).
-    """
-
-    def __init__(self, dirs: Sequence[Path], seeds: Sequence[int]):
-        self.dirs, self.seeds = [Path(d) for d in dirs], list(seeds)
-        self.tables = [MetricsTable(d / "metrics.csv") for d in self.dirs]
-
-    def _part(self, metrics: dict[str, np.ndarray], cid: int, *index: Any) -> dict[str, np.ndarray]:
-        n = len(self.seeds)
-        return {k: v[(slice(cid * n, (cid + 1) * n), *index)] for k, v in metrics.items()}
-
-    def append(self, segment: int, metrics: dict[str, np.ndarray]) -> None:
-        """Appends one segment's rows (``metrics[name]`` has shape ``[runs]``)."""
-        n = len(self.seeds)
-        for cid, table in enumerate(self.tables):
-            table.append(metrics_rows(self.seeds, [cid] * n, self._part(metrics, cid), segment))
-
-    def rebuild(self, result: "TrainResult") -> None:
-        """Rewrites every table from a finished result (after a resume)."""
-        n = len(self.seeds)
-        for cid, d in enumerate(self.dirs):
-            (d / "metrics.csv").unlink(missing_ok=True)
-            self.tables[cid] = table = MetricsTable(d / "metrics.csv")
-            for i in range(result.metrics["env_steps"].shape[1]):
-                table.append(metrics_rows(self.seeds, [cid] * n, self._part(result.metrics, cid, i), i))
-
-
-def write_config_outputs(out: Path, result: TrainResult, config_id: int, label: str) -> dict[str, Any]:
-    """``summary.json``, ``config.json`` and ``curves.png`` of one configuration of a result."""
-    from rljax.envs import solved_at
-    from rljax.plots import plot_curves
-
-    summary = result.summary(config_id)
-    rows = [i for i, c in enumerate(result.config_ids) if c == config_id]
-    write_json_atomic(out / "config.json", summary["config"])
-    plot_curves(
-        [(label, result.metrics["env_steps"][rows[0]], result.metrics["eval_return"][rows])],
-        out / "curves.png",
-        title=f"{result.agent} on {result.env_id}",
-        solved_at=solved_at(result.env_id),
-    )
-    write_json_atomic(out / "summary.json", summary)
-    return summary
 
 
 def _progress_bar(loop: Loop, num_runs: int):

@@ -2,15 +2,19 @@
 
 Written: ``run.json`` (what was trained), ``manifest.json`` (versions, command),
 ``metrics.csv`` (the long metrics table, one fsynced segment at a time),
-``summary.json``, checkpoints and the final agent states, all atomically.
+``summary.json``, checkpoints (the newest and the one before it) and the final
+agent states, all atomically; the msgpack files carry a checksum of their contents.
 Read back: :func:`load_runs` (summaries and curves, for reports),
 :func:`read_spec` / :func:`resolve_run_dir` and :func:`load_agent_state` (for
-:func:`rljax.load_policy`), :func:`load_checkpoint` (for ``--resume``).
+:func:`rljax.load_policy`), :func:`load_checkpoint` (for ``--resume``). A file that
+is empty, cut short or corrupted is a one-line ``ValueError`` naming it and what is
+wrong with it (:class:`DamagedFile`), never a traceback from a parser.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -80,7 +84,16 @@ def manifest(
     }
 
 
+class DamagedFile(ValueError):
+    """A run-folder file that is empty, cut short or corrupted; the message names it and what is wrong."""
+
+
+def _damaged(path: Path, why: str) -> DamagedFile:
+    return DamagedFile(f"malformed {path.name} in {str(path.parent)!r}: {why}")
+
+
 METRIC_COLUMNS = ("seed", "config", "step", "metric", "value")
+METRIC_HEADER = ",".join(METRIC_COLUMNS) + "\n"
 
 
 def metrics_rows(seeds: list[int], config_ids: list[int], metrics: dict[str, np.ndarray], segment: int) -> str:
@@ -105,8 +118,30 @@ class MetricsTable:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        if not self.path.exists():
-            write_bytes_atomic(self.path, (",".join(METRIC_COLUMNS) + "\n").encode())
+        if self.path.exists():
+            self._repair()
+        else:
+            write_bytes_atomic(self.path, METRIC_HEADER.encode())
+
+    def _repair(self) -> None:
+        """Makes an existing table (one being resumed) safe to append to.
+
+        A resumed run rewrites its whole table from the checkpoint when it ends, so a
+        damaged one can lose its rows; until then new segments must land on whole
+        lines under the header: a cut-short last row goes, a table without its
+        header (empty, corrupted) starts again from the header.
+        """
+        header = METRIC_HEADER.encode()
+        with open(self.path, "rb+") as f:
+            data = f.read()
+            if not data.startswith(header):
+                f.seek(0)
+                f.truncate()
+                f.write(header)
+            elif not data.endswith(b"\n"):
+                f.truncate(data.rfind(b"\n") + 1)
+            f.flush()
+            os.fsync(f.fileno())
 
     def append(self, rows: str) -> None:
         with open(self.path, "a") as f:
@@ -116,6 +151,58 @@ class MetricsTable:
 
 
 CHECKPOINT_FILE = "checkpoint.msgpack"
+# The checkpoint before the newest, kept so that a damaged newest one costs some segments, not the run.
+PREVIOUS_CHECKPOINT_FILE = "checkpoint.prev.msgpack"
+# Where --resume moves a damaged newest checkpoint (kept for a look; the next save must not rotate it
+# over the good previous one).
+DAMAGED_CHECKPOINT_FILE = "checkpoint.damaged.msgpack"
+# msgpack bin values hold at most 4 GiB: larger bodies are stored in chunks.
+_CHUNK = 1 << 30
+_PACKED = "rljax-msgpack-sha256"
+
+
+def _pack(payload: Any) -> bytes:
+    """``payload`` as msgpack, wrapped with the SHA-256 of its bytes (a flipped byte is then caught)."""
+    from flax import serialization
+
+    body = serialization.msgpack_serialize(payload)
+    chunks = [memoryview(body)[i : i + _CHUNK] for i in range(0, len(body), _CHUNK)] or [b""]
+    return serialization.msgpack_serialize(
+        {"format": _PACKED, "sha256": hashlib.sha256(body).hexdigest(), "body": chunks}
+    )
+
+
+def _restore_msgpack(path: Path, data: bytes) -> Any:
+    from flax import serialization
+
+    try:
+        return serialization.msgpack_restore(data)
+    except Exception as err:  # msgpack and flax's array hook raise many kinds on bad bytes
+        why = "ends early (truncated?)" if "incomplete" in str(err) else "not msgpack data (corrupted?)"
+        raise _damaged(path, why) from None
+
+
+def _unpack(path: Path) -> Any:
+    """What :func:`_pack` wrote to ``path`` (or a file of an older rljax, without the checksum).
+
+    Raises :class:`DamagedFile` for an unreadable, empty, cut-short or corrupted file.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise _damaged(path, f"cannot read it ({err.strerror or err})") from None
+    if not data:
+        raise _damaged(path, "empty file")
+    payload = _restore_msgpack(path, data)
+    if isinstance(payload, dict) and payload.get("format") == _PACKED:
+        chunks, digest = payload.get("body"), payload.get("sha256")
+        if not isinstance(chunks, list) or not all(isinstance(c, bytes) for c in chunks) or not isinstance(digest, str):
+            raise _damaged(path, "its checksum record is broken (corrupted?)")
+        body = b"".join(chunks)
+        if hashlib.sha256(body).hexdigest() != digest:
+            raise _damaged(path, "checksum mismatch (corrupted?)")
+        payload = _restore_msgpack(path, body)
+    return payload
 
 
 class Checkpoint(NamedTuple):
@@ -142,7 +229,6 @@ def save_checkpoint(
     time-to-threshold after a resume).
     """
     import jax
-    from flax import serialization
 
     leaves = [np.asarray(x) for x in jax.tree.leaves(state)]
     payload = {
@@ -151,28 +237,68 @@ def save_checkpoint(
         "history": [{k: np.asarray(v) for k, v in h.items()} for h in history],
         "segment_seconds": np.asarray(list(segment_seconds), dtype=np.float64),
     }
-    write_bytes_atomic(Path(run_dir) / CHECKPOINT_FILE, serialization.msgpack_serialize(payload))
+    run_dir = Path(run_dir)
+    # The new file is complete before the newest so far becomes the previous one.
+    write_bytes_atomic(run_dir / CHECKPOINT_FILE, _pack(payload), keep_previous=run_dir / PREVIOUS_CHECKPOINT_FILE)
 
 
 def load_checkpoint(run_dir: str | os.PathLike, template: Any) -> Checkpoint:
     """Restores what :func:`save_checkpoint` saved.
 
     ``template`` is a pytree of the state's shapes (``jax.eval_shape`` of init);
-    a checkpoint of another shape is an error, not a silent mix.
+    a checkpoint of another shape is an error, not a silent mix. When the newest
+    checkpoint is missing or damaged (empty, cut short, corrupted), the previous one
+    is restored instead, saying so in one line on stderr (the damaged file is moved
+    to ``checkpoint.damaged.msgpack``); when both are, a one-line :class:`DamagedFile`.
     """
-    import jax
-    from flax import serialization
+    run_dir = Path(run_dir)
+    newest, previous = run_dir / CHECKPOINT_FILE, run_dir / PREVIOUS_CHECKPOINT_FILE
+    try:
+        if not newest.exists():
+            raise DamagedFile(f"no {CHECKPOINT_FILE} in {str(run_dir)!r}")
+        return _restore_checkpoint(newest, template)
+    except DamagedFile as err:
+        problem = err
+    if not previous.exists():
+        raise problem
+    try:
+        restored = _restore_checkpoint(previous, template)
+    except DamagedFile as err:
+        raise DamagedFile(f"{problem}; the previous checkpoint is damaged too: {err}") from None
+    kept = ""
+    if newest.exists():
+        os.replace(newest, run_dir / DAMAGED_CHECKPOINT_FILE)
+        kept = f"; the damaged one is now {DAMAGED_CHECKPOINT_FILE}"
+    print(
+        f"rljax: {problem}; resuming from the previous checkpoint, {PREVIOUS_CHECKPOINT_FILE} "
+        f"(after segment {len(restored.history)}){kept}",
+        file=sys.stderr,
+    )
+    return restored
 
-    path = Path(run_dir) / CHECKPOINT_FILE
-    payload = serialization.msgpack_restore(path.read_bytes())
+
+def _restore_checkpoint(path: Path, template: Any) -> Checkpoint:
+    """One checkpoint file: :class:`DamagedFile` if unreadable, ``ValueError`` if of another run."""
+    import jax
+
+    payload = _unpack(path)
+    if not isinstance(payload, dict) or not isinstance(payload.get("state"), dict):
+        raise _damaged(path, "not an rljax checkpoint (no training state in it)")
+    state, history = payload["state"], payload.get("history")
+    if not all(str(i) in state and isinstance(state[str(i)], np.ndarray) for i in range(len(state))):
+        raise _damaged(path, "its training state is incomplete (corrupted?)")
+    if not isinstance(history, list) or not all(
+        isinstance(h, dict) and all(isinstance(v, np.ndarray) for v in h.values()) for h in history
+    ):
+        raise _damaged(path, "its metrics history is broken (corrupted?)")
     spec_leaves, treedef = jax.tree.flatten(template)
-    leaves = [payload["state"][str(i)] for i in range(len(payload["state"]))]
+    leaves = [state[str(i)] for i in range(len(state))]
     if len(leaves) != len(spec_leaves) or any(
         tuple(a.shape) != tuple(b.shape) or a.dtype != b.dtype for a, b in zip(leaves, spec_leaves)
     ):
         raise ValueError(f"checkpoint {path} does not match this run's state (different config or code)")
-    history = [dict(h) for h in payload["history"]]
-    seconds = [float(t) for t in np.asarray(payload.get("segment_seconds", []))]
+    history = [dict(h) for h in history]
+    seconds = [float(t) for t in np.asarray(payload.get("segment_seconds", []), dtype=np.float64).ravel()]
     seconds = seconds if len(seconds) == len(history) else [float("nan")] * len(history)
     state = jax.tree.unflatten(treedef, [jax.numpy.asarray(x) for x in leaves])
     return Checkpoint(state, history, seconds)
@@ -184,10 +310,9 @@ AGENT_STATE_FILE = "agent_state.msgpack"
 def save_agent_states(run_dir: str | os.PathLike, agent_states: Any) -> None:
     """Atomically saves every run's final agent state (unpacked: leading axis = run)."""
     import jax
-    from flax import serialization
 
     leaves = {str(i): np.asarray(x) for i, x in enumerate(jax.tree.leaves(agent_states))}
-    write_bytes_atomic(Path(run_dir) / AGENT_STATE_FILE, serialization.msgpack_serialize(leaves))
+    write_bytes_atomic(Path(run_dir) / AGENT_STATE_FILE, _pack(leaves))
 
 
 def load_agent_state(run_dir: str | os.PathLike, template: Any, run_index: int) -> Any:
@@ -196,13 +321,21 @@ def load_agent_state(run_dir: str | os.PathLike, template: Any, run_index: int) 
     ``template`` is the pytree of ONE run's agent state (shapes only are used).
     """
     import jax
-    from flax import serialization
 
-    payload = serialization.msgpack_restore((Path(run_dir) / AGENT_STATE_FILE).read_bytes())
+    path = Path(run_dir) / AGENT_STATE_FILE
+    payload = _unpack(path)
+    if not isinstance(payload, dict) or not all(
+        str(i) in payload and isinstance(payload[str(i)], np.ndarray) for i in range(len(payload))
+    ):
+        raise _damaged(path, "not rljax agent states (corrupted?)")
     spec, treedef = jax.tree.flatten(template)
-    leaves = [payload[str(i)][run_index] for i in range(len(payload))]
-    if len(leaves) != len(spec) or any(tuple(a.shape) != tuple(b.shape) for a, b in zip(leaves, spec)):
+    stacked = [payload[str(i)] for i in range(len(payload))]
+    if len(stacked) != len(spec) or any(
+        a.ndim != b.ndim + 1 or a.shape[0] <= run_index or tuple(a.shape[1:]) != tuple(b.shape)
+        for a, b in zip(stacked, spec)
+    ):
         raise ValueError(f"{run_dir}/{AGENT_STATE_FILE} does not match this agent's state")
+    leaves = [a[run_index] for a in stacked]
     return jax.tree.unflatten(treedef, [jax.numpy.asarray(x) for x in leaves])
 
 
@@ -256,14 +389,33 @@ class Run:
 
 
 def _read_json(path: Path) -> Any:
+    """A JSON file; :class:`DamagedFile` (one line, naming it) if empty, cut short or not JSON."""
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as err:
         raise ValueError(f"cannot read {path.name} in {str(path.parent)!r}: {err}") from None
+    if not data.strip():
+        raise _damaged(path, "empty file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _damaged(path, "not UTF-8 text (corrupted?)") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"malformed {path.name} in {str(path.parent)!r}: {err}") from None
+        where = f"{err.msg} at line {err.lineno} column {err.colno}"
+        # A file cut short fails at its very end, or inside the string it ends in.
+        if err.pos >= len(text.rstrip()) or err.msg.startswith("Unterminated string"):
+            raise _damaged(path, f"ends early (truncated?): {where}") from None
+        raise _damaged(path, f"not valid JSON: {where}") from None
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file that must hold an object (``run.json``, ``sweep.json``)."""
+    obj = _read_json(path)
+    if not isinstance(obj, dict):
+        raise _damaged(path, f"expected a JSON object, got {type(obj).__name__}")
+    return obj
 
 
 def _summary_error(path: Path, why: str) -> ValueError:
@@ -367,7 +519,7 @@ def load_runs(paths: Sequence[str | Path]) -> list[Run]:
         if not folder.is_dir():
             raise ValueError(f"{str(given)!r} is not a folder (expected a run or sweep folder)")
         if (folder / "sweep.json").is_file():
-            sweep = _read_json(folder / "sweep.json")
+            sweep = _read_json_object(folder / "sweep.json")
             for d in _sweep_config_dirs(folder, sweep):
                 runs.append(_load_run(d, f"{name}/{d.name}", sweep=name))
         elif (folder / "summary.json").is_file():
@@ -397,22 +549,40 @@ def read_eval_curves(path: Path, seeds: Sequence[int]) -> Curves:
     """
     if not path.is_file():
         raise ValueError(f"no metrics.csv in {str(path.parent)!r}: cannot plot its learning curve")
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ValueError(f"cannot read {path.name} in {str(path.parent)!r}: {err}") from None
+    if not data.strip():
+        raise _damaged(path, f"empty file (expected the header {METRIC_HEADER.strip()})")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _damaged(path, "not UTF-8 text (corrupted?)") from None
+    if not text.endswith("\n"):
+        # Every row rljax writes ends its line: a last row without one was cut short, and
+        # its value may read as another number.
+        raise _damaged(path, "the last row has no line end (truncated?)")
     by_seed: dict[int, dict[int, float]] = {}
     configs: set[str] = set()
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"seed", "config", "step", "metric", "value"} - set(reader.fieldnames or ())
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        missing = set(METRIC_COLUMNS) - set(reader.fieldnames or ())
         if missing:
-            raise ValueError(f"malformed metrics table {str(path)!r}: missing column(s) {', '.join(sorted(missing))}")
+            raise _damaged(path, f"missing column(s) {', '.join(sorted(missing))} in its header")
         for row in reader:
+            if None in row or None in row.values():  # too many or too few fields
+                raise _damaged(path, f"line {reader.line_num}: not a row of {METRIC_HEADER.strip()}")
             if row["metric"] != "eval_return":
                 continue
             try:
                 seed, step, value = int(row["seed"]), int(float(row["step"])), float(row["value"])
             except (TypeError, ValueError):
-                raise ValueError(f"malformed metrics table {str(path)!r}, line {reader.line_num}: {row}") from None
+                raise _damaged(path, f"line {reader.line_num}: not a row of {METRIC_HEADER.strip()}") from None
             configs.add(row["config"])
             by_seed.setdefault(seed, {})[step] = value
+    except csv.Error as err:
+        raise _damaged(path, f"line {reader.line_num}: {err}") from None
     if len(configs) > 1:
         raise ValueError(f"{str(path)!r} holds several configurations ({', '.join(sorted(configs))})")
     present = [s for s in seeds if s in by_seed]
@@ -431,7 +601,9 @@ def resolve_run_dir(run_dir: str | os.PathLike, config: int | str | None = None)
         raise FileNotFoundError(f"{str(run_dir)!r} is not a folder")
     sweep_file = run_dir / "sweep.json"
     if sweep_file.exists():
-        labels = list(_read_json(sweep_file).get("labels", []))
+        labels = _read_json_object(sweep_file).get("labels", [])
+        if not isinstance(labels, list):
+            raise _damaged(sweep_file, "'labels' must be a list")
         if config is None:
             raise ValueError(f"{str(run_dir)!r} is a sweep folder: pass config= one of {labels} (or its index)")
         if isinstance(config, int) and not isinstance(config, bool):
@@ -456,7 +628,7 @@ def read_spec(run_dir: Path) -> dict[str, Any]:
             f"{str(run_dir)!r} has no {AGENT_STATE_FILE}: the run has not finished "
             f"(or was written by an rljax that did not save agent states)"
         )
-    spec = _read_json(spec_file)
+    spec = _read_json_object(spec_file)
     missing = [k for k in ("agent", "env", "seeds") if k not in spec]
     if missing:
         raise ValueError(f"{spec_file} lacks {', '.join(missing)}")
@@ -497,9 +669,10 @@ def run_spec(
 def check_resume(out: Path, spec: dict[str, Any]) -> None:
     """Raises ``ValueError`` unless ``out`` holds a checkpoint of the run ``spec`` describes."""
     spec_file = out / "run.json"
-    if not spec_file.exists() or not (out / CHECKPOINT_FILE).exists():
+    checkpoints = (out / CHECKPOINT_FILE, out / PREVIOUS_CHECKPOINT_FILE)
+    if not spec_file.exists() or not any(c.exists() for c in checkpoints):
         raise ValueError(f"--resume: {str(out)!r} has no checkpoint to resume from")
-    saved = _read_json(spec_file)
+    saved = _read_json_object(spec_file)
     saved_spec = {k: saved.get(k) for k in spec}
     current = json.loads(json.dumps(spec))  # same JSON types as the saved one
     if saved_spec != current:

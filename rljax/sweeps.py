@@ -27,17 +27,10 @@ from rljax.agents.base import config_fields, is_static_field
 from rljax.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE
 from rljax.configs import make_config
 from rljax.envs import solved_at
-from rljax.experiment import (
-    DEFAULT_EVAL_EPISODES,
-    MetricsStreams,
-    TrainResult,
-    build,
-    check_run_options,
-    train,
-    write_config_outputs,
-)
-from rljax.files import prepare_out_dir, write_json_atomic
+from rljax.experiment import DEFAULT_EVAL_EPISODES, build, check_run_options, train
+from rljax.files import prepare_out_dir, releases_folder_locks, write_json_atomic
 from rljax.interrupts import RunInterrupted
+from rljax.results import MetricsStreams, TrainResult, write_config_outputs
 from rljax.runs import manifest, run_spec, save_agent_states
 
 
@@ -105,6 +98,7 @@ class SweepResult:
         return result.metrics["env_steps"][rows][0], result.metrics["eval_return"][rows]
 
 
+@releases_folder_locks  # the sweep folder's writer lock, taken below, goes when sweep returns or raises
 def sweep(
     agent: str | Agent,
     env_id: str,
@@ -165,7 +159,7 @@ def sweep(
     )
     folder = None
     if out is not None:  # everything is validated: only now is anything written
-        folder = prepare_out_dir(out, overwrite)
+        folder = prepare_out_dir(out, overwrite, argv)  # created (or emptied) and locked
         cache_dir = compile_cache.resolve(train_kwargs.get("compile_cache"))
         write_json_atomic(folder / "manifest.json", manifest(seeds, list(argv) if argv else None, cache_dir))
         sweep_info = {"agent": plans[0].agent.name, "env": env_id, "seeds": seeds, "grid": combos}

@@ -28,7 +28,7 @@ LAYERS: list[set[str]] = [
     {"rljax.agents", "rljax.planning", "rljax.bandits"},
     {"rljax.configs", "rljax.loop"},
     {"rljax.batch"},
-    {"rljax.runs", "rljax.plots", "rljax.experiment", "rljax.sweeps", "rljax.policies"},
+    {"rljax.runs", "rljax.plots", "rljax.results", "rljax.experiment", "rljax.sweeps", "rljax.policies"},
     {"rljax.report_tables", "rljax.report_plots", "rljax.drawers", "rljax.render", "rljax.cli", "rljax"},
 ]
 
