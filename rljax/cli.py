@@ -440,6 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "deterministic", False):
         enable_deterministic_gpu()
     commands = {"train": cmd_train, "sweep": cmd_sweep, "list": cmd_list, "report": cmd_report, "render": cmd_render}
+    from rljax.files import WriteFailed
     from rljax.interrupts import RunInterrupted
 
     try:
@@ -447,6 +448,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunInterrupted as stop:  # the first Ctrl-C / SIGTERM: stopped cleanly after a segment
         print(f"rljax {args.command}: {stop}", file=sys.stderr)
         return stop.exit_code
+    except WriteFailed as err:  # the disk, not the input: exit 1
+        print(f"rljax {args.command}: error: {err.strerror}", file=sys.stderr)
+        return 1
     except (UsageError, ValueError, FileExistsError) as err:
         print(f"rljax {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -34,12 +34,13 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, keep_previous: str 
     ``keep_previous``: move the file ``path`` held (if any) there, once the new one is complete.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are meant to be shared
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are meant to be shared
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -49,11 +50,23 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, keep_previous: str 
             # a whole file sits at one of the two names (bar the instant between renames).
             os.replace(path, keep_previous)
         os.replace(tmp, path)
+    except OSError as err:  # disk full, read-only, quota...: the old file is untouched; say which
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        if isinstance(err, WriteFailed):
+            raise
+        raise WriteFailed(
+            err.errno, f"cannot write {path}: {err.strerror or err} (the previous file is unchanged)"
+        ) from None
     except BaseException:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+class WriteFailed(OSError):
+    """A file could not be written (disk full, ...); the message names it; the old file is intact."""
 
 
 def _fsync_dir(folder: Path) -> None:

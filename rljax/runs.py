@@ -30,7 +30,7 @@ from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
-from rljax.files import to_jsonable, write_bytes_atomic
+from rljax.files import WriteFailed, to_jsonable, write_bytes_atomic
 
 
 def _version(package: str) -> str | None:
@@ -144,10 +144,14 @@ class MetricsTable:
             os.fsync(f.fileno())
 
     def append(self, rows: str) -> None:
-        with open(self.path, "a") as f:
-            f.write(rows)
-            f.flush()
-            os.fsync(f.fileno())
+        """Appends whole rows and fsyncs them; a failed write (disk full) names the file."""
+        try:
+            with open(self.path, "a") as f:
+                f.write(rows)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as err:  # a partial last row is dropped when the table is reopened (resume)
+            raise WriteFailed(err.errno, f"cannot append to {self.path}: {err.strerror or err}") from None
 
 
 CHECKPOINT_FILE = "checkpoint.msgpack"
