@@ -5,6 +5,9 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 SCRIPT = """
 import hashlib, json, sys, jax, numpy as np
 from rljax.batch import FAST_COMPILE
@@ -33,3 +36,35 @@ def test_four_fake_devices_match_one_device():
     assert four["q"] == one["q"]  # bitwise, seed by seed
     assert four["returns"] == one["returns"]
     assert len(set(four["q"])) == 6  # and the seeds are different runs
+
+
+NEURAL = """
+import json, sys, jax, numpy as np
+from rljax.batch import FAST_COMPILE
+from rljax.experiment import train
+agent = sys.argv[2]
+kw = {"dqn": dict(overrides={"hidden_sizes": (16,), "learning_starts": 200, "batch_size": 32, "num_envs": 4},
+                  total_steps=3000),
+      "reinforce": dict(overrides={"hidden_sizes": (16,)}, total_steps=6000)}[agent]
+r = train(agent, "CartPole-v1", seeds=range(4), lane_width=1, eval_episodes=5, num_devices=int(sys.argv[1]),
+          compiler_options=FAST_COMPILE, progress=False, **kw)
+params = np.concatenate([np.asarray(x).reshape(4, -1) for x in jax.tree.leaves(r.agent_states().params)], 1)
+print(json.dumps({"used": r.num_devices, "params": params.tolist(), "returns": r.final_eval_return.tolist()}))
+"""
+
+
+@pytest.mark.parametrize("agent", ["dqn", "reinforce"])
+def test_neural_agents_on_four_devices_agree_with_one_to_rounding(agent):
+    """Not bitwise (XLA fuses a 4-partition program differently; README "Several devices")."""
+    runs = {}
+    for n in (4, 1):
+        env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+        proc = subprocess.run(
+            [sys.executable, "-c", NEURAL, str(n), agent], env=env, capture_output=True, text=True, timeout=600
+        )
+        assert proc.returncode == 0, proc.stderr
+        runs[n] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert runs[4]["used"] == 4 and runs[1]["used"] == 1
+    four, one = np.asarray(runs[4]["params"]), np.asarray(runs[1]["params"])
+    np.testing.assert_allclose(four, one, rtol=0, atol=1e-5)  # the same runs, to float rounding
+    assert np.abs(four[0] - four[1]).max() > 1e-2  # while different seeds are different runs
