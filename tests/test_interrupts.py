@@ -98,3 +98,40 @@ def test_a_second_signal_stops_at_once_and_the_last_checkpoint_still_resumes(tmp
     finished = subprocess.run(resume, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr
     assert (out / "summary.json").exists()
+
+
+@pytest.mark.parametrize(
+    "agent,env,extra",
+    [
+        ("q_learning", "Taxi-v3", ["--total-steps", "400000", "--eval-every", "4000"]),
+        ("dqn", "CartPole-v1", ["--total-steps", "40000", "--eval-every", "1000", "--set", "hidden_sizes=(32,)"]),
+    ],
+)
+def test_sigint_after_the_first_checkpoint_then_the_printed_resume_command_gives_the_uninterrupted_run(
+    tmp_path, agent, env, extra
+):
+    import json
+    import re
+    import subprocess
+    import sys
+
+    base = [sys.executable, "-m", "rljax.cli", "train", agent, "--env", env, "--seeds", "2", *extra]
+    base += ["--eval-episodes", "10", "--no-progress", "--checkpoint-every", "4000"]
+    straight = subprocess.run([*base, "--out", str(tmp_path / "straight")], capture_output=True, text=True)
+    assert straight.returncode == 0, straight.stderr
+    out = tmp_path / "run"
+    proc = subprocess.Popen([*base, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (out / "checkpoint.msgpack").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    command = re.search(r"continue \(same numbers as an uninterrupted run\) with: (.+)$", err.strip()).group(1)
+    assert command.endswith(f"--resume {out}")
+    argv = command.split()
+    resumed = subprocess.run([sys.executable, "-m", "rljax.cli", *argv[1:]], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = (json.loads((d / "summary.json").read_text()) for d in (tmp_path / "straight", out))
+    assert a["final_eval_return"] == b["final_eval_return"] and a["steps_to_threshold"] == b["steps_to_threshold"]
+    assert (out / "metrics.csv").read_text() == (tmp_path / "straight" / "metrics.csv").read_text()
