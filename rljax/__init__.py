@@ -9,13 +9,14 @@ The Python API does what the command line does::
     rljax.report(folders, out=..., plot=...)      # rljax report: IQM, bootstrap CIs, curves
     rljax.load_policy(run_dir, seed)              # a trained policy, NumPy in, NumPy out
 
-Everything but ``make`` is imported on first use, so ``import rljax`` stays cheap.
+Everything is imported on first use, so ``import rljax`` (and ``rljax --help``) stays cheap.
 """
 
 from rljax._version import __version__
-from rljax.envs import make, registered_ids
 
 _LAZY = {
+    "make": "rljax.envs:make",
+    "registered_ids": "rljax.envs:registered_ids",
     "train": "rljax.experiment:train",
     "sweep": "rljax.sweeps:sweep",
     "build": "rljax.experiment:build",
@@ -37,4 +38,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'rljax' has no attribute {name!r}")
 
 
-__all__ = ["make", "registered_ids", "__version__", *_LAZY]
+__all__ = ["__version__", *_LAZY]

@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from rljax.report_plots import PLOT_RESAMPLES
-from rljax.stats import DEFAULT_RESAMPLES
+from rljax.defaults import DEFAULT_RESAMPLES, MAX_FPS, PLOT_RESAMPLES
 from rljax.watchdog import DEFAULT_MIN_SECONDS as DEFAULT_WATCHDOG_S
 
 
@@ -377,8 +376,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def add_render_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Adds ``rljax render DIR --seed S --out FILE [--episodes] [--fps] [--max-steps]``."""
-    from rljax.render import MAX_FPS
-
     p = subparsers.add_parser("render", help="a GIF of a trained seed's greedy agent (from a `rljax train` folder)")
     p.add_argument("dir", metavar="DIR", help="run folder written by `rljax train`")
     p.add_argument("--seed", type=int, required=True, help="which of the run's seeds to render")

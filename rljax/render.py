@@ -25,13 +25,13 @@ import jax
 import numpy as np
 from PIL import Image
 
+from rljax.defaults import MAX_FPS  # noqa: F401  (defined there, so the CLI reads it cheaply)
 from rljax.drawers import SUPPORTED_ENVS, Drawer, Frame, _frame, drawer_for, unwrap  # noqa: F401
 
 Policy = Callable[[jax.Array, jax.Array], jax.Array]  # (key, obs) -> action
 
 # GIF frame delays are stored in whole centiseconds, and browsers show delays of
 # 0 or 1 cs (above 50 fps) as 10 cs, so faster GIFs would play *slower*.
-MAX_FPS = 50
 # The last frame of every episode is held this long, so the end is readable
 # before the next episode (or the loop) starts.
 HOLD_END_S = 1.0

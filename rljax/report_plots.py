@@ -8,13 +8,13 @@ from typing import Sequence
 import numpy as np
 
 import rljax.stats as stats
+from rljax.defaults import PLOT_RESAMPLES  # noqa: F401  (defined there, so the CLI reads it cheaply)
 from rljax.files import write_bytes_atomic
 from rljax.plots import figure_png
 from rljax.runs import Run
 
 # Bootstrap resamples per evaluation step for the curve bands: a visual aid on many
 # steps, where 2,000 resamples already put the band's edges within a pixel or two.
-PLOT_RESAMPLES = 2_000
 
 
 def _curve_band(returns: np.ndarray, statistic, num_resamples: int, confidence: float, seed: int):

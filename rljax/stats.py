@@ -27,9 +27,10 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import scipy.stats
 
+from rljax.defaults import DEFAULT_RESAMPLES  # noqa: F401  (defined there, so the CLI reads it cheaply)
+
 Statistic = Callable[..., Any]
 
-DEFAULT_RESAMPLES = 10_000
 DEFAULT_CONFIDENCE = 0.95
 CI_METHOD = "percentile"
 

@@ -16,6 +16,7 @@ RLJAX = Path(__file__).resolve().parents[1] / "rljax"
 LAYERS: list[set[str]] = [
     {
         "rljax._version",
+        "rljax.defaults",
         "rljax.files",
         "rljax.compile_cache",
         "rljax.interrupts",
