@@ -7,7 +7,7 @@ own), the greedy policy is evaluated on 100 fresh games every ``--eval-every`` s
 and the score reported for N games is the first evaluation after the seed finished
 its N-th training game. Random play scores about -770.
 
-The tutorial's DQN, as a DQN config (:data:`TUTORIAL_DQN`): the Q-network is one
+The tutorial's DQN, as a DQN config (:data:`TUTORIAL_DQN`, DQN's ``Taxi-v3`` preset): the Q-network is one
 ``Embedding(500, 6)`` whose rows are the six Q values (``torso="embedding"``,
 ``hidden_sizes=()``), Adam at 1e-2, mean absolute error, batches of 64 from replay
 after every step as soon as the memory holds more than 64, gamma 0.99, no target
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rljax.agents.dqn import PRESETS as DQN_PRESETS
 from rljax.envs import SOLVED_AT
 from rljax.experiment import train
 from rljax.files import write_json_atomic
@@ -38,28 +39,8 @@ GAMES = (100, 250, 500)
 # explores too, but scored worse: -33 after 500 games vs -22.)
 TABULAR = {"learning_rate": 1.0, "num_envs": 1, "epsilon_decay_fraction": 0.3}
 
-TUTORIAL_DQN = {
-    "torso": "embedding",
-    "hidden_sizes": (),
-    "learning_rate": 1e-2,
-    "learning_rate_end_fraction": 1.0,
-    "loss": "mae",
-    "batch_size": 64,
-    "buffer_size": 100_000,
-    "learning_starts": 65,
-    "num_envs": 1,
-    "train_frequency": 1,
-    "gradient_steps": 1,
-    "tau": 1.0,
-    "target_update_interval": 1,
-    "max_grad_norm": 0.0,
-    "gamma": 0.99,
-    "epsilon_start": 1.0,
-    "epsilon_end": 0.05,
-    "epsilon_schedule": "exponential",
-    "epsilon_clock": "episodes",
-    "epsilon_decay_rate": 0.99,
-}
+# The tutorial's DQN is DQN's Taxi-v3 preset (rljax/agents/dqn.py), every field spelled out there.
+TUTORIAL_DQN = {k: v for k, v in DQN_PRESETS["Taxi-v3"].items() if k != "total_steps"}
 
 
 def score_after_games(result, games: int) -> np.ndarray:
