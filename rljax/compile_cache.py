@@ -38,15 +38,17 @@ _events_lock = threading.Lock()
 _listening = False
 
 
+def _user_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/rljax/jax`` (``~/.cache/rljax/jax``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rljax" / "jax"
+
+
 def default_cache_dir() -> Path | None:
     """The folder the cache uses by default (None: turned off by ``$RLJAX_COMPILE_CACHE``)."""
     value = os.environ.get(ENV_VAR, "").strip()
     if value.lower() in OFF_VALUES:
         return None
-    if value:
-        return Path(value).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "rljax" / "jax"
+    return Path(value).expanduser() if value else _user_cache_dir()
 
 
 def resolve(compile_cache: bool | str | os.PathLike | None) -> Path | None:
@@ -57,8 +59,7 @@ def resolve(compile_cache: bool | str | os.PathLike | None) -> Path | None:
     if compile_cache is False:
         return None
     if compile_cache is True:
-        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        return Path(base) / "rljax" / "jax"
+        return _user_cache_dir()
     return Path(compile_cache).expanduser()
 
 

@@ -58,6 +58,25 @@ class Plan:
     eval_every: int | None
     eval_episodes: int
 
+    def run_spec(
+        self, command: str, seeds: Sequence[int], lane_width: int, fast_compile: bool, config: int | None = None
+    ) -> dict[str, Any]:
+        """``run.json`` of this plan (of its configuration ``config`` only, for a sweep's folder)."""
+        overrides = self.overrides if config is None else [self.overrides[config]]
+        return run_spec(
+            command,
+            self.agent.name,
+            self.env_id,
+            self.env_kwargs,
+            seeds,
+            overrides,
+            self.total_steps,
+            self.eval_every,
+            self.eval_episodes,
+            lane_width,
+            fast_compile,
+        )
+
 
 def build(
     agent: str | Agent,
@@ -241,19 +260,7 @@ def train(
     cache_dir = compile_cache_module.enable(compile_cache_module.resolve(compile_cache))
     folder = None
     if out is not None:  # validated above; only now is anything written
-        spec = run_spec(
-            "train",
-            loop.agent.name,
-            plan.env_id,
-            plan.env_kwargs,
-            seeds,
-            plan.overrides,
-            plan.total_steps,
-            plan.eval_every,
-            plan.eval_episodes,
-            lane_width,
-            compiler_options == FAST_COMPILE,
-        )
+        spec = plan.run_spec("train", seeds, lane_width, compiler_options == FAST_COMPILE)
         folder = Path(out)
         if resume:
             if folder.is_dir():  # (a missing one: check_resume says there is nothing to resume)

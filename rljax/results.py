@@ -79,11 +79,16 @@ class TrainResult:
         secs = [round(float(seconds[j]), 3) if j >= 0 and np.isfinite(seconds[j]) else None for j in first]
         return float(threshold), steps, secs
 
+    def rows(self, config_id: int | None = None) -> np.ndarray:
+        """Indices of the runs of configuration ``config_id`` (None: every run), in seed order."""
+        ids = np.asarray(self.config_ids)
+        return np.flatnonzero(ids == config_id) if config_id is not None else np.arange(ids.size)
+
     def summary(self, config_id: int | None = None) -> dict[str, Any]:
         """The ``summary.json`` contract of ``rljax train`` (for one configuration)."""
         from rljax.runs import versions
 
-        idx = [i for i, c in enumerate(self.config_ids) if config_id is None or c == config_id]
+        idx = self.rows(config_id).tolist()
         cid = self.config_ids[idx[0]]
         threshold, steps, seconds = self.threshold_times()
         return {
@@ -146,7 +151,7 @@ def write_config_outputs(out: Path, result: TrainResult, config_id: int, label: 
     from rljax.plots import plot_curves
 
     summary = result.summary(config_id)
-    rows = [i for i, c in enumerate(result.config_ids) if c == config_id]
+    rows = result.rows(config_id)
     write_json_atomic(out / "config.json", summary["config"])
     plot_curves(
         [(label, result.metrics["env_steps"][rows[0]], result.metrics["eval_return"][rows])],

@@ -27,11 +27,11 @@ from rljax.agents.base import config_fields, is_static_field
 from rljax.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE
 from rljax.configs import make_config
 from rljax.envs import solved_at
-from rljax.experiment import DEFAULT_EVAL_EPISODES, build, check_run_options, train
+from rljax.experiment import DEFAULT_EVAL_EPISODES, Plan, build, check_run_options, train
 from rljax.files import prepare_out_dir, releases_folder_locks, write_json_atomic
 from rljax.interrupts import RunInterrupted
 from rljax.results import MetricsStreams, TrainResult, write_config_outputs
-from rljax.runs import manifest, run_spec, save_agent_states
+from rljax.runs import manifest, save_agent_states
 
 
 def grid_combinations(agent: str | Agent, grid: dict[str, Sequence[Any]]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -89,13 +89,13 @@ class SweepResult:
     def final_eval_return(self, i: int) -> np.ndarray:
         """Per seed, configuration ``i``'s final evaluation return."""
         result, cid = self.results[self.program[i]], self.config_index[i]
-        return result.final_eval_return[np.asarray(result.config_ids) == cid]
+        return result.final_eval_return[result.rows(cid)]
 
     def curves(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Configuration ``i``'s evaluation curves: env steps ``[segments]``, returns ``[seeds, segments]``."""
         result, cid = self.results[self.program[i]], self.config_index[i]
-        rows = np.asarray(result.config_ids) == cid
-        return result.metrics["env_steps"][rows][0], result.metrics["eval_return"][rows]
+        rows = result.rows(cid)
+        return result.metrics["env_steps"][rows[0]], result.metrics["eval_return"][rows]
 
 
 @releases_folder_locks  # the sweep folder's writer lock, taken below, goes when sweep returns or raises
@@ -200,26 +200,15 @@ def sweep(
 
 
 def _write_config_folders(
-    folder: Path, result: TrainResult, plan: Any, labels: list[str], seeds: list[int], kwargs: dict[str, Any]
+    folder: Path, result: TrainResult, plan: Plan, labels: list[str], seeds: list[int], kwargs: dict[str, Any]
 ) -> None:
     """Each configuration of one program: its ``run.json``, agent states and summary files."""
     states = result.agent_states()
     for cid, label in enumerate(labels):
         d = folder / label
-        spec = run_spec(
-            "sweep",
-            plan.agent.name,
-            plan.env_id,
-            plan.env_kwargs,
-            seeds,
-            [plan.overrides[cid]],
-            plan.total_steps,
-            plan.eval_every,
-            plan.eval_episodes,
-            kwargs.get("lane_width", DEFAULT_LANE_WIDTH),
-            kwargs.get("compiler_options") == FAST_COMPILE,
-        )
+        fast = kwargs.get("compiler_options") == FAST_COMPILE
+        spec = plan.run_spec("sweep", seeds, kwargs.get("lane_width", DEFAULT_LANE_WIDTH), fast, config=cid)
         write_json_atomic(d / "run.json", spec)
-        rows = np.asarray([r for r, c in enumerate(result.config_ids) if c == cid])
+        rows = result.rows(cid)
         save_agent_states(d, jax.tree.map(lambda x: x[rows], states))
         write_config_outputs(d, result, cid, label)
