@@ -9,7 +9,12 @@ bands, and one sentence on whether the difference is significant.
 
     .venv/bin/python experiments/seed_sweep_study.py --seeds 32 --out results/seed_sweep_study
 
-Add ``--total-steps`` to shorten it (the default is DQN's CartPole preset).
+Both settings are DQN's CartPole preset (Huber, huber_delta 20, 46k env steps) with only
+the loss changed; add ``--total-steps`` to shorten them. At that preset (32 seeds each,
+2-core CPU, ~95 s in all): Huber solves 31/32 (mean 498.0 [494.0, 500.0], IQM 500.0
+[500.0, 500.0]), squared error 26/32 (mean 471.3 [439.6, 495.7], IQM 500.0 [494.0, 500.0]);
+P(Huber > MSE) = 0.59 [0.52, 0.67]. (At the old 200k-step preset, Huber with delta 1
+solved 8 of 32: see the docstring of rljax.agents.dqn.)
 """
 
 import argparse

@@ -15,6 +15,7 @@ from rljax.agents.dqn import (
     dqn,
     init,
     learning_rate_at,
+    network_input,
     q_values,
     replay_buffer,
     td_loss,
@@ -207,6 +208,37 @@ def test_bad_hyperparameters(override, match):
 def test_continuous_actions_are_refused():
     with pytest.raises(ValueError, match="discrete .*action space"):
         train("dqn", "Pendulum-v1", total_steps=10)
+
+
+@pytest.mark.parametrize("scale", [(), (1.0, 2.0), (1.0, 1.0, 0.0, 1.0), (-1.0,)])
+def test_bad_obs_scale(scale):
+    with pytest.raises(ValueError, match="obs_scale"):
+        train("dqn", "CartPole-v1", overrides={"obs_scale": scale}, total_steps=10)
+
+
+# --- Observation scaling and the CartPole preset --------------------------------------
+
+
+def test_obs_scale_multiplies_the_network_input():
+    """obs_scale s gives Q(s * obs) under the same parameters; s = 1 leaves the input untouched."""
+    scale = (0.5, 2.0, 4.0, 0.25)
+    plain, scaled = DQNConfig(), DQNConfig(obs_scale=scale)
+    state = cartpole_state(plain)
+    obs = jax.random.normal(jax.random.PRNGKey(3), (5, 4))
+    np.testing.assert_allclose(
+        q_values(state, state.params, obs, scaled),
+        q_values(state, state.params, obs * jnp.asarray(scale), plain),
+        rtol=1e-6,
+    )
+    np.testing.assert_array_equal(network_input(obs, 0, DQNConfig(obs_scale=(1.0,))), obs)
+    np.testing.assert_array_equal(network_input(obs, 0, DQNConfig(obs_scale=(2.0,))), obs * 2.0)
+
+
+def test_cartpole_preset_is_huber():
+    """``rljax train dqn --env CartPole-v1`` uses the Huber loss, with a delta at the TD-error scale."""
+    config = rljax.build("dqn", "CartPole-v1").configs[0]
+    assert config.loss == "huber"
+    assert config.huber_delta >= 10.0  # delta 1 caps the terminal transitions' gradients (module docstring)
 
 
 # --- Probes: exact values ------------------------------------------------------------

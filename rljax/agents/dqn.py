@@ -32,8 +32,28 @@ neither bootstrap truncated steps correctly nor run online Q-learning
 (``buffer_size = batch_size = 1``).
 
 Discrete observations (``Discrete`` spaces: Taxi, the probes, ...) are one-hot
-encoded; vectors go through an MLP, MinAtar images through a small CNN
-(:mod:`rljax.nets`).
+encoded; vectors (times ``obs_scale``) go through an MLP, MinAtar images through a
+small CNN (:mod:`rljax.nets`).
+
+Huber's delta must match the TD errors that carry the signal. On CartPole (gamma
+0.99, Q -> ~100) the only news that the cart left the track or the pole fell comes
+from the terminated transitions, ~1.5% of a batch, whose TD errors are ~Q itself;
+every other TD error is ~0.2-0.6. Huber(delta) bounds each sample's gradient by delta,
+and Adam then normalises the whole gradient, so no learning rate gives those samples
+their weight back. Measured at the old 200k-step preset (8 seeds, 80k-160k steps):
+with delta = 1 the terminal transitions pulled 25% of the gradient norm (2.0 of 7.9)
+and the network kept valuing the states they start from at Q ~ 90-120 -- like
+states that do not end -- for the whole run (3/8 seeds solved); with squared error
+they pulled 80% (37 of 45) and their Q fell to 2-10 (7/8 solved); delta 10 and 100
+gave Q 2-10 and 8/8. At the fast preset: delta 1 solves 4/16 seeds, 3: 10/16, 10-100:
+15-16/16 (experiments/dqn_cartpole_preset_search.py), so the preset keeps the Huber
+loss with delta = 20, a fifth of the Q scale 1 / (1 - gamma): quadratic for every TD
+error once Q has converged, linear only for the transient ones above 20.
+
+How fast Q can grow is set by the target network, not by the loss: with a soft update
+every gradient step the target follows dQ/dstep = tau (1 - (1 - gamma) Q) -- measured
+0.028 per gradient step at tau = 0.03 --, a time constant of 1 / (tau (1 - gamma))
+gradient steps (3.3k at the old preset, which is why it needed 140k env steps).
 """
 
 from __future__ import annotations
@@ -101,6 +121,9 @@ class DQNConfig:
     target_update_interval: int = struct.field(pytree_node=False, default=1)  # in gradient steps
     loss: Loss = struct.field(pytree_node=False, default="huber")  # "huber" or "mse"
     double_dqn: bool = struct.field(pytree_node=False, default=False)
+    # Multiplies vector observations before the network: one factor, or one per feature
+    # (e.g. 1 / each feature's typical magnitude). 1 = unscaled. See the CartPole preset.
+    obs_scale: tuple[float, ...] = struct.field(pytree_node=False, default=(1.0,))
 
 
 class DQNState(struct.PyTreeNode):
@@ -131,8 +154,14 @@ def q_network(config: DQNConfig, num_actions: int, num_obs_categories: int = 0) 
 
 
 def network_input(obs: jax.Array, num_obs_categories: int, config: DQNConfig) -> jax.Array:
-    """What the Q-network reads: the integer itself for an embedding, else one-hot / float vectors."""
-    return obs if config.torso == "embedding" else encode_observation(obs, num_obs_categories)
+    """What the Q-network reads: the integer itself for an embedding, else one-hot / float vectors
+    (vectors times ``obs_scale``)."""
+    if config.torso == "embedding":
+        return obs
+    x = encode_observation(obs, num_obs_categories)
+    if num_obs_categories or all(float(s) == 1.0 for s in config.obs_scale):
+        return x  # nothing to scale: the program (and its numbers) stay as they were
+    return x * jnp.asarray(config.obs_scale, jnp.float32)
 
 
 def q_values(state: DQNState, params: Any, obs: jax.Array, config: DQNConfig) -> jax.Array:
@@ -321,6 +350,12 @@ def validate(config: DQNConfig, env: Any, env_params: Any) -> None:
     ):
         if int(getattr(config, name)) < 1:
             raise ValueError(f"{name} must be >= 1; got {getattr(config, name)}")
+    scale = tuple(config.obs_scale)
+    if not scale or not all(float(s) > 0 for s in scale):
+        raise ValueError(f"obs_scale must be one or more factors > 0; got {config.obs_scale}")
+    features = getattr(obs_space, "shape", ())[-1:] or (1,)
+    if len(scale) not in (1, features[0]):
+        raise ValueError(f"obs_scale needs 1 or {features[0]} factors (one per observation feature); got {len(scale)}")
     if any(int(h) < 1 for h in config.hidden_sizes):  # () is allowed: a linear Q (or the embedding itself)
         raise ValueError(f"hidden_sizes must be widths >= 1; got {config.hidden_sizes}")
     if config.batch_size > config.buffer_size:
@@ -341,17 +376,37 @@ def validate(config: DQNConfig, env: Any, env_params: Any) -> None:
 # --- Tuned presets (``rljax train dqn --env ...`` starts from these) -----------
 
 PRESETS = {
-    # CartPole-v1, tuned over seeds 0-31 (16 envs, one gradient step of batch 128 per
-    # vector step, 12.5k gradient steps per seed): 31 of 32 seeds end solved (greedy
-    # mean >= 475 over 100 episodes); 30-32 of 32 are solved at every evaluation from
-    # 140k steps on. Squared error, not Huber: what CartPole must learn last is to keep
-    # the cart on the track, from the rare failure transitions (TD errors ~ the Q values,
-    # ~100), and Huber(delta = 1) caps exactly their gradients -- with it the greedy
-    # return stalls below 100. The policies plateau at ~250 steps (cart drifting off
-    # the track) unless the updates are fast (lr 2e-3, tau 0.03 per gradient step, a
-    # 128x128 network); the learning rate then decays to a tenth so the last policy
-    # settles.
-    "CartPole-v1": {"total_steps": 200_000, "loss": "mse"},
+    # CartPole-v1 (experiments/dqn_cartpole_preset_search.py): Huber loss, 46k env steps, 2880
+    # gradient steps of batch 128 per seed. Solved (greedy mean >= 475 over 100 episodes)
+    # at the end: 15/16 seeds 0-15, 31/32 seeds 16-47, 28/32 seeds 100-131 (74/80); the
+    # median seed first reaches 475 after 3.5k-8k env steps, but the policies oscillate
+    # until ~30k (of seeds 16-47, 3-11 are solved at each evaluation before 25k, 16 at
+    # 28k, 25-31 from 37k on).
+    # - huber_delta 20: see the module docstring (delta 1 solves 4/16 here).
+    # - obs_scale ~ 1 / typical magnitude (cart 2.4, velocities 2, pole 0.21 rad): Adam
+    #   moves every weight by ~lr per step, so a raw pole angle of ~0.05 rad is learned
+    #   ~20x slower than the cart position; unscaled, the median seed first reaches 475
+    #   at 32k steps instead of 4.6k and 13/16 end solved (with a 64x64 network, 0-1/8:
+    #   the ~250-step plateau of the cart drifting off the track).
+    # - lr 1e-2 annealed to 3e-4 and tau 0.1: Q's time constant is 1k gradient steps (see
+    #   the module docstring); in a 3 x 3 grid around it (lr 6e-3 / 1.4e-2, tau 0.07 /
+    #   0.15) the other points end with 11-15/16 solved, this one 15-16/16.
+    # - 128x64: 64x64 solves 13/16 (22/32 in another sweep), 128x128 16/16 at 1.4x the
+    #   train time; batch 64: 14/16 (58/64). Double DQN: 14/16, no gain.
+    "CartPole-v1": {
+        "total_steps": 46_080,  # 20 evaluations of 9 updates of 16 envs x 16 steps
+        "loss": "huber",
+        "huber_delta": 20.0,
+        "obs_scale": (0.42, 0.5, 4.8, 0.5),
+        "hidden_sizes": (128, 64),
+        "learning_rate": 1e-2,
+        "learning_rate_end_fraction": 0.03,
+        "tau": 0.1,
+        "batch_size": 128,
+        "train_frequency": 16,
+        "gradient_steps": 16,
+        "epsilon_end": 0.04,
+    },
     # Taxi-v3: the Keras Taxi tutorial's network and training (experiments/keras_taxi_leaderboard.py):
     # an Embedding(500, 6) whose rows are the Q values, Adam 1e-2, mean absolute error, batches
     # of 64 after every step, no target network, epsilon x0.99 per game down to 0.05, one env
