@@ -1,4 +1,10 @@
-"""DQN on CartPole-v1: rljax against rejax at matched hyperparameters, for 1, 16 and 128 seeds.
+"""DQN on CartPole-v1: rljax against rejax, each at its own default or at matched hyperparameters.
+
+``--compare-defaults``: ``rljax train dqn --env CartPole-v1 --seeds 16`` (the Huber
+preset, its evaluations) beside rejax's DQN at rejax's own tuned CartPole config
+(:data:`REJAX_TUNED`), each cold in its own subprocess: compile + train seconds, their
+ratio, and the fraction of seeds solved. ``--breakdown``: where the default's train
+time goes. Without either:
 
 For every (library, number of seeds) it starts a fresh subprocess, so each
 measurement gets its own compile cache and its own peak memory, and reports:
@@ -10,8 +16,8 @@ measurement gets its own compile cache and its own peak memory, and reports:
   CartPole-v1, mean return >= 475, measured the same way for both libraries
   (``rljax.evaluate.evaluate``, outside the timings).
 
-Matched hyperparameters (:data:`MATCHED`): rljax's CartPole-v1 preset, field by
-field -- 16 environments, one gradient step of batch 128 after every vector step, a
+Matched hyperparameters (:data:`MATCHED`): rljax's earlier (squared-error, 200k-step)
+CartPole-v1 preset, field by field -- 16 environments, one gradient step of batch 128 after every vector step, a
 100k replay buffer, 1,000 warm-up steps, Adam with the learning rate 2e-3 annealed
 linearly to 2e-4 over the run (rejax: the same ``optax.linear_schedule``), gamma
 0.99, a soft target update with tau 0.03 after every gradient step (rejax:
@@ -42,6 +48,8 @@ as rljax's lockfile; rljax's own modules come from this checkout)::
 
 Run::
 
+    .venv/bin/python benchmarks/dqn_cartpole.py --compare-defaults --rejax-python /tmp/rejax-venv/bin/python
+    .venv/bin/python benchmarks/dqn_cartpole.py --breakdown
     .venv/bin/python benchmarks/dqn_cartpole.py --rejax-python /tmp/rejax-venv/bin/python
     .venv/bin/python benchmarks/dqn_cartpole.py --seeds 1,16 --total-steps 100000 --libs rljax
 
@@ -66,7 +74,7 @@ ENV_ID = "CartPole-v1"
 SOLVED_AT = 475.0
 EVAL_EPISODES = 100
 
-# rljax's CartPole-v1 preset (rljax/agents/dqn.py), every field spelled out, without
+# rljax's earlier CartPole-v1 preset (squared error), every field spelled out, without
 # gradient clipping (rejax only has element-wise clipping, rljax global-norm).
 MATCHED = dict(
     num_envs=16,
@@ -90,7 +98,48 @@ MATCHED = dict(
 )
 
 
+# rejax's own tuned DQN for CartPole-v1 (``configs/gymnax/cartpole.yaml`` in the rejax
+# repository, commit 4954fbf): a dueling swish 64x64 network, Double DQN, 10 envs, 5
+# gradient steps of batch 100 per vector step, Polyak 0.98, 100k env steps, its own
+# evaluation every 2,500 steps. ``--compare defaults`` runs it, unchanged, beside
+# ``rljax train dqn --env CartPole-v1`` (rljax's default, its evaluations included).
+REJAX_TUNED = dict(
+    agent="DuelingQNetwork",
+    agent_kwargs={"activation": "swish"},
+    num_envs=10,
+    buffer_size=50_000,
+    fill_buffer=5_000,
+    batch_size=100,
+    max_grad_norm=10,
+    learning_rate=0.001,
+    num_epochs=5,
+    total_timesteps=100_000,
+    eval_freq=2_500,
+    polyak=0.98,
+    eps_start=1,
+    eps_end=0.05,
+    exploration_fraction=0.5,
+    gamma=0.99,
+    ddqn=True,
+    normalize_observations=False,
+)
+
+
 # --- rljax ----------------------------------------------------------------------------
+
+
+def run_rljax_default(num_seeds: int) -> dict:
+    """``rljax train dqn --env CartPole-v1 --seeds N``: the preset, its evaluations, lane width 8."""
+    import rljax
+
+    result = rljax.train("dqn", ENV_ID, seeds=range(num_seeds), progress=False)
+    return {
+        "compile_s": result.compile_time_s,
+        "train_s": result.train_time_s,
+        "env_steps_per_seed": result.env_steps_per_seed,
+        "final_greedy_return": result.final_eval_return.tolist(),
+        "config": "rljax default (preset)",
+    }
 
 
 def run_rljax(num_seeds: int, total_steps: int, config: str, lane_width: int) -> dict:
@@ -222,6 +271,69 @@ def run_rejax(num_seeds: int, total_steps: int) -> dict:
     }
 
 
+def run_rejax_tuned(num_seeds: int) -> dict:
+    """rejax's DQN at :data:`REJAX_TUNED`, vmapped over seeds, its own evaluations included."""
+    import copy
+
+    import jax
+    import jax.numpy as jnp
+    from rejax import DQN
+
+    import rljax
+    from rljax.evaluate import evaluate
+
+    env, env_params = rljax.make(ENV_ID)
+    algo = DQN.create(env=FiveTupleEnv(env), env_params=env_params, **copy.deepcopy(REJAX_TUNED))
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
+    start = time.perf_counter()
+    compiled = jax.jit(jax.vmap(algo.train)).lower(keys).compile()
+    compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    ts, _ = compiled(keys)
+    jax.block_until_ready(ts)
+    train_s = time.perf_counter() - start
+
+    def greedy_return(params, key):
+        def policy(k, obs):
+            return jnp.argmax(algo.agent.apply(params, obs[None])[0])
+
+        return evaluate(key, env, env_params, policy, EVAL_EPISODES).mean()
+
+    eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 12345))(keys)
+    returns = jax.jit(jax.vmap(greedy_return))(ts.q_ts.params, eval_keys)
+    return {
+        "compile_s": compile_s,
+        "train_s": train_s,
+        "env_steps_per_seed": REJAX_TUNED["total_timesteps"],
+        "final_greedy_return": [float(x) for x in returns],
+        "config": "rejax tuned (configs/gymnax/cartpole.yaml)",
+    }
+
+
+def compare_defaults(num_seeds: int, rejax_python: str, out_dir: Path) -> None:
+    """Each library at its own default for CartPole-v1, cold (no compile cache), in turn."""
+    rows = {}
+    for lib, python in [("rljax-default", sys.executable), ("rejax-tuned", rejax_python)]:
+        r = measure(lib, num_seeds, 0, "preset", python, 0)
+        rows[lib] = r
+        if "error" in r:
+            print(f"{lib}: FAILED: {r['error'].splitlines()[-1] if r['error'] else '?'}")
+            continue
+        print(
+            f"{lib:<14} {num_seeds} seeds x {r['env_steps_per_seed']:,} env steps: compile {r['compile_s']:.1f} s "
+            f"+ train {r['train_s']:.1f} s = {r['compile_s'] + r['train_s']:.1f} s; "
+            f"solved {r['solved_fraction']:.0%} (greedy mean >= {SOLVED_AT:g} over {EVAL_EPISODES} episodes)",
+            flush=True,
+        )
+    if all("error" not in r for r in rows.values()):
+        total = {k: r["compile_s"] + r["train_s"] for k, r in rows.items()}
+        print(f"time to train {num_seeds} seeds, rejax / rljax: {total['rejax-tuned'] / total['rljax-default']:.1f}x")
+    (out_dir / "defaults.json").write_text(
+        json.dumps({"env": ENV_ID, "rejax_tuned": REJAX_TUNED, "rows": rows}, indent=2)
+    )
+    print(f"wrote {out_dir}/defaults.json")
+
+
 # --- where the time goes -------------------------------------------------------------
 
 
@@ -344,7 +456,11 @@ def breakdown(num_seeds: int, total_steps: int | None, lane_width: int) -> dict:
 
 
 def worker(args: argparse.Namespace) -> None:
-    if args.lib == "rljax":
+    if args.lib == "rljax-default":
+        out = run_rljax_default(args.num_seeds)
+    elif args.lib == "rejax-tuned":
+        out = run_rejax_tuned(args.num_seeds)
+    elif args.lib == "rljax":
         out = run_rljax(args.num_seeds, args.total_steps, args.config, args.lane_width or min(8, args.num_seeds))
     else:
         out = run_rejax(args.num_seeds, args.total_steps)
@@ -367,7 +483,8 @@ def measure(lib: str, num_seeds: int, total_steps: int, config: str, python: str
         "--lane-width",
         str(lane_width),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    # Cold: rljax's persistent compile cache off, so every measurement compiles from scratch.
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "RLJAX_COMPILE_CACHE": "off"})
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         return {"error": (proc.stderr or proc.stdout)[-2000:]}
@@ -402,7 +519,12 @@ def main() -> None:
         action="store_true",
         help="only: where the default DQN's train time goes (gradient steps alone, env steps alone, the rest)",
     )
-    parser.add_argument("--worker", choices=["rljax", "rejax"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--compare-defaults",
+        action="store_true",
+        help="only: rljax's default DQN beside rejax's own tuned CartPole config, 16 seeds (--seeds N), cold",
+    )
+    parser.add_argument("--worker", choices=["rljax", "rejax", "rljax-default", "rejax-tuned"], help=argparse.SUPPRESS)
     parser.add_argument("--num-seeds", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -412,6 +534,9 @@ def main() -> None:
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if args.compare_defaults:
+        compare_defaults(int(args.seeds.split(",")[0]) if args.seeds != "1,16,128" else 16, args.rejax_python, out_dir)
+        return
     if args.breakdown:
         n = int(args.seeds.split(",")[0]) if args.seeds != "1,16,128" else 16
         r = breakdown(n, None if args.total_steps == 200_000 else args.total_steps, args.lane_width or min(8, n))

@@ -11,10 +11,10 @@ bands, and one sentence on whether the difference is significant.
 
 Both settings are DQN's CartPole preset (Huber, huber_delta 20, 46k env steps) with only
 the loss changed; add ``--total-steps`` to shorten them. At that preset (32 seeds each,
-2-core CPU, ~95 s in all): Huber solves 31/32 (mean 498.0 [494.0, 500.0], IQM 500.0
-[500.0, 500.0]), squared error 26/32 (mean 471.3 [439.6, 495.7], IQM 500.0 [494.0, 500.0]);
-P(Huber > MSE) = 0.59 [0.52, 0.67]. (At the old 200k-step preset, Huber with delta 1
-solved 8 of 32: see the docstring of rljax.agents.dqn.)
+quiet 2-core CPU, ~100 s in all): Huber solves 28/32 (mean 483.8 [464.0, 498.5], IQM 500.0
+[500.0, 500.0]), squared error 29/32 (mean 478.2 [446.7, 499.9], IQM 500.0 [500.0, 500.0]);
+P(Huber > MSE) = 0.50 [0.42, 0.58]: no difference. (At the old 200k-step preset, Huber
+with delta 1 solved 8 of 32: see the docstring of rljax.agents.dqn.)
 """
 
 import argparse

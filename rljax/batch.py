@@ -16,7 +16,7 @@ import math
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +32,24 @@ DEFAULT_LANE_WIDTH = 8
 # compile time of small programs; without them compiling is ~2-3x faster and
 # running ~4x slower (measured on the Taxi segment program).
 FAST_COMPILE = {"xla_backend_optimization_level": 0}
+
+# What the runner's segment program uses on CPU: XLA's CPU backend at LLVM optimisation
+# level 1 instead of its default 3. Measured on the default DQN (CartPole-v1, 16 seeds,
+# quiet 2-core CPU): compile 14.4 s -> 10.6 s, train 11.4 s -> 10.6 s, bitwise the same
+# returns (DQN and tabular Q-learning; REINFORCE's differ in the last digits). The heavy
+# work of these programs is in library calls (matrix products) that the LLVM level does
+# not touch; level 3 spends its time vectorising small fused loops.
+CPU_COMPILE = {"xla_backend_optimization_level": 1}
+
+
+def default_compiler_options(program: Literal["init", "segment"] = "segment") -> dict | None:
+    """XLA options of the runner's programs: on CPU, :data:`CPU_COMPILE` for the segment and
+    :data:`FAST_COMPILE` for ``init`` (it runs once per run, so only its compile time
+    counts: 1.3 s instead of 3.0 s for the default DQN, loaded 2-core CPU); XLA's defaults
+    (None) elsewhere. Options given to :meth:`BatchRunner.compile` are merged over these."""
+    if jax.default_backend() != "cpu":
+        return None
+    return dict(FAST_COMPILE if program == "init" else CPU_COMPILE)
 
 
 def seed_keys(seeds: Sequence[int]) -> jax.Array:
@@ -179,8 +197,8 @@ class BatchRunner:
             segment = _over_lanes(jax.vmap(loop.segment))
         # The traceable programs; ``compile`` replaces ``init`` / ``segment`` with
         # their ahead-of-time compiled executables, which cannot be traced again.
-        self._init_program = jax.jit(init)
-        self._segment_program = jax.jit(segment, donate_argnums=0)
+        self._init_program = jax.jit(init, compiler_options=default_compiler_options("init"))
+        self._segment_program = jax.jit(segment, donate_argnums=0, compiler_options=default_compiler_options())
         self.init, self.segment = self._init_program, self._segment_program
         self._checked_lapack = False
 
@@ -225,7 +243,7 @@ class BatchRunner:
         )
         lane = _one_run_at_a_time(self.loop.segment)
         segment = _over_lanes(lane) if self.mesh is None else _sharded_over_lanes(lane, self.mesh)
-        self._segment_program = jax.jit(segment, donate_argnums=0)
+        self._segment_program = jax.jit(segment, donate_argnums=0, compiler_options=default_compiler_options())
         self.segment = self._segment_program
         return True
 

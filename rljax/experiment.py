@@ -92,12 +92,16 @@ def build(
 
     Every error a run's configuration can have is raised here, before anything is
     traced or written. ``train(plan, seeds)`` runs the result without checking again.
+    Besides config fields, a preset may hold ``total_steps`` (env steps per seed, used
+    when ``total_steps`` is None) and ``evaluations`` (how many evaluations the run has,
+    used when ``eval_every`` is None; otherwise one every ``total_steps / 20``).
     """
     agent = get_agent(agent) if isinstance(agent, str) else agent
     env_kwargs = dict(env_kwargs or {})
     env, env_params = make(env_id, **env_kwargs)
     preset = agent.preset(env_id)  # tuned defaults live with the agent
     preset_steps = preset.pop("total_steps", DEFAULT_TOTAL_STEPS)
+    preset_evaluations = preset.pop("evaluations", None)  # a preset's evaluation cadence, if it has one
     overrides = [dict(overrides or {})] if overrides is None or isinstance(overrides, dict) else list(overrides)
     if not overrides:
         raise ValueError("overrides must be a dict or a non-empty list of dicts")
@@ -106,13 +110,14 @@ def build(
         raise ValueError(f"total_steps must be >= 1 env step; got {total_steps}")
     if int(eval_episodes) < 1:
         raise ValueError(f"eval_episodes must be >= 1; got {eval_episodes}")
+    steps = int(total_steps if total_steps is not None else preset_steps)
     loop = make_loop(
         env,
         env_params,
         agent,
         configs[0],
-        total_steps=int(total_steps if total_steps is not None else preset_steps),
-        eval_every=eval_every,
+        total_steps=steps,
+        eval_every=eval_every if eval_every is not None or not preset_evaluations else steps // preset_evaluations,
         eval_episodes=int(eval_episodes),
     )  # make_loop validates configs[0] (its static fields shape the loop); the others here
     for c in configs[1:]:

@@ -120,6 +120,8 @@ def test_step_counts_rounded_to_whole_segments_are_said(tmp_path, capsys):
         "hidden_sizes=(8,)",
         "--set",
         "learning_starts=200",
+        "--set",
+        "train_frequency=1",  # updates of 3 env steps (the CartPole preset collects 16 per env)
         "--eval-episodes",
         "2",
     ]
