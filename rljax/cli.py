@@ -18,6 +18,10 @@ from typing import Any, Sequence
 from rljax.defaults import DEFAULT_RESAMPLES, MAX_FPS, PLOT_RESAMPLES
 from rljax.watchdog import DEFAULT_MIN_SECONDS as DEFAULT_WATCHDOG_S
 
+# rljax.loggers.LOG_CHOICES, spelled out here: importing that module loads NumPy, and
+# building the parser must stay cheap (tests/test_loggers.py checks the two agree).
+LOG_CHOICES = ("none", "tensorboard", "wandb")
+
 
 class UsageError(Exception):
     """Bad command-line input: printed without a traceback, exit code 2."""
@@ -124,6 +128,13 @@ def _add_run_arguments(p: argparse.ArgumentParser, out_required: bool = True) ->
         help="if no segment finishes for SECONDS (or 20x the slowest so far), print every "
         f"thread's stack and exit with code 4 instead of hanging (default {DEFAULT_WATCHDOG_S:.0f}; 0: off)",
     )
+    p.add_argument(
+        "--log",
+        choices=LOG_CHOICES,
+        default="none",
+        help="also log every segment's metrics and the hyperparameters to TensorBoard (DIR/tensorboard/) "
+        "or W&B (DIR/wandb/; WANDB_MODE=offline keeps it local); optional extras rljax[tensorboard], rljax[wandb]",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list agents and environment ids")
     add_report_parser(sub)
     add_render_parser(sub)
+    add_evaluate_parser(sub)
     return parser
 
 
@@ -244,6 +256,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume is None and args.out is None:
         raise UsageError("--out is required (or --resume DIR to continue a run)")
     seeds, overrides, env_kwargs, lane_width = _prepare(args)
+    _check_log(args.log)
     # Parsed and validated once, here: train() runs this plan as it is.
     plan = build(
         args.agent,
@@ -256,15 +269,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     _note_rounding(args, plan.loop.schedule)
     out = Path(args.resume if args.resume is not None else args.out)
-    result = train(
-        plan,
-        seeds=seeds,
-        out=out,
-        overwrite=args.overwrite,
-        resume=args.resume is not None,
-        argv=["rljax"] + sys.argv[1:],
-        **_train_kwargs(args, lane_width, out),
-    )
+    with _train_logger(args.log, plan, out, seeds, resume=args.resume is not None) as on_segment:
+        result = train(
+            plan,
+            seeds=seeds,
+            out=out,
+            overwrite=args.overwrite,
+            resume=args.resume is not None,
+            argv=["rljax"] + sys.argv[1:],
+            on_segment=on_segment,
+            **_train_kwargs(args, lane_width, out),
+        )
     summary = result.summary(0)
     _print_summary(f"{result.agent} on {args.env}", summary)
     print(f"results: {out}/summary.json, {out}/curves.png, {out}/metrics.csv")
@@ -272,6 +287,32 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("rljax train: error: every seed diverged (non-finite loss or parameters)", file=sys.stderr)
         return 3
     return 0
+
+
+def _check_log(log: str) -> None:
+    """A ``--log`` whose package is missing: a one-line usage error before anything is written."""
+    if log != "none":
+        from rljax.loggers import LoggerUnavailable, check_logger
+
+        try:
+            check_logger(log)  # type: ignore[arg-type]
+        except LoggerUnavailable as err:
+            raise UsageError(str(err)) from None
+
+
+def _train_logger(log: str, plan: Any, out: Path, seeds: list[int], resume: bool) -> Any:
+    """A context manager giving ``train``'s ``on_segment`` for ``--log`` (None for ``none``)."""
+    import contextlib
+
+    if log == "none":
+        return contextlib.nullcontext(None)
+    from rljax.configs import config_dict
+    from rljax.loggers import SegmentLogger, hparams_of
+
+    hparams = hparams_of(
+        plan.agent.name, plan.env_id, config_dict(plan.configs[0]), plan.env_kwargs, plan.loop.schedule.total_steps
+    )
+    return SegmentLogger(log, [out], seeds, [hparams], resume=resume)  # type: ignore[arg-type]
 
 
 def parse_grid(entries: Sequence[str]) -> dict[str, list[str]]:
@@ -295,6 +336,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from rljax.sweeps import sweep
 
     seeds, overrides, env_kwargs, lane_width = _prepare(args)
+    _check_log(args.log)
     out = Path(args.out)
     result = sweep(
         args.agent,
@@ -310,6 +352,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         out=out,
         overwrite=args.overwrite,
         argv=["rljax"] + sys.argv[1:],
+        log=args.log,
         **_train_kwargs(args, lane_width, out),
     )
     for i, label in enumerate(result.labels):
@@ -408,6 +451,65 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- evaluate
+
+
+def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Adds ``rljax evaluate DIR [--episodes N] [--gymnasium [ID]] [--config LABEL]``."""
+    p = subparsers.add_parser(
+        "evaluate",
+        help="play every trained seed again (in rljax and, with --gymnasium, in Gymnasium's own environment)",
+    )
+    p.add_argument("dir", metavar="DIR", help="run folder written by `rljax train` (or a sweep folder with --config)")
+    p.add_argument("--episodes", type=int, default=100, help="episodes per seed (default 100)")
+    p.add_argument(
+        "--gymnasium",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="ID",
+        help="also play in Gymnasium: the environment's twin (CartPole-v0/v1, Acrobot-v1, MountainCar-v0, "
+        "Taxi-v3, FrozenLake-v1, FrozenLake8x8-v1), or the Gymnasium id ID (give it after DIR); "
+        "needs rljax[gymnasium]",
+    )
+    p.add_argument("--config", default=None, help="a sweep folder's configuration: its label or index")
+    p.add_argument(
+        "--resamples",
+        type=int,
+        default=DEFAULT_RESAMPLES,
+        help=f"bootstrap resamples of the across-seed CIs (default {DEFAULT_RESAMPLES})",
+    )
+    return p
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Runs ``rljax evaluate``; on bad input prints one line and returns 2."""
+    if args.episodes < 1:
+        raise UsageError(f"--episodes must be >= 1; got {args.episodes}")
+    if args.resamples < 1:
+        raise UsageError(f"--resamples must be >= 1; got {args.resamples}")
+    if not Path(args.dir).is_dir():
+        raise UsageError(f"{args.dir!r} is not a folder")
+    if args.gymnasium is not False:
+        try:
+            import gymnasium  # noqa: F401
+        except ImportError:
+            raise UsageError("--gymnasium needs the gymnasium package: pip install rljax[gymnasium]") from None
+    from rljax.evaluate_run import evaluate_run, format_evaluation
+
+    config: int | str | None = args.config
+    if isinstance(config, str) and config.isdigit():
+        config = int(config)
+    try:
+        result = evaluate_run(
+            args.dir, episodes=args.episodes, gymnasium=args.gymnasium, config=config, num_resamples=args.resamples
+        )
+    except FileNotFoundError as err:
+        raise UsageError(str(err)) from None
+    print(format_evaluation(result))
+    return 0
+
+
 def enable_deterministic_gpu() -> None:
     """Asks XLA for deterministic GPU kernels (no atomics-based reductions).
 
@@ -436,7 +538,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "deterministic", False):
         enable_deterministic_gpu()
-    commands = {"train": cmd_train, "sweep": cmd_sweep, "list": cmd_list, "report": cmd_report, "render": cmd_render}
+    commands = {
+        "train": cmd_train,
+        "sweep": cmd_sweep,
+        "list": cmd_list,
+        "report": cmd_report,
+        "render": cmd_render,
+        "evaluate": cmd_evaluate,
+    }
     from rljax.files import WriteFailed
     from rljax.interrupts import RunInterrupted
 

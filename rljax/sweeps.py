@@ -30,6 +30,7 @@ from rljax.envs import solved_at
 from rljax.experiment import DEFAULT_EVAL_EPISODES, Plan, build, check_run_options, train
 from rljax.files import prepare_out_dir, releases_folder_locks, write_json_atomic
 from rljax.interrupts import RunInterrupted
+from rljax.loggers import LogChoice, SegmentLogger, check_logger, hparams_of
 from rljax.results import MetricsStreams, TrainResult, write_config_outputs
 from rljax.runs import manifest, save_agent_states
 
@@ -114,6 +115,7 @@ def sweep(
     out: str | Path | None = None,
     overwrite: bool = False,
     argv: Sequence[str] | None = None,
+    log: LogChoice = "none",
     **train_kwargs: Any,
 ) -> SweepResult:
     """Trains every combination of ``grid`` for every seed: ``rljax sweep`` as a function.
@@ -122,8 +124,10 @@ def sweep(
     epsilons, ...) run as ONE compiled program; a grid over a static one (network
     widths, ``num_envs``, ...) needs one program per value and is refused unless
     ``allow_recompile``. ``overrides`` apply to every combination; ``out`` writes the
-    sweep folder (see the module docstring; ``overwrite`` replaces one); the other
-    ``train_kwargs`` go to :func:`train` (``lane_width``, ``progress``, ...).
+    sweep folder (see the module docstring; ``overwrite`` replaces one); ``log``
+    (``"tensorboard"`` or ``"wandb"``, with ``out``) also logs each configuration folder's
+    metrics there (:mod:`rljax.loggers`); the other ``train_kwargs`` go to :func:`train`
+    (``lane_width``, ``progress``, ...).
     Every program's configuration is validated before anything is trained or written.
     """
     combos, static = grid_combinations(agent, grid)
@@ -135,6 +139,9 @@ def sweep(
     for name in ("out", "resume", "checkpoint_dir", "on_segment"):
         if name in train_kwargs:
             raise ValueError(f"sweep does not take {name}= (it writes each configuration's folder itself)")
+    check_logger(log)  # a missing extra is a usage error before anything is written
+    if log != "none" and out is None:
+        raise ValueError(f"log={log!r} writes into the sweep folder: pass out= too")
     groups = group_by_static(combos, static)
     labels = [config_label(c) for c in combos]
     overrides_of = [{**(overrides or {}), **c} for c in combos]
@@ -168,11 +175,15 @@ def sweep(
     program, config_index, results = [0] * len(combos), [0] * len(combos), []
     for g, (members, plan) in enumerate(zip(groups, plans)):
         kwargs = dict(train_kwargs)
+        logger = None
         if folder is not None:
             dirs = [folder / labels[i] for i in members]
             for d in dirs:
                 d.mkdir()
             kwargs.update(on_segment=MetricsStreams(dirs, seeds).append, checkpoint_dir=folder)
+            if log != "none":
+                logger = _program_logger(log, dirs, seeds, plan, folder.name)
+                kwargs["on_segment"] = _chain(kwargs["on_segment"], logger)
         try:
             result = train(plan, seeds=seeds, **kwargs)
         except RunInterrupted as stop:
@@ -184,6 +195,9 @@ def sweep(
                 + (f" (complete folders in {folder}); the others have their metrics so far" if folder else "")
                 + ". A sweep cannot be resumed: rerun it (--overwrite).",
             ) from None
+        finally:
+            if logger is not None:
+                logger.close()
         results.append(result)
         for cid, i in enumerate(members):
             program[i], config_index[i] = g, cid
@@ -212,3 +226,24 @@ def _write_config_folders(
         rows = result.rows(cid)
         save_agent_states(d, jax.tree.map(lambda x: x[rows], states))
         write_config_outputs(d, result, cid, label)
+
+
+def _program_logger(log: LogChoice, dirs: list[Path], seeds: list[int], plan: Plan, group: str) -> SegmentLogger:
+    """The logger of one compiled program: one W&B run / TensorBoard folder per configuration."""
+    from rljax.configs import config_dict
+
+    hparams = [
+        hparams_of(plan.agent.name, plan.env_id, config_dict(c), plan.env_kwargs, plan.loop.schedule.total_steps)
+        for c in plan.configs
+    ]
+    return SegmentLogger(log, dirs, seeds, hparams, group=group)
+
+
+def _chain(*callbacks: Any) -> Any:
+    """One ``on_segment`` that calls each of ``callbacks`` in order."""
+
+    def on_segment(i: int, metrics: dict[str, np.ndarray]) -> None:
+        for callback in callbacks:
+            callback(i, metrics)
+
+    return on_segment
