@@ -25,12 +25,21 @@ LAYERS: list[set[str]] = [
         "rljax.stats",
         "rljax.watchdog",
         "rljax.evaluate",
+        "rljax.loggers",
     },
     {"rljax.agents", "rljax.planning", "rljax.bandits"},
     {"rljax.configs", "rljax.loop"},
     {"rljax.batch"},
     {"rljax.runs", "rljax.plots", "rljax.results", "rljax.experiment", "rljax.sweeps", "rljax.policies"},
-    {"rljax.report_tables", "rljax.report_plots", "rljax.drawers", "rljax.render", "rljax.cli", "rljax"},
+    {
+        "rljax.report_tables",
+        "rljax.report_plots",
+        "rljax.drawers",
+        "rljax.render",
+        "rljax.evaluate_run",
+        "rljax.cli",
+        "rljax",
+    },
 ]
 
 
