@@ -135,7 +135,15 @@ class Loop:
             # One split for the whole step: fewer PRNG calls, smaller program.
             keys = jax.random.split(key, 2 * self.num_envs + 1)
             key, act_keys, step_keys = keys[0], keys[1 : self.num_envs + 1], keys[self.num_envs + 1 :]
-            action = jax.vmap(lambda k, o: agent.act(k, state.agent_state, o, config, state.clock, True))(act_keys, obs)
+            if agent.act_with_extras is None:
+                action = jax.vmap(lambda k, o: agent.act(k, state.agent_state, o, config, state.clock, True))(
+                    act_keys, obs
+                )
+                extras = None
+            else:  # the agent's per-step data (e.g. a search's policy and value) rides in the batch
+                action, extras = jax.vmap(
+                    lambda k, o: agent.act_with_extras(k, state.agent_state, o, config, state.clock, True)
+                )(act_keys, obs)
             next_obs, env_state, reward, terminated, truncated, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
                 step_keys, env_state, action, params
             )
@@ -148,6 +156,7 @@ class Loop:
                 terminated=terminated,
                 truncated=truncated,
                 valid=valid,
+                extras=extras,
             )
             done = jnp.logical_or(terminated, truncated)
             ep_return = ep_return + jnp.where(valid, reward, 0.0)

@@ -14,6 +14,7 @@ _AGENTS: dict[str, str] = {
     "tabular_pg": "rljax.agents.tabular_pg:tabular_pg",
     "dqn": "rljax.agents.dqn:dqn",
     "reinforce": "rljax.agents.reinforce:reinforce",
+    "muzero": "rljax.agents.muzero:muzero",
 }
 
 

@@ -34,6 +34,9 @@ class Transition(struct.PyTreeNode):
     episode ended there, not the auto-reset one — so truncated transitions can
     bootstrap from it. ``valid`` is False for steps an episodic agent must ignore
     (after its episode ended inside the rollout); it is all True otherwise.
+    ``extras`` is whatever per-step data the agent's :attr:`Agent.act_with_extras`
+    returned beside the action (a pytree, each leaf with the same leading axes), e.g.
+    a tree search's policy and root value; ``None`` (no leaves) for every other agent.
     """
 
     obs: jax.Array
@@ -43,6 +46,7 @@ class Transition(struct.PyTreeNode):
     terminated: jax.Array
     truncated: jax.Array
     valid: jax.Array
+    extras: Any = None
 
     @property
     def done(self) -> jax.Array:
@@ -78,6 +82,18 @@ class ActFn(Protocol):
     ) -> jax.Array: ...
 
 
+class ActWithExtrasFn(Protocol):
+    def __call__(
+        self,
+        key: jax.Array,
+        state: AgentState,
+        obs: jax.Array,
+        config: Config,
+        clock: Clock,
+        explore: bool,
+    ) -> tuple[jax.Array, Any]: ...
+
+
 class UpdateFn(Protocol):
     def __call__(
         self, key: jax.Array, state: AgentState, batch: Transition, config: Config, clock: Clock
@@ -103,6 +119,12 @@ class Agent:
         first episode end: the update sees B complete episodes.
       validate: ``(config, env, env_params) -> None``; raises ``ValueError`` with a
         clear message for bad hyperparameters before anything is traced.
+      act_with_extras: optional ``(key, state, obs, config, clock, explore) -> (action,
+        extras)``: the action as ``act`` would choose it, plus a pytree of per-step data
+        (e.g. a search's policy and value) that the loop stores in the rollout batch as
+        ``batch.extras``. When given, the loop's rollouts call it instead of ``act``;
+        ``act`` stays the plain policy (evaluation, loaded policies). ``None``: rollouts
+        call ``act`` and ``batch.extras`` is ``None``.
       presets: tuned defaults per environment id: ``{env_id: {field: value, ...}}``
         (``total_steps`` may be among them: env steps per seed). ``rljax train`` and
         :func:`rljax.train` start from the preset of the pair; the user's overrides win.
@@ -116,6 +138,7 @@ class Agent:
     rollout_length: Callable[[Config, Any], int]
     validate: Callable[[Config, Any, Any], None]
     episodic: bool = False
+    act_with_extras: ActWithExtrasFn | None = None
     presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
     def preset(self, env_id: str) -> dict[str, Any]:
