@@ -37,8 +37,12 @@ def plot_curves(
         mean = np.nanmean(returns, axis=0)
         (line,) = ax.plot(steps, mean, label=f"{label} (n={returns.shape[0]})")
         q25, q75 = np.nanpercentile(returns, [25, 75], axis=0)
-        ax.fill_between(steps, q25, q75, color=line.get_color(), alpha=0.3, linewidth=0)
-        ax.fill_between(steps, returns.min(0), returns.max(0), color=line.get_color(), alpha=0.1, linewidth=0)
+        color = line.get_color()
+        iqr = f"{label}: seeds' 25-75th percentile"
+        ax.fill_between(steps, q25, q75, color=color, alpha=0.3, linewidth=0, label=iqr)
+        ax.fill_between(
+            steps, returns.min(0), returns.max(0), color=color, alpha=0.1, linewidth=0, label=f"{label}: seeds' min-max"
+        )
     if solved_at is not None:
         ax.axhline(solved_at, color="gray", linestyle="--", linewidth=1, label=f"solved ({solved_at:g})")
     ax.set_xlabel("environment steps per seed")

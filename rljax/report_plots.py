@@ -53,7 +53,8 @@ def render_report_curves(
             center, low, high = _curve_band(curve.returns, fn, num_resamples, confidence, seed)
             n = int(np.isfinite(curve.returns).any(axis=1).sum())  # seeds with any finite evaluation
             (line,) = ax.plot(curve.steps, center, label=f"{run.label} (n={n})")
-            ax.fill_between(curve.steps, low, high, color=line.get_color(), alpha=0.25, linewidth=0)
+            band = f"{run.label}: {confidence:.0%} CI of the {'IQM' if statistic == 'iqm' else statistic}"
+            ax.fill_between(curve.steps, low, high, color=line.get_color(), alpha=0.25, linewidth=0, label=band)
         from rljax.envs import solved_at as threshold  # late: it pulls in gymnax and jax
 
         solved_at = threshold(envs[env])

@@ -202,3 +202,31 @@ def test_time_to_threshold_table_is_over_the_seeds_that_reached_it(tmp_path, cap
     (run / "summary.json").write_text(json.dumps(summary))
     assert report(str(run)) == 2
     assert "'steps_to_threshold' must be a list" in capsys.readouterr().err
+
+
+def test_every_band_of_the_curves_plot_is_named_in_its_legend(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.axes import Axes
+
+    from rljax.plots import plot_curves
+
+    bands, legends = [], []
+    fill_between, legend = Axes.fill_between, Axes.legend
+
+    def recording_fill_between(ax, *args, **kwargs):
+        bands.append(kwargs.get("label"))
+        return fill_between(ax, *args, **kwargs)
+
+    def recording_legend(ax, *args, **kwargs):
+        made = legend(ax, *args, **kwargs)
+        legends.append([t.get_text() for t in made.get_texts()])
+        return made
+
+    monkeypatch.setattr(Axes, "fill_between", recording_fill_between)
+    monkeypatch.setattr(Axes, "legend", recording_legend)
+    returns = np.array([[1.0, 2.0, 3.0], [2.0, 3.0, 5.0], [0.0, 1.0, 4.0]])
+    plot_curves([("a", np.arange(3), returns), ("b", np.arange(3), returns + 1)], tmp_path / "c.png")
+    assert len(bands) == 4 and all(bands)  # two bands per line, each labelled
+    assert set(bands) <= set(legends[-1])

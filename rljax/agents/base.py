@@ -146,6 +146,23 @@ class Agent:
         return dict(self.presets.get(env_id, {}))
 
 
+def annealed_learning_rate(config: Config, clock: Clock) -> jax.Array:
+    """``config.learning_rate``, annealed linearly over the run to ``learning_rate *
+    learning_rate_end_fraction`` (both traced; progress is env steps / the run's horizon)."""
+    progress = jnp.clip(clock.env_steps / jnp.maximum(clock.horizon, 1), 0.0, 1.0)
+    return config.learning_rate * (1.0 + (config.learning_rate_end_fraction - 1.0) * progress)
+
+
+def env_shapes(key: jax.Array, env: Any, env_params: Any) -> tuple[jax.Array, int, int]:
+    """``(a zero observation, observation categories (0 unless Discrete), action count)``:
+    what a network-based agent's ``init`` needs to build its networks and buffers."""
+    obs_space = env.observation_space(env_params)
+    num_obs_categories = int(obs_space.n) if isinstance(obs_space, spaces.Discrete) else 0
+    num_actions = int(env.action_space(env_params).n)
+    obs_shape = jax.eval_shape(env.reset, key, env_params)[0]
+    return jnp.zeros(obs_shape.shape, obs_shape.dtype), num_obs_categories, num_actions
+
+
 def config_fields(config_type: type) -> dict[str, dataclasses.Field]:
     """The fields of a config dataclass, by name."""
     return {f.name: f for f in dataclasses.fields(config_type)}

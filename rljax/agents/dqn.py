@@ -72,10 +72,12 @@ from rljax.agents.base import (
     Agent,
     Clock,
     Transition,
+    annealed_learning_rate,
     check_choice,
     check_discrete_actions,
     check_positive,
     check_range,
+    env_shapes,
 )
 from rljax.agents.exploration import EpsilonClock, EpsilonSchedule, config_epsilon, epsilon_greedy, validate_epsilon
 from rljax.agents.value_targets import double_q_bootstrap, q_learning_bootstrap, td_target
@@ -186,10 +188,7 @@ def replay_buffer(config: DQNConfig):
     )
 
 
-def learning_rate_at(config: DQNConfig, clock: Clock) -> jax.Array:
-    """``learning_rate``, annealed linearly to ``learning_rate * learning_rate_end_fraction``."""
-    progress = jnp.clip(clock.env_steps / jnp.maximum(clock.horizon, 1), 0.0, 1.0)
-    return config.learning_rate * (1.0 + (config.learning_rate_end_fraction - 1.0) * progress)
+learning_rate_at = annealed_learning_rate  # linear to learning_rate * learning_rate_end_fraction
 
 
 def optimizer(config: DQNConfig, learning_rate: jax.Array) -> optax.GradientTransformation:
@@ -206,12 +205,7 @@ def optimizer(config: DQNConfig, learning_rate: jax.Array) -> optax.GradientTran
 
 def init(key: jax.Array, env: Any, env_params: Any, config: DQNConfig) -> DQNState:
     """Random online network, an identical target network, Adam state and an empty buffer."""
-    obs_space = env.observation_space(env_params)
-    num_obs_categories = int(obs_space.n) if isinstance(obs_space, spaces.Discrete) else 0
-    num_actions = int(env.action_space(env_params).n)
-    obs_shape = jax.eval_shape(env.reset, key, env_params)[0]
-    obs = jnp.zeros(obs_shape.shape, obs_shape.dtype)
-
+    obs, num_obs_categories, num_actions = env_shapes(key, env, env_params)
     net = q_network(config, num_actions, num_obs_categories)
     params = net.init(key, network_input(obs, num_obs_categories, config))
     example = Transition(

@@ -89,10 +89,12 @@ from rljax.agents.base import (
     Agent,
     Clock,
     Transition,
+    annealed_learning_rate,
     check_choice,
     check_discrete_actions,
     check_positive,
     check_range,
+    env_shapes,
 )
 from rljax.agents.value_targets import n_step_targets
 from rljax.nets import MLP, MinAtarTorso, clipped_adam, encode_observation
@@ -499,9 +501,7 @@ def replay_buffer(config: MuZeroConfig):
     )
 
 
-def learning_rate_at(config: MuZeroConfig, clock: Clock) -> jax.Array:
-    progress = jnp.clip(clock.env_steps / jnp.maximum(clock.horizon, 1), 0.0, 1.0)
-    return config.learning_rate * (1.0 + (config.learning_rate_end_fraction - 1.0) * progress)
+learning_rate_at = annealed_learning_rate  # linear to learning_rate * learning_rate_end_fraction
 
 
 def optimizer(config: MuZeroConfig, learning_rate: jax.Array) -> optax.GradientTransformation:
@@ -513,11 +513,7 @@ def optimizer(config: MuZeroConfig, learning_rate: jax.Array) -> optax.GradientT
 
 def init(key: jax.Array, env: Any, env_params: Any, config: MuZeroConfig) -> MuZeroState:
     """Random networks (target = online), Adam state, an empty trajectory buffer."""
-    obs_space = env.observation_space(env_params)
-    num_obs_categories = int(obs_space.n) if isinstance(obs_space, spaces.Discrete) else 0
-    num_actions = int(env.action_space(env_params).n)
-    obs_shape = jax.eval_shape(env.reset, key, env_params)[0]
-    obs = jnp.zeros(obs_shape.shape, obs_shape.dtype)
+    obs, num_obs_categories, num_actions = env_shapes(key, env, env_params)
     params = network(config, num_actions).init(key, network_input(obs, num_obs_categories, config), jnp.int32(0))
     example = Transition(
         obs=obs,
