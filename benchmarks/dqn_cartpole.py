@@ -196,16 +196,42 @@ class FiveTupleEnv:
         return obs, state, reward, jnp.logical_or(terminated, truncated), info
 
 
+def _train_rejax(algo, env, env_params, num_seeds: int) -> dict:
+    """Compiles and runs rejax's ``algo.train`` vmapped over seeds 0..N-1 (timed apart), then
+    evaluates each seed's final greedy network the same way as rljax (outside the timings)."""
+    import jax
+    import jax.numpy as jnp
+
+    from rljax.evaluate import evaluate
+
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
+    start = time.perf_counter()
+    compiled = jax.jit(jax.vmap(algo.train)).lower(keys).compile()
+    compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    ts, _ = compiled(keys)
+    jax.block_until_ready(ts)
+    train_s = time.perf_counter() - start
+
+    def greedy_return(params, key):
+        def policy(k, obs):
+            return jnp.argmax(algo.agent.apply(params, obs[None])[0])
+
+        return evaluate(key, env, env_params, policy, EVAL_EPISODES).mean()
+
+    eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 12345))(keys)
+    returns = jax.jit(jax.vmap(greedy_return))(ts.q_ts.params, eval_keys)
+    return {"compile_s": compile_s, "train_s": train_s, "final_greedy_return": [float(x) for x in returns]}
+
+
 def run_rejax(num_seeds: int, total_steps: int) -> dict:
     import flax.linen as nn
-    import jax
     import jax.numpy as jnp
     import optax
     from rejax import DQN
     from rejax.networks import DiscreteQNetwork, EpsilonGreedyPolicy
 
     import rljax
-    from rljax.evaluate import evaluate
 
     env, env_params = rljax.make(ENV_ID)
     m = MATCHED
@@ -243,30 +269,9 @@ def run_rejax(num_seeds: int, total_steps: int) -> dict:
             hidden_layer_sizes=tuple(m["hidden_sizes"]), action_dim=env.action_space(env_params).n, activation=nn.relu
         )
     )
-    keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
-    start = time.perf_counter()
-    compiled = jax.jit(jax.vmap(algo.train)).lower(keys).compile()
-    compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    ts, _ = compiled(keys)
-    jax.block_until_ready(ts)
-    train_s = time.perf_counter() - start
-
-    # The same greedy evaluation as rljax's, on each seed's final network.
-    def greedy_return(params, key):
-        def policy(k, obs):
-            return jnp.argmax(algo.agent.apply(params, obs[None])[0])
-
-        return evaluate(key, env, env_params, policy, EVAL_EPISODES).mean()
-
-    eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 12345))(keys)
-    returns = jax.jit(jax.vmap(greedy_return))(ts.q_ts.params, eval_keys)
-    steps = int(num_updates * m["num_envs"])
     return {
-        "compile_s": compile_s,
-        "train_s": train_s,
-        "env_steps_per_seed": steps,
-        "final_greedy_return": [float(x) for x in returns],
+        **_train_rejax(algo, env, env_params, num_seeds),
+        "env_steps_per_seed": int(num_updates * m["num_envs"]),
         "config": {k: (v if not isinstance(v, tuple) else list(v)) for k, v in MATCHED.items()},
     }
 
@@ -275,37 +280,15 @@ def run_rejax_tuned(num_seeds: int) -> dict:
     """rejax's DQN at :data:`REJAX_TUNED`, vmapped over seeds, its own evaluations included."""
     import copy
 
-    import jax
-    import jax.numpy as jnp
     from rejax import DQN
 
     import rljax
-    from rljax.evaluate import evaluate
 
     env, env_params = rljax.make(ENV_ID)
     algo = DQN.create(env=FiveTupleEnv(env), env_params=env_params, **copy.deepcopy(REJAX_TUNED))
-    keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
-    start = time.perf_counter()
-    compiled = jax.jit(jax.vmap(algo.train)).lower(keys).compile()
-    compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    ts, _ = compiled(keys)
-    jax.block_until_ready(ts)
-    train_s = time.perf_counter() - start
-
-    def greedy_return(params, key):
-        def policy(k, obs):
-            return jnp.argmax(algo.agent.apply(params, obs[None])[0])
-
-        return evaluate(key, env, env_params, policy, EVAL_EPISODES).mean()
-
-    eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 12345))(keys)
-    returns = jax.jit(jax.vmap(greedy_return))(ts.q_ts.params, eval_keys)
     return {
-        "compile_s": compile_s,
-        "train_s": train_s,
+        **_train_rejax(algo, env, env_params, num_seeds),
         "env_steps_per_seed": REJAX_TUNED["total_timesteps"],
-        "final_greedy_return": [float(x) for x in returns],
         "config": "rejax tuned (configs/gymnax/cartpole.yaml)",
     }
 

@@ -29,6 +29,18 @@ def encode_observation(obs: jax.Array, num_obs_categories: int) -> jax.Array:
     return jnp.asarray(obs, jnp.float32)
 
 
+def scaled_observation(obs: jax.Array, num_obs_categories: int, obs_scale: tuple[float, ...]) -> jax.Array:
+    """:func:`encode_observation`, float vectors then multiplied by ``obs_scale`` (per feature).
+
+    All-ones scales (and one-hot inputs) multiply by nothing, so the program and its
+    numbers stay those of the unscaled input.
+    """
+    x = encode_observation(obs, num_obs_categories)
+    if num_obs_categories or all(float(s) == 1.0 for s in obs_scale):
+        return x
+    return x * jnp.asarray(obs_scale, jnp.float32)
+
+
 Activation = Literal["relu", "tanh"]
 ACTIVATIONS = {"relu": nn.relu, "tanh": nn.tanh}
 KernelInit = Literal["lecun", "orthogonal"]

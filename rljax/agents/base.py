@@ -163,6 +163,16 @@ def env_shapes(key: jax.Array, env: Any, env_params: Any) -> tuple[jax.Array, in
     return jnp.zeros(obs_shape.shape, obs_shape.dtype), num_obs_categories, num_actions
 
 
+def check_obs_scale(obs_scale: Any, obs_space: Any) -> None:
+    """``obs_scale``: one factor > 0, or one per feature of the observation space."""
+    scale = tuple(obs_scale)
+    if not scale or not all(float(s) > 0 for s in scale):
+        raise ValueError(f"obs_scale must be one or more factors > 0; got {obs_scale}")
+    features = getattr(obs_space, "shape", ())[-1:] or (1,)
+    if len(scale) not in (1, features[0]):
+        raise ValueError(f"obs_scale needs 1 or {features[0]} factors (one per observation feature); got {len(scale)}")
+
+
 def config_fields(config_type: type) -> dict[str, dataclasses.Field]:
     """The fields of a config dataclass, by name."""
     return {f.name: f for f in dataclasses.fields(config_type)}

@@ -75,13 +75,14 @@ from rljax.agents.base import (
     annealed_learning_rate,
     check_choice,
     check_discrete_actions,
+    check_obs_scale,
     check_positive,
     check_range,
     env_shapes,
 )
 from rljax.agents.exploration import EpsilonClock, EpsilonSchedule, config_epsilon, epsilon_greedy, validate_epsilon
 from rljax.agents.value_targets import double_q_bootstrap, q_learning_bootstrap, td_target
-from rljax.nets import TORSOS, QNetwork, Torso, clipped_adam, encode_observation
+from rljax.nets import TORSOS, QNetwork, Torso, clipped_adam, scaled_observation
 
 Loss = Literal["huber", "mse", "mae"]
 LOSSES = get_args(Loss)
@@ -160,10 +161,7 @@ def network_input(obs: jax.Array, num_obs_categories: int, config: DQNConfig) ->
     (vectors times ``obs_scale``)."""
     if config.torso == "embedding":
         return obs
-    x = encode_observation(obs, num_obs_categories)
-    if num_obs_categories or all(float(s) == 1.0 for s in config.obs_scale):
-        return x  # nothing to scale: the program (and its numbers) stay as they were
-    return x * jnp.asarray(config.obs_scale, jnp.float32)
+    return scaled_observation(obs, num_obs_categories, config.obs_scale)
 
 
 def q_values(state: DQNState, params: Any, obs: jax.Array, config: DQNConfig) -> jax.Array:
@@ -344,12 +342,7 @@ def validate(config: DQNConfig, env: Any, env_params: Any) -> None:
     ):
         if int(getattr(config, name)) < 1:
             raise ValueError(f"{name} must be >= 1; got {getattr(config, name)}")
-    scale = tuple(config.obs_scale)
-    if not scale or not all(float(s) > 0 for s in scale):
-        raise ValueError(f"obs_scale must be one or more factors > 0; got {config.obs_scale}")
-    features = getattr(obs_space, "shape", ())[-1:] or (1,)
-    if len(scale) not in (1, features[0]):
-        raise ValueError(f"obs_scale needs 1 or {features[0]} factors (one per observation feature); got {len(scale)}")
+    check_obs_scale(config.obs_scale, obs_space)
     if any(int(h) < 1 for h in config.hidden_sizes):  # () is allowed: a linear Q (or the embedding itself)
         raise ValueError(f"hidden_sizes must be widths >= 1; got {config.hidden_sizes}")
     if config.batch_size > config.buffer_size:

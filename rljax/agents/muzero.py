@@ -92,12 +92,13 @@ from rljax.agents.base import (
     annealed_learning_rate,
     check_choice,
     check_discrete_actions,
+    check_obs_scale,
     check_positive,
     check_range,
     env_shapes,
 )
 from rljax.agents.value_targets import n_step_targets
-from rljax.nets import MLP, MinAtarTorso, clipped_adam, encode_observation
+from rljax.nets import MLP, MinAtarTorso, clipped_adam, scaled_observation
 
 ValueHead = Literal["categorical", "scalar"]
 VALUE_HEADS = get_args(ValueHead)
@@ -270,10 +271,7 @@ def network(config: MuZeroConfig, num_actions: int) -> MuZeroNet:
 
 def network_input(obs: jax.Array, num_obs_categories: int, config: MuZeroConfig) -> jax.Array:
     """One-hot for discrete observations; float vectors times ``obs_scale``; images as they are."""
-    x = encode_observation(obs, num_obs_categories)
-    if num_obs_categories or all(float(s) == 1.0 for s in config.obs_scale):
-        return x
-    return x * jnp.asarray(config.obs_scale, jnp.float32)
+    return scaled_observation(obs, num_obs_categories, config.obs_scale)
 
 
 def _apply(state: MuZeroState, params: Any, config: MuZeroConfig, method: str, *args):
@@ -644,12 +642,7 @@ def validate(config: MuZeroConfig, env: Any, env_params: Any) -> None:
             f"buffer_size ({config.buffer_size}) must hold, per env (/ num_envs = {config.num_envs}), at least "
             f"unroll_steps + td_steps and train_frequency steps ({needed}); got {per_env}"
         )
-    scale = tuple(config.obs_scale)
-    if not scale or not all(float(s) > 0 for s in scale):
-        raise ValueError(f"obs_scale must be one or more factors > 0; got {config.obs_scale}")
-    features = getattr(obs_space, "shape", ())[-1:] or (1,)
-    if len(scale) not in (1, features[0]):
-        raise ValueError(f"obs_scale needs 1 or {features[0]} factors (one per observation feature); got {len(scale)}")
+    check_obs_scale(config.obs_scale, obs_space)
 
 
 # --- Tuned presets ---------------------------------------------------------------------------
