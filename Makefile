@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test install install-test bench clean
+.PHONY: demo test install install-test bench docs clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -30,6 +30,11 @@ test: install-test
 
 bench: install-test
 	$(UV) run --locked --extra test python benchmarks/env_throughput.py
+
+# The API reference (mkdocstrings) and the guide (README.md's sections) into site/;
+# --strict: any warning (a docstring griffe cannot parse, a broken link) fails it.
+docs: $(UV)
+	$(UV) run --locked --extra docs mkdocs build --strict -d site
 
 clean:
 	rm -rf .venv .tools results

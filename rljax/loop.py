@@ -271,7 +271,8 @@ def make_loop(
     """Composes ``agent`` with ``env`` into a :class:`Loop`.
 
     Args:
-      env, env_params: a gymnax environment and its parameters.
+      env: a gymnax environment.
+      env_params: its parameters.
       agent: the algorithm.
       config: a config of ``agent.config_type``; only its static fields are read
         here (the traced ones are arguments of ``init`` / ``segment`` / ``train``).

@@ -247,7 +247,9 @@ def policy_gradient_loss(
     Args:
       log_probs: ``[T, B]`` log-probability of the taken actions (differentiable).
       batch: the episodes (rewards, done, valid of shape ``[T, B]``).
-      gamma, normalize, loss_average: as in :class:`ReinforceConfig`.
+      gamma: as in :class:`ReinforceConfig`.
+      normalize: as in :class:`ReinforceConfig`.
+      loss_average: as in :class:`ReinforceConfig`.
       values: optional ``[T, B]`` baseline V(s_t); it is not differentiated here.
 
     Returns:
