@@ -23,10 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from rljax.defaults import DEFAULT_LANE_WIDTH  # noqa: F401  (there, so the CLI reads it without JAX)
 from rljax.loop import Loop, LoopState
 from rljax.watchdog import Watchdog
-
-DEFAULT_LANE_WIDTH = 8
 
 # XLA options for short runs: the CPU backend's optimisation passes dominate the
 # compile time of small programs; without them compiling is ~2-3x faster and

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from rljax.defaults import DEFAULT_RESAMPLES, MAX_FPS, PLOT_RESAMPLES
+from rljax.defaults import DEFAULT_LANE_WIDTH, DEFAULT_RESAMPLES, MAX_FPS
 from rljax.watchdog import DEFAULT_MIN_SECONDS as DEFAULT_WATCHDOG_S
 
 # rljax.loggers.LOG_CHOICES, spelled out here: importing that module loads NumPy, and
@@ -63,7 +63,11 @@ def parse_seeds(seeds: int | None, seed_list: str | None) -> list[int]:
 
 
 def _add_run_arguments(p: argparse.ArgumentParser, out_required: bool = True) -> None:
-    p.add_argument("agent", help="agent name: q_learning, sarsa, expected_sarsa, dqn, reinforce, ...")
+    p.add_argument(
+        "agent",
+        help="agent name (q_learning, sarsa, expected_sarsa, dqn, reinforce, ...; see `rljax list`) "
+        "or your own Agent: package.module:attribute or path/to/file.py:attribute",
+    )
     p.add_argument("--env", required=True, help="environment id for rljax.make (gymnax ids too)")
     p.add_argument(
         "--env-arg",
@@ -121,6 +125,12 @@ def _add_run_arguments(p: argparse.ArgumentParser, out_required: bool = True) ->
         help="save the whole training state every STEPS env steps per seed",
     )
     p.add_argument(
+        "--save-replay",
+        action="store_true",
+        help="also keep every seed's whole final state, replay buffer included, in DIR/agent_state_full.msgpack "
+        "(agent_state.msgpack holds what the trained policy needs)",
+    )
+    p.add_argument(
         "--watchdog",
         type=float,
         default=DEFAULT_WATCHDOG_S,
@@ -176,8 +186,13 @@ def _print_summary(label: str, summary: dict[str, Any]) -> None:
 
     returns = np.asarray(summary["final_eval_return"], dtype=float)
     diverged = sum(summary.get("diverged", []))
+    steps = summary.get("env_steps") or [summary["env_steps_per_seed"]]
+    if min(steps) == max(steps):
+        each = f"{steps[0]} env steps"
+    else:  # an episodic agent: each seed's episodes took their own number of steps
+        each = f"{min(steps)}-{max(steps)} env steps (of {summary['env_steps_per_seed']} computed)"
     print(
-        f"{label}: {len(returns)} seeds x {summary['env_steps_per_seed']} env steps, "
+        f"{label}: {len(returns)} seeds x {each}, "
         f"compile {summary['compile_time_s']:.1f} s, train {summary['train_time_s']:.1f} s; "
         f"final greedy return over {summary['eval_episodes']} episodes: mean {np.nanmean(returns):.3f}, "
         f"min {np.nanmin(returns):.3f}, max {np.nanmax(returns):.3f}"
@@ -190,9 +205,12 @@ def _print_summary(label: str, summary: dict[str, Any]) -> None:
 
 
 def _prepare(args: argparse.Namespace) -> tuple[list[int], dict[str, str], dict[str, Any], int]:
-    """Parses a train/sweep command's common options (checked here for flag-named messages)."""
-    from rljax.batch import DEFAULT_LANE_WIDTH
+    """Parses a train/sweep command's common options (checked here for flag-named messages).
 
+    Imports no JAX: a bad name, a bad number or an existing output folder is refused
+    in a fraction of a second.
+    """
+    _check_names_and_out(args)
     seeds = parse_seeds(1 if args.seeds is None else args.seeds, args.seed_list)
     overrides = {ALIASES.get(k, k): v for k, v in _key_values(args.set, "--set").items()}
     env_kwargs = {k: _literal(v) for k, v in _key_values(args.env_arg, "--env-arg").items()}
@@ -208,6 +226,22 @@ def _prepare(args: argparse.Namespace) -> tuple[list[int], dict[str, str], dict[
     return seeds, overrides, env_kwargs, lane_width
 
 
+def _check_names_and_out(args: argparse.Namespace) -> None:
+    """Unknown built-in agent or environment names, and an existing ``--out``, before any heavy import."""
+    from rljax.agents import agent_names, get_agent
+    from rljax.catalog import env_ids, unknown_env_message
+    from rljax.files import check_out_dir
+
+    if ":" not in args.agent and args.agent not in agent_names():
+        get_agent(args.agent)  # raises the one-line error (a built-in name imports nothing until it is known)
+    registry = sys.modules.get("rljax.envs.registry")  # loaded: it may hold ids register() added
+    known = registry.registered_ids() if registry is not None else env_ids()
+    if args.env not in known:
+        raise UsageError(unknown_env_message(args.env, known))
+    if args.out is not None and getattr(args, "resume", None) is None:
+        check_out_dir(args.out, args.overwrite)
+
+
 def _train_kwargs(args: argparse.Namespace, lane_width: int, out: Path) -> dict[str, Any]:
     """The keyword arguments of :func:`rljax.train` that a train / sweep command line sets (besides the plan)."""
     from rljax.batch import FAST_COMPILE
@@ -221,6 +255,7 @@ def _train_kwargs(args: argparse.Namespace, lane_width: int, out: Path) -> dict[
         watchdog_seconds=args.watchdog,
         watchdog_advice=_resume_advice(args, out),
         compile_cache=False if args.no_compile_cache else None,
+        save_replay=args.save_replay,
     )
 
 
@@ -249,14 +284,14 @@ def _note_rounding(args: argparse.Namespace, schedule: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from rljax.experiment import build, train
-
     if args.resume is not None and args.out is not None and Path(args.resume) != Path(args.out):
         raise UsageError("--resume DIR continues the run in DIR; leave out --out or give the same folder")
     if args.resume is None and args.out is None:
         raise UsageError("--out is required (or --resume DIR to continue a run)")
     seeds, overrides, env_kwargs, lane_width = _prepare(args)
     _check_log(args.log)
+    from rljax.experiment import build, train  # after the cheap checks: it imports JAX
+
     # Parsed and validated once, here: train() runs this plan as it is.
     plan = build(
         args.agent,
@@ -333,10 +368,10 @@ def parse_grid(entries: Sequence[str]) -> dict[str, list[str]]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from rljax.sweeps import sweep
-
     seeds, overrides, env_kwargs, lane_width = _prepare(args)
     _check_log(args.log)
+    from rljax.sweeps import sweep  # after the cheap checks: it imports JAX
+
     out = Path(args.out)
     result = sweep(
         args.agent,
@@ -377,8 +412,7 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--resamples",
         type=int,
         default=DEFAULT_RESAMPLES,
-        help=f"bootstrap resamples for the tables (default {DEFAULT_RESAMPLES}); "
-        f"the plot's per-step bands use at most {PLOT_RESAMPLES}",
+        help=f"bootstrap resamples for the tables and the plot's per-step bands (default {DEFAULT_RESAMPLES})",
     )
     p.add_argument(
         "--allow-mixed",
@@ -526,10 +560,10 @@ def enable_deterministic_gpu() -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from rljax.agents import agent_names
-    from rljax.envs import registered_ids
+    from rljax.catalog import env_ids  # not rljax.envs: listing ids needs no gymnax / JAX
 
     print("agents:", ", ".join(agent_names()))
-    print("environments:", ", ".join(registered_ids()))
+    print("environments:", ", ".join(env_ids()))
     return 0
 
 

@@ -3,6 +3,6 @@
 The CLI reads them to build its ``--help`` without importing JAX, SciPy or Matplotlib.
 """
 
-DEFAULT_RESAMPLES = 10_000  # bootstrap resamples for report tables
-PLOT_RESAMPLES = 2_000  # at most this many for the per-step bands of report plots
+DEFAULT_RESAMPLES = 10_000  # bootstrap resamples for report tables and the report plot's bands
+DEFAULT_LANE_WIDTH = 8  # runs per vmapped lane (rljax.batch)
 MAX_FPS = 50  # GIF frame rate limit (GIF timing is in hundredths of a second)

@@ -267,7 +267,7 @@ def evaluate_run(
         SeedReturns(s, own[i], None if gym is None else gym[i], training_final.get(s)) for i, s in enumerate(seeds)
     ]
     return Evaluation(
-        agent=spec["agent"],
+        agent=template.agent.name,  # run.json may hold a custom agent's import path
         env_id=spec["env"],
         gymnasium_id=gym_id,
         episodes=episodes,

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from rljax import compile_cache as compile_cache_module
-from rljax.agents import Agent, get_agent
+from rljax.agents import Agent, agent_ref, get_agent
 from rljax.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE, BatchRunner, Lanes, seed_keys, stack_configs
 from rljax.configs import config_dict, make_config
 from rljax.envs import make
@@ -26,6 +26,7 @@ from rljax.interrupts import RunInterrupted, StopOnSignal
 from rljax.loop import Loop, make_loop
 from rljax.results import MetricsStreams, TrainResult, write_config_outputs
 from rljax.runs import (
+    FULL_STATE_FILE,
     check_resume,
     load_checkpoint,
     manifest,
@@ -65,7 +66,7 @@ class Plan:
         overrides = self.overrides if config is None else [self.overrides[config]]
         return run_spec(
             command,
-            self.agent.name,
+            agent_ref(self.agent),  # a custom agent by its import path: load_policy rebuilds it
             self.env_id,
             self.env_kwargs,
             seeds,
@@ -193,6 +194,7 @@ def train(
     overwrite: bool = False,
     argv: Sequence[str] | None = None,
     compile_cache: bool | str | Path | None = None,
+    save_replay: bool = False,
 ) -> TrainResult:
     """Trains ``agent`` on ``env_id`` for every seed (and every override set) in one program.
 
@@ -207,15 +209,18 @@ def train(
       overrides: hyperparameters over the tuned preset; a list of dicts trains
         every setting for every seed (a sweep) in the same program.
       total_steps: env steps per seed (default: the preset's).
-      eval_every, eval_episodes: evaluation cadence and size (default 100 episodes).
+      eval_every: env steps between evaluations (default: as in :func:`build`).
+      eval_episodes: episodes per evaluation (default 100).
       lane_width: runs per vmapped lane (see :mod:`rljax.batch`).
       on_segment: called between compiled segments with that segment's metrics.
       progress: show the progress bar of the command line (env steps/s, ETA, latest eval
         return) on stderr; False: none.
       compiler_options: XLA options; ``rljax.batch.FAST_COMPILE`` compiles small
         programs several times faster and runs them slower (for short runs).
-      checkpoint_dir, checkpoint_every: save the whole training state there every
-        ``checkpoint_every`` env steps per seed (rounded to whole segments).
+      checkpoint_dir: save the whole training state in this folder every
+        ``checkpoint_every`` env steps per seed.
+      checkpoint_every: env steps per seed between checkpoints (rounded to whole
+        segments).
       resume: continue from the checkpoint in ``checkpoint_dir``; the result is
         bitwise the one an uninterrupted run gives.
       num_devices: shard the lanes over this many local devices (default: all
@@ -235,6 +240,9 @@ def train(
       compile_cache: JAX's persistent compilation cache (:mod:`rljax.compile_cache`):
         None = on, in the user cache folder unless ``$RLJAX_COMPILE_CACHE`` says
         otherwise; False = off; a path = that folder.
+      save_replay: with ``out``, also write ``agent_state_full.msgpack``: every seed's
+        whole final state, replay buffer included (``agent_state.msgpack`` holds what
+        the trained policy needs, see :attr:`Agent.policy_state`).
     """
     plan = _as_plan(
         agent,
@@ -346,7 +354,9 @@ def train(
         metrics=metrics,
         final_eval_return=metrics["eval_return"][:, -1],
         eval_episodes=plan.eval_episodes,
-        env_steps_per_seed=int(metrics["env_steps"][0, -1]),
+        # Every seed's env steps for non-episodic agents; an episodic agent computes this
+        # many steps per seed, of which each seed's own valid ones are summary's env_steps.
+        env_steps_per_seed=loop.schedule.total_steps,
         compile_time_s=compile_time,
         train_time_s=train_time,
         lane_width=lane_width,
@@ -359,8 +369,15 @@ def train(
         if resume:  # metrics.csv may hold rows written after the checkpoint: rebuild it
             streams.rebuild(result)
         write_config_outputs(folder, result, 0, result.agent)
-        save_agent_states(folder, result.agent_states())
+        save_final_states(folder, loop.agent, result.agent_states(), save_replay)
     return result
+
+
+def save_final_states(folder: Path, agent: Agent, states: Any, save_replay: bool) -> None:
+    """``agent_state.msgpack`` (the policy's part) and, if asked, the whole states."""
+    save_agent_states(folder, agent.policy_part(states))
+    if save_replay:
+        save_agent_states(folder, states, file=FULL_STATE_FILE)
 
 
 def _interrupt_message(

@@ -101,6 +101,16 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+def check_out_dir(path: str | os.PathLike, overwrite: bool) -> None:
+    """``FileExistsError`` for an output path that exists (without ``overwrite``) or is not a folder."""
+    path = Path(path)
+    if path.exists():
+        if not overwrite:
+            raise FileExistsError(f"output folder {str(path)!r} already exists; pass --overwrite to replace it")
+        if not path.is_dir():
+            raise FileExistsError(f"output path {str(path)!r} exists and is not a folder")
+
+
 def prepare_out_dir(path: str | os.PathLike, overwrite: bool, command: str | Sequence[str] | None = None) -> Path:
     """Creates an empty output folder and takes its writer lock (see :func:`lock_folder`).
 
@@ -111,11 +121,8 @@ def prepare_out_dir(path: str | os.PathLike, overwrite: bool, command: str | Seq
     if not _scope_stack():
         raise RuntimeError("prepare_out_dir locks the folder: call it inside a @releases_folder_locks function")
     path = Path(path)
+    check_out_dir(path, overwrite)
     if path.exists():
-        if not overwrite:
-            raise FileExistsError(f"output folder {str(path)!r} already exists; pass --overwrite to replace it")
-        if not path.is_dir():
-            raise FileExistsError(f"output path {str(path)!r} exists and is not a folder")
         lock_folder(path, command)  # refuses a folder another process writes, before deleting anything
         for child in path.iterdir():
             if child.name == LOCK_FILE:

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rljax.agents import get_agent
 from rljax.agents.base import Agent, Clock
 from rljax.experiment import build
 from rljax.runs import load_agent_state, read_spec, resolve_run_dir
@@ -66,7 +67,9 @@ class TrainedPolicy:
         return jax.jit(self.act)  # compiled on the first call
 
 
-def load_policy(run_dir: str | os.PathLike, seed: int, config: int | str | None = None) -> TrainedPolicy:
+def load_policy(
+    run_dir: str | os.PathLike, seed: int, config: int | str | None = None, agent: Agent | None = None
+) -> TrainedPolicy:
     """Seed ``seed``'s trained evaluation policy from a ``rljax train`` or ``rljax sweep`` folder.
 
     Args:
@@ -74,11 +77,16 @@ def load_policy(run_dir: str | os.PathLike, seed: int, config: int | str | None 
       seed: one of the run's seeds.
       config: for a sweep folder, which configuration: its label (the
         sub-folder's name, e.g. ``"learning_rate=0.001"``) or its index.
+      agent: the :class:`Agent` the run trained; only needed for a custom agent that
+        ``run.json`` cannot name (one made inside a function or at ``python -c``):
+        any other is rebuilt from its name or import path there
+        (:func:`rljax.agents.agent_ref`).
 
     Raises:
       FileNotFoundError: not a finished run folder.
       ValueError: ``seed`` was not trained there (the message lists the seeds that
-        were), or ``config`` is missing, unknown or given for a train folder.
+        were), ``config`` is missing, unknown or given for a train folder, or the
+        run's agent cannot be imported here.
     """
     run_dir = resolve_run_dir(run_dir, config)
     spec = read_spec(run_dir)
@@ -87,9 +95,16 @@ def load_policy(run_dir: str | os.PathLike, seed: int, config: int | str | None 
         raise ValueError(
             f"seed {seed} was not trained in {str(run_dir)!r}; its seeds are: {', '.join(map(str, seeds))}"
         )
+    if agent is None:
+        try:
+            agent = get_agent(spec["agent"])
+        except ValueError as err:
+            raise ValueError(
+                f"cannot rebuild the agent of {str(run_dir)!r}: {err}; or pass it: load_policy(..., agent=...)"
+            ) from None
     overrides = spec.get("overrides") or [{}]
     plan = build(
-        spec["agent"],
+        agent,
         spec["env"],
         overrides[0],
         env_kwargs=spec.get("env_kwargs") or {},
@@ -102,6 +117,6 @@ def load_policy(run_dir: str | os.PathLike, seed: int, config: int | str | None 
         lambda k: loop.agent.init(k, loop.env, loop.env_params, agent_config), jax.random.PRNGKey(0)
     )
     # Saved states are ordered by seed (one configuration per folder).
-    agent_state = load_agent_state(run_dir, template, seeds.index(seed))
+    agent_state = load_agent_state(run_dir, loop.agent.policy_part(template), seeds.index(seed), whole=template)
     spec = {**spec, "total_steps": loop.schedule.total_steps}
     return TrainedPolicy(loop.env, loop.env_params, loop.agent, agent_config, agent_state, seed, spec, run_dir)

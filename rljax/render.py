@@ -251,7 +251,7 @@ def render_run(
     return RenderResult(
         path=Path(out),
         env=spec["env"],
-        agent=spec["agent"],
+        agent=trained.agent.name,  # run.json may hold a custom agent's import path
         seed=seed,
         returns=[e.episode_return for e in played],
         lengths=[e.length for e in played],

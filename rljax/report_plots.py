@@ -8,13 +8,9 @@ from typing import Sequence
 import numpy as np
 
 import rljax.stats as stats
-from rljax.defaults import PLOT_RESAMPLES  # noqa: F401  (defined there, so the CLI reads it cheaply)
 from rljax.files import write_bytes_atomic
 from rljax.plots import figure_png
 from rljax.runs import Run
-
-# Bootstrap resamples per evaluation step for the curve bands: a visual aid on many
-# steps, where 2,000 resamples already put the band's edges within a pixel or two.
 
 
 def _curve_band(returns: np.ndarray, statistic, num_resamples: int, confidence: float, seed: int):
@@ -31,7 +27,7 @@ def _curve_band(returns: np.ndarray, statistic, num_resamples: int, confidence: 
 def render_report_curves(
     runs: Sequence[Run],
     statistic: str = "iqm",
-    num_resamples: int = PLOT_RESAMPLES,
+    num_resamples: int = stats.DEFAULT_RESAMPLES,
     confidence: float = stats.DEFAULT_CONFIDENCE,
     seed: int = 0,
 ) -> bytes:
@@ -60,7 +56,11 @@ def render_report_curves(
         solved_at = threshold(envs[env])
         if solved_at is not None:
             ax.axhline(solved_at, color="gray", linestyle="--", linewidth=1, label=f"solved ({solved_at:g})")
-        ax.set_xlabel("environment steps per seed")
+        ragged = any(
+            run.env_label == env and c.per_seed_steps is not None and (c.per_seed_steps != c.steps).any()
+            for run, c in zip(runs, curves)
+        )
+        ax.set_xlabel("environment steps per seed" + (" (median over seeds: episodic agents)" if ragged else ""))
         ax.set_ylabel(f"greedy evaluation return ({'IQM' if statistic == 'iqm' else 'mean'} over seeds)")
         ax.set_title(f"{env}: {confidence:.0%} bootstrap CI over seeds ({num_resamples:,} resamples)")
         ax.grid(alpha=0.3)
@@ -73,7 +73,7 @@ def plot_report_curves(
     runs: Sequence[Run],
     path: str | Path,
     statistic: str = "iqm",
-    num_resamples: int = PLOT_RESAMPLES,
+    num_resamples: int = stats.DEFAULT_RESAMPLES,
     confidence: float = stats.DEFAULT_CONFIDENCE,
     seed: int = 0,
 ) -> None:

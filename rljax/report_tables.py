@@ -386,13 +386,15 @@ def report(
 
     Args:
       paths: run folders (``summary.json``) or sweep folders (``sweep.json``).
-      out, csv_path, plot: write the markdown, the CSV rows, the PNG of learning
-        curves with bootstrap bands here (each optional).
-      num_resamples: bootstrap resamples for the tables (the plot's per-step bands
-        use at most :data:`rljax.report_plots.PLOT_RESAMPLES`).
+      out: write the markdown report here (optional).
+      csv_path: write the rows as CSV here (optional).
+      plot: write the PNG of learning curves with bootstrap bands here (optional).
+      num_resamples: bootstrap resamples for the tables and for each evaluation
+        step's band on the plot (the same number, so the plot's title and the
+        report state one count).
       allow_mixed: report runs on different environments side by side.
     """
-    from rljax.report_plots import PLOT_RESAMPLES, render_report_curves
+    from rljax.report_plots import render_report_curves
 
     outputs = [p for p in (out, csv_path, plot) if p is not None]
     for p in outputs:
@@ -402,7 +404,7 @@ def report(
         raise ValueError("--out, --csv and --plot must be different files")
     runs = load_runs(paths)
     markdown, rows = build_report(runs, num_resamples, allow_mixed)
-    png = render_report_curves(runs, num_resamples=min(num_resamples, PLOT_RESAMPLES)) if plot else None
+    png = render_report_curves(runs, num_resamples=num_resamples) if plot else None
     for path, data in ((out, markdown.encode()), (csv_path, rows_to_csv(rows).encode()), (plot, png)):
         if path is not None:
             write_bytes_atomic(path, data)

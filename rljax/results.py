@@ -36,7 +36,7 @@ class TrainResult:
     metrics: dict[str, np.ndarray]
     final_eval_return: np.ndarray
     eval_episodes: int
-    env_steps_per_seed: int
+    env_steps_per_seed: int  # the steps the loop ran per seed (see summary's env_steps)
     compile_time_s: float
     train_time_s: float
     lane_width: int
@@ -79,6 +79,15 @@ class TrainResult:
         secs = [round(float(seconds[j]), 3) if j >= 0 and np.isfinite(seconds[j]) else None for j in first]
         return float(threshold), steps, secs
 
+    def curve_steps(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The env step of each evaluation for the runs ``rows``, to draw their curves on.
+
+        Every run of a non-episodic agent is at the same step; an episodic agent's runs
+        take different numbers of env steps per update, so each evaluation is drawn at
+        the median over the runs (``metrics.csv`` keeps each run's own step).
+        """
+        return np.median(self.metrics["env_steps"][np.asarray(rows)], axis=0).astype(np.int64)
+
     def rows(self, config_id: int | None = None) -> np.ndarray:
         """Indices of the runs of configuration ``config_id`` (None: every run), in seed order."""
         ids = np.asarray(self.config_ids)
@@ -99,6 +108,7 @@ class TrainResult:
             "final_eval_return": [float(self.final_eval_return[i]) for i in idx],
             "eval_episodes": self.eval_episodes,
             "env_steps_per_seed": self.env_steps_per_seed,
+            "env_steps": [int(self.metrics["env_steps"][i, -1]) for i in idx],
             "compile_time_s": round(self.compile_time_s, 3),
             "compile_cache": self.compile_cache,
             "train_time_s": round(self.train_time_s, 3),
@@ -154,7 +164,7 @@ def write_config_outputs(out: Path, result: TrainResult, config_id: int, label: 
     rows = result.rows(config_id)
     write_json_atomic(out / "config.json", summary["config"])
     plot_curves(
-        [(label, result.metrics["env_steps"][rows[0]], result.metrics["eval_return"][rows])],
+        [(label, result.curve_steps(rows), result.metrics["eval_return"][rows])],
         out / "curves.png",
         title=f"{result.agent} on {result.env_id}",
         solved_at=solved_at(result.env_id),

@@ -308,37 +308,49 @@ def _restore_checkpoint(path: Path, template: Any) -> Checkpoint:
     return Checkpoint(state, history, seconds)
 
 
-AGENT_STATE_FILE = "agent_state.msgpack"
+AGENT_STATE_FILE = "agent_state.msgpack"  # what a trained policy needs (Agent.policy_part)
+FULL_STATE_FILE = "agent_state_full.msgpack"  # the whole final states, replay included (if asked)
 
 
-def save_agent_states(run_dir: str | os.PathLike, agent_states: Any) -> None:
+def save_agent_states(run_dir: str | os.PathLike, agent_states: Any, file: str = AGENT_STATE_FILE) -> None:
     """Atomically saves every run's final agent state (unpacked: leading axis = run)."""
     import jax
 
     leaves = {str(i): np.asarray(x) for i, x in enumerate(jax.tree.leaves(agent_states))}
-    write_bytes_atomic(Path(run_dir) / AGENT_STATE_FILE, _pack(leaves))
+    write_bytes_atomic(Path(run_dir) / file, _pack(leaves))
 
 
-def load_agent_state(run_dir: str | os.PathLike, template: Any, run_index: int) -> Any:
+def load_agent_state(
+    run_dir: str | os.PathLike, template: Any, run_index: int, whole: Any = None, file: str = AGENT_STATE_FILE
+) -> Any:
     """Run ``run_index``'s agent state from :func:`save_agent_states`.
 
     ``template`` is the pytree of ONE run's agent state (shapes only are used).
+    ``whole``: the template of the whole state, for folders written before
+    ``agent_state.msgpack`` left the replay buffer out (their file matches it; the
+    whole state is returned then).
     """
     import jax
 
-    path = Path(run_dir) / AGENT_STATE_FILE
+    path = Path(run_dir) / file
     payload = _unpack(path)
     if not isinstance(payload, dict) or not all(
         str(i) in payload and isinstance(payload[str(i)], np.ndarray) for i in range(len(payload))
     ):
         raise _damaged(path, "not rljax agent states (corrupted?)")
-    spec, treedef = jax.tree.flatten(template)
     stacked = [payload[str(i)] for i in range(len(payload))]
-    if len(stacked) != len(spec) or any(
-        a.ndim != b.ndim + 1 or a.shape[0] <= run_index or tuple(a.shape[1:]) != tuple(b.shape)
-        for a, b in zip(stacked, spec)
-    ):
-        raise ValueError(f"{run_dir}/{AGENT_STATE_FILE} does not match this agent's state")
+
+    def matches(spec: list[Any]) -> bool:
+        return len(stacked) == len(spec) and all(
+            a.ndim == b.ndim + 1 and a.shape[0] > run_index and tuple(a.shape[1:]) == tuple(b.shape)
+            for a, b in zip(stacked, spec)
+        )
+
+    spec, treedef = jax.tree.flatten(template)
+    if not matches(spec) and whole is not None and matches(jax.tree.leaves(whole)):
+        spec, treedef = jax.tree.flatten(whole)
+    if not matches(spec):
+        raise ValueError(f"{run_dir}/{file} does not match this agent's state")
     leaves = [a[run_index] for a in stacked]
     return jax.tree.unflatten(treedef, [jax.numpy.asarray(x) for x in leaves])
 
@@ -347,11 +359,17 @@ def load_agent_state(run_dir: str | os.PathLike, template: Any, run_index: int) 
 
 
 class Curves(NamedTuple):
-    """Evaluation return over training: ``returns[i, t]`` is seed ``seeds[i]`` at ``steps[t]``."""
+    """Evaluation return over training: ``returns[i, t]`` is seed ``seeds[i]`` at evaluation ``t``.
+
+    ``steps[t]`` is evaluation ``t``'s env step: every seed's for a non-episodic agent,
+    the median over the seeds for an episodic one (its seeds' episodes take their own
+    numbers of steps; ``per_seed_steps[i, t]`` is seed ``seeds[i]``'s).
+    """
 
     steps: np.ndarray
     seeds: list[int]
     returns: np.ndarray
+    per_seed_steps: np.ndarray | None = None
 
 
 @dataclass(eq=False)
@@ -546,7 +564,11 @@ def load_runs(paths: Sequence[str | Path]) -> list[Run]:
 
 
 def read_eval_curves(path: Path, seeds: Sequence[int]) -> Curves:
-    """``eval_return`` of ``seeds`` from a long metrics table, on the steps all of them share.
+    """``eval_return`` of ``seeds`` from a long metrics table, evaluation by evaluation.
+
+    A seed's k-th ``eval_return`` row is its k-th evaluation (rows are appended one
+    segment at a time); evaluations that every seed reached are kept (a run cut short
+    leaves the tail ragged). See :class:`Curves` for the steps.
 
     Seeds absent from the table are left out (``Curves.seeds`` says which remain). A
     table with several configurations is an error: each sweep configuration has its own.
@@ -567,7 +589,7 @@ def read_eval_curves(path: Path, seeds: Sequence[int]) -> Curves:
         # Every row rljax writes ends its line: a last row without one was cut short, and
         # its value may read as another number.
         raise _damaged(path, "the last row has no line end (truncated?)")
-    by_seed: dict[int, dict[int, float]] = {}
+    by_seed: dict[int, list[tuple[int, float]]] = {}
     configs: set[str] = set()
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
@@ -584,7 +606,7 @@ def read_eval_curves(path: Path, seeds: Sequence[int]) -> Curves:
             except (TypeError, ValueError):
                 raise _damaged(path, f"line {reader.line_num}: not a row of {METRIC_HEADER.strip()}") from None
             configs.add(row["config"])
-            by_seed.setdefault(seed, {})[step] = value
+            by_seed.setdefault(seed, []).append((step, value))
     except csv.Error as err:
         raise _damaged(path, f"line {reader.line_num}: {err}") from None
     if len(configs) > 1:
@@ -592,10 +614,13 @@ def read_eval_curves(path: Path, seeds: Sequence[int]) -> Curves:
     present = [s for s in seeds if s in by_seed]
     if not present:
         raise ValueError(f"{str(path)!r} has no eval_return rows for seeds {list(seeds)}")
-    # Seeds of one run are evaluated on the same steps; a run cut short leaves the tail ragged.
-    steps = sorted(set.intersection(*(set(by_seed[s]) for s in present)))
-    returns = np.array([[by_seed[s][t] for t in steps] for s in present], dtype=float).reshape(len(present), len(steps))
-    return Curves(np.asarray(steps, dtype=np.int64), present, returns)
+    n = min(len(by_seed[s]) for s in present)
+    table = np.array([by_seed[s][:n] for s in present], dtype=float).reshape(len(present), n, 2)
+    per_seed_steps, returns = table[..., 0].astype(np.int64), table[..., 1]
+    if (np.diff(per_seed_steps, axis=1) <= 0).any():
+        raise _damaged(path, "a seed's eval_return rows do not go forward in steps")
+    steps = np.median(per_seed_steps, axis=0).astype(np.int64)
+    return Curves(steps, present, returns, per_seed_steps)
 
 
 def resolve_run_dir(run_dir: str | os.PathLike, config: int | str | None = None) -> Path:

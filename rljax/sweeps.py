@@ -27,12 +27,12 @@ from rljax.agents.base import config_fields, is_static_field
 from rljax.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE
 from rljax.configs import make_config
 from rljax.envs import solved_at
-from rljax.experiment import DEFAULT_EVAL_EPISODES, Plan, build, check_run_options, train
+from rljax.experiment import DEFAULT_EVAL_EPISODES, Plan, build, check_run_options, save_final_states, train
 from rljax.files import prepare_out_dir, releases_folder_locks, write_json_atomic
 from rljax.interrupts import RunInterrupted
 from rljax.loggers import LogChoice, SegmentLogger, check_logger, hparams_of
 from rljax.results import MetricsStreams, TrainResult, write_config_outputs
-from rljax.runs import manifest, save_agent_states
+from rljax.runs import manifest
 
 
 def grid_combinations(agent: str | Agent, grid: dict[str, Sequence[Any]]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -96,7 +96,7 @@ class SweepResult:
         """Configuration ``i``'s evaluation curves: env steps ``[segments]``, returns ``[seeds, segments]``."""
         result, cid = self.results[self.program[i]], self.config_index[i]
         rows = result.rows(cid)
-        return result.metrics["env_steps"][rows[0]], result.metrics["eval_return"][rows]
+        return result.curve_steps(rows), result.metrics["eval_return"][rows]
 
 
 @releases_folder_locks  # the sweep folder's writer lock, taken below, goes when sweep returns or raises
@@ -224,7 +224,7 @@ def _write_config_folders(
         spec = plan.run_spec("sweep", seeds, kwargs.get("lane_width", DEFAULT_LANE_WIDTH), fast, config=cid)
         write_json_atomic(d / "run.json", spec)
         rows = result.rows(cid)
-        save_agent_states(d, jax.tree.map(lambda x: x[rows], states))
+        save_final_states(d, plan.agent, jax.tree.map(lambda x: x[rows], states), kwargs.get("save_replay", False))
         write_config_outputs(d, result, cid, label)
 
 

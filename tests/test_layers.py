@@ -17,6 +17,7 @@ LAYERS: list[set[str]] = [
     {
         "rljax._version",
         "rljax.defaults",
+        "rljax.catalog",
         "rljax.files",
         "rljax.compile_cache",
         "rljax.interrupts",

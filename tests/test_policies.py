@@ -98,3 +98,35 @@ def test_bad_folders_and_observations(tmp_path):
         policy(np.zeros(3))
     with pytest.raises(ValueError, match="train folder"):
         rljax.load_policy(out, 0, config=0)
+
+
+def test_final_agent_states_leave_the_replay_out_unless_asked(tmp_path):
+    from rljax.runs import AGENT_STATE_FILE, FULL_STATE_FILE, load_agent_state, save_agent_states
+
+    lean, full = tmp_path / "lean", tmp_path / "full"
+    argv = ["train", "dqn", "--env", "CartPole-v1", "--seeds", "2", *DQN_SMALL, *TINY]
+    assert main([*argv, "--out", str(lean)]) == 0
+    assert main([*argv, "--out", str(full), "--save-replay"]) == 0
+    assert not (lean / FULL_STATE_FILE).exists() and (full / FULL_STATE_FILE).exists()
+    policy = rljax.load_policy(lean, 1)
+    assert policy.agent_state.replay is None
+    # the replay (10,000 transitions of 2 seeds) is most of the whole state
+    lean_bytes, full_bytes = (lean / AGENT_STATE_FILE).stat().st_size, (full / FULL_STATE_FILE).stat().st_size
+    assert (lean_bytes, (full / AGENT_STATE_FILE).stat().st_size) == (lean_bytes, lean_bytes)
+    assert full_bytes > 10 * lean_bytes
+    # the whole state is the trained one: same networks as the lean file, and a replay full of transitions
+    template = jax.eval_shape(
+        lambda k: policy.agent.init(k, policy.env, policy.env_params, policy.config), jax.random.PRNGKey(0)
+    )
+    whole = load_agent_state(full, template, 1, file=FULL_STATE_FILE)
+    assert int(np.asarray(whole.replay.current_index)) > 0 or bool(np.asarray(whole.replay.is_full))
+    same_run = rljax.load_policy(full, 1)
+    for a, b in zip(jax.tree.leaves(whole.params), jax.tree.leaves(same_run.agent_state.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # a folder written before the replay was left out (whole states in agent_state.msgpack) still loads
+    stacked = jax.tree.map(lambda *xs: np.stack(xs), load_agent_state(full, template, 0, file=FULL_STATE_FILE), whole)
+    save_agent_states(full, stacked)
+    old = rljax.load_policy(full, 1)
+    assert old.agent_state.replay is not None
+    obs = np.array([0.01, -0.02, 0.03, 0.0])
+    assert int(old(obs)) == int(same_run(obs))

@@ -313,3 +313,36 @@ def test_learns_cartpole_default_config():
     final = result.final_eval_return
     assert np.median(final) >= 450, final
     assert final.min() >= 300, final
+
+
+def test_each_seed_reports_its_own_env_steps_and_the_report_aligns_evaluations(tmp_path):
+    # An episodic agent's seeds take different numbers of env steps per update.
+    import csv
+    import json
+
+    from rljax.runs import load_runs
+
+    out = tmp_path / "run"
+    train(
+        "reinforce",
+        "CartPole-v1",
+        seeds=[0, 1, 2],
+        overrides={"hidden_sizes": (8,), "num_envs": 2},
+        total_steps=6_000,
+        eval_every=2_000,
+        eval_episodes=3,
+        progress=False,
+        compiler_options=FAST_COMPILE,
+        out=out,
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    rows = [r for r in csv.DictReader((out / "metrics.csv").open()) if r["metric"] == "eval_return"]
+    last = {s: max(int(r["step"]) for r in rows if r["seed"] == str(s)) for s in (0, 1, 2)}
+    assert summary["env_steps"] == [last[0], last[1], last[2]]
+    assert len(set(summary["env_steps"])) > 1  # really different: the bug was seed 0's count for all
+    assert summary["env_steps_per_seed"] == 6_000 and max(summary["env_steps"]) < 6_000  # 500 slots per episode
+    (run,) = load_runs([out])
+    curves = run.curves
+    assert curves.returns.shape == (3, 3) and np.isfinite(curves.returns).all()  # every evaluation, every seed
+    np.testing.assert_array_equal(curves.per_seed_steps[:, -1], summary["env_steps"])
+    np.testing.assert_array_equal(curves.steps, np.median(curves.per_seed_steps, axis=0).astype(int))

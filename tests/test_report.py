@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rljax import stats
+from rljax import report_plots, stats
 from rljax.cli import add_report_parser, cmd_report
 from rljax.report_tables import build_report
 from rljax.runs import load_runs, read_eval_curves
@@ -230,3 +230,21 @@ def test_every_band_of_the_curves_plot_is_named_in_its_legend(tmp_path, monkeypa
     plot_curves([("a", np.arange(3), returns), ("b", np.arange(3), returns + 1)], tmp_path / "c.png")
     assert len(bands) == 4 and all(bands)  # two bands per line, each labelled
     assert set(bands) <= set(legends[-1])
+
+
+@pytest.mark.parametrize("resamples", [None, 700])
+def test_plot_title_states_the_reports_resample_count(tmp_path, monkeypatch, resamples):
+    # The plot's bands are drawn with the tables' count, and both say so.
+    import matplotlib.axes
+
+    titles, counts = [], []
+    real_band = report_plots._curve_band
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title", lambda ax, t, *a, **k: titles.append(t))
+    monkeypatch.setattr(report_plots, "_curve_band", lambda r, f, n, *a: counts.append(n) or real_band(r, f, n, *a))
+    run = make_run(tmp_path / "dqn_a", A)
+    out, plot = tmp_path / "report.md", tmp_path / "report.png"
+    extra = [] if resamples is None else ["--resamples", str(resamples)]
+    assert report(str(run), "--out", str(out), "--plot", str(plot), *extra) == 0
+    expected = f"{resamples or stats.DEFAULT_RESAMPLES:,} resamples"
+    assert expected in out.read_text()
+    assert len(titles) == 1 and expected in titles[0] and set(counts) == {resamples or stats.DEFAULT_RESAMPLES}

@@ -128,6 +128,10 @@ class Agent:
       presets: tuned defaults per environment id: ``{env_id: {field: value, ...}}``
         (``total_steps`` may be among them: env steps per seed). ``rljax train`` and
         :func:`rljax.train` start from the preset of the pair; the user's overrides win.
+      policy_state: optional ``state -> state``: the part of a final state that a
+        trained policy needs, for ``agent_state.msgpack`` (e.g. the state with its
+        replay buffer set to ``None``; ``act`` must work on it). ``None``: the whole
+        state. Checkpoints always hold the whole state (resume needs the replay).
     """
 
     name: str
@@ -140,6 +144,11 @@ class Agent:
     episodic: bool = False
     act_with_extras: ActWithExtrasFn | None = None
     presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    policy_state: Callable[[AgentState], AgentState] | None = None
+
+    def policy_part(self, state: AgentState) -> AgentState:
+        """What ``agent_state.msgpack`` keeps of ``state`` (one seed's or stacked): see ``policy_state``."""
+        return state if self.policy_state is None else self.policy_state(state)
 
     def preset(self, env_id: str) -> dict[str, Any]:
         """The tuned overrides for ``env_id`` (empty if there are none), ``total_steps`` included."""

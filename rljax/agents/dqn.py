@@ -442,4 +442,7 @@ dqn = Agent(
     rollout_length=lambda config, env_params: int(config.train_frequency),
     validate=validate,
     presets=PRESETS,
+    # A trained policy needs the networks, not the replay buffer (most of the state:
+    # 4.3 of 4.4 MB per seed at the CartPole preset); checkpoints keep it for resume.
+    policy_state=lambda state: state.replace(replay=None),
 )

@@ -693,4 +693,7 @@ muzero = Agent(
     validate=validate,
     act_with_extras=act_with_extras,
     presets=PRESETS,
+    # A trained policy (the search on the learned model) needs the networks, not the
+    # trajectory replay (most of the state); checkpoints keep it for resume.
+    policy_state=lambda state: state.replace(replay=None),
 )

@@ -8,23 +8,11 @@ from typing import Any, Callable
 import gymnax
 from gymnax.environments import environment
 
-# id -> "module:factory". Factories take the id's keyword arguments and return
-# (env, env_params). Imported lazily so `import rljax` stays cheap.
-_RLJAX_ENVS: dict[str, str] = {
-    "Taxi-v3": "rljax.envs.taxi:make_taxi",
-    "FrozenLake-v1": "rljax.envs.frozen_lake:make_frozen_lake",
-    "FrozenLake8x8-v1": "rljax.envs.frozen_lake:make_frozen_lake_8x8",
-    "CartPole-v0": "rljax.envs.cartpole:make_cartpole_v0",
-    "Chain": "rljax.envs.chain:make_chain",
-    "GridMaze": "rljax.envs.grid_maze:make_grid_maze",
-    "TabularMDP": "rljax.envs.tabular_mdp:make_tabular_mdp",
-    "BernoulliBandit": "rljax.envs.bandit:make_bernoulli_bandit",
-    "Probe-ConstantReward": "rljax.envs.probes:make_probe_1",
-    "Probe-ObsDependentReward": "rljax.envs.probes:make_probe_2",
-    "Probe-DiscountedReward": "rljax.envs.probes:make_probe_3",
-    "Probe-ActionDependentReward": "rljax.envs.probes:make_probe_4",
-    "Probe-ActionObsDependentReward": "rljax.envs.probes:make_probe_5",
-}
+from rljax.catalog import ENVS, env_ids, unknown_env_message
+
+# id -> "module:factory" (rljax.catalog, which the CLI reads without importing JAX);
+# register() adds to it. Imported lazily so `import rljax` stays cheap.
+_RLJAX_ENVS: dict[str, str] = dict(ENVS)
 
 
 # Mean return over 100 evaluation episodes at which an environment counts as solved
@@ -45,8 +33,7 @@ def solved_at(env_id: str) -> float | None:
 
 def registered_ids() -> list[str]:
     """Every id that :func:`make` accepts: rljax's own, then gymnax's."""
-    gymnax_ids = [i for i in gymnax.registered_envs if i not in _RLJAX_ENVS]
-    return sorted(_RLJAX_ENVS) + sorted(gymnax_ids)
+    return env_ids(_RLJAX_ENVS, gymnax.registered_envs)
 
 
 def register(env_id: str, factory: str | Callable[..., tuple[Any, Any]]) -> None:
@@ -103,7 +90,7 @@ def make(env_id: str, **kwargs: Any) -> tuple[environment.Environment, Any]:
             check_options(env_id, type(gymnax.make(env_id)[0]).__init__, kwargs)
         env, params = gymnax.make(env_id, **kwargs)
     else:
-        raise ValueError(f"unknown environment id {env_id!r}; known ids: {', '.join(registered_ids())}")
+        raise ValueError(unknown_env_message(env_id, registered_ids()))
     if discretize is not None:
         from rljax.envs.wrappers import discretize as _discretize
 
