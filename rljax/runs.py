@@ -426,10 +426,18 @@ def _read_json(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as err:
         where = f"{err.msg} at line {err.lineno} column {err.colno}"
-        # A file cut short fails at its very end, or inside the string it ends in.
-        if err.pos >= len(text.rstrip()) or err.msg.startswith("Unterminated string"):
+        # A file cut short fails at its very end, inside the string it ends in, or on
+        # the start of the literal it ends in (``nu`` of null, ``-`` of a number).
+        if err.pos >= len(text.rstrip()) or err.msg.startswith("Unterminated string") or _cut_literal(text[err.pos :]):
             raise _damaged(path, f"ends early (truncated?): {where}") from None
         raise _damaged(path, f"not valid JSON: {where}") from None
+
+
+def _cut_literal(tail: str) -> bool:
+    """Is ``tail`` (a JSON text from where parsing failed) the beginning of one literal and nothing else?"""
+    tail = tail.rstrip()
+    words = ("null", "true", "false", "NaN", "Infinity", "-Infinity")
+    return bool(tail) and (any(w.startswith(tail) for w in words) or re.fullmatch(r"-?[0-9.eE+-]*", tail) is not None)
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:

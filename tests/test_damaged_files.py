@@ -2,6 +2,7 @@
 ``--resume`` falling back to the previous checkpoint when the newest is damaged."""
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -319,3 +320,21 @@ def test_an_older_checkpoint_without_checksum_still_loads(tmp_path):
     (tmp_path / "checkpoint.msgpack").write_bytes(serialization.msgpack_serialize(payload))
     restored = load_checkpoint(tmp_path, state(0))
     assert restored.state["a"][0] == 7 and restored.segment_seconds == [1.5]
+
+
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ('{"a": [1,\n    nu', "ends early (truncated?)"),  # cut inside null
+        ('{"a": [1,\n  -', "ends early (truncated?)"),  # cut inside a number
+        ('{"a": tr', "ends early (truncated?)"),
+        ('{"a": [1,\n  ', "ends early (truncated?)"),
+        ('{"a": "cut', "ends early (truncated?)"),
+        ('{"a": x}', "not valid JSON"),
+        ('{"a": nul}', "not valid JSON"),  # a broken literal with text after it is not a cut
+    ],
+)
+def test_a_json_file_cut_inside_a_literal_reads_as_truncated(tmp_path, text, why):
+    (tmp_path / "summary.json").write_text(text)
+    with pytest.raises(ValueError, match=r"^malformed summary.json in .*: " + re.escape(why)):
+        load_runs([tmp_path])
