@@ -70,7 +70,14 @@ def peak_memory_bytes() -> int | None:
 
 
 def cell(
-    name: str, agent: str, env: str, seeds: list[int], total_steps: int | None, overrides: dict, eval_episodes: int
+    name: str,
+    agent: str,
+    env: str,
+    seeds: list[int],
+    total_steps: int | None,
+    overrides: dict,
+    eval_episodes: int,
+    compiler_options: dict | None = None,
 ) -> dict:
     """Trains one configuration in this process and returns its row."""
     import jax
@@ -78,7 +85,15 @@ def cell(
 
     import rljax
 
-    result = rljax.train(agent, env, seeds, overrides, total_steps=total_steps, eval_episodes=eval_episodes)
+    result = rljax.train(
+        agent,
+        env,
+        seeds,
+        overrides,
+        total_steps=total_steps,
+        eval_episodes=eval_episodes,
+        compiler_options=compiler_options,
+    )
     steps = result.env_steps_per_seed * len(seeds)
     final = np.asarray(result.final_eval_return, dtype=float)
     row = {
@@ -102,14 +117,16 @@ def cell(
     return row
 
 
-def invariance(batch: int, total_steps: int | None, overrides: dict, eval_episodes: int) -> dict:
+def invariance(
+    batch: int, total_steps: int | None, overrides: dict, eval_episodes: int, compiler_options: dict | None = None
+) -> dict:
     """Seed 5 alone vs seed 5 inside a batch of ``batch`` seeds (DQN, CartPole-v1)."""
     import jax
     import numpy as np
 
     import rljax
 
-    kw = dict(total_steps=total_steps, eval_episodes=eval_episodes)
+    kw = dict(total_steps=total_steps, eval_episodes=eval_episodes, compiler_options=compiler_options)
     alone = rljax.train("dqn", "CartPole-v1", [5], overrides, **kw)
     many = rljax.train("dqn", "CartPole-v1", list(range(batch)), overrides, **kw)
     a = jax.tree.leaves(alone.agent_states().params)
@@ -130,10 +147,15 @@ def invariance(batch: int, total_steps: int | None, overrides: dict, eval_episod
 def run_cell(spec: dict) -> dict:
     # JSON turned tuples (hidden_sizes) into lists; configs want them back.
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["overrides"].items()}
+    options = None
+    if spec.get("fast_compile"):
+        from rljax.batch import FAST_COMPILE as options
     if spec["kind"] == "invariance":
-        return invariance(spec["batch"], spec["steps"], overrides, spec["eval_episodes"])
+        return invariance(spec["batch"], spec["steps"], overrides, spec["eval_episodes"], options)
     seeds = list(range(spec["seeds"]))
-    return cell(spec["name"], spec["agent"], spec["env"], seeds, spec["steps"], overrides, spec["eval_episodes"])
+    return cell(
+        spec["name"], spec["agent"], spec["env"], seeds, spec["steps"], overrides, spec["eval_episodes"], options
+    )
 
 
 def _train(name: str, agent: str, env: str, seeds: int, steps: int | None, overrides: dict, **extra) -> dict:
@@ -158,6 +180,9 @@ def plan(sizes: dict, tiny: bool) -> list[dict]:
     )
     for c in cells:
         c["eval_episodes"] = sizes["eval_episodes"]
+        # Toy sizes: XLA's optimisation passes would be most of the time, and the code
+        # paths (what --tiny checks) are the same without them.
+        c["fast_compile"] = tiny
     return cells
 
 

@@ -77,20 +77,26 @@ def main() -> None:
             eval_episodes=args.eval_episodes,
             lane_width=args.seeds,
         )
-        curves.append((label, result.metrics["env_steps"][0], result.metrics["eval_return"]))
+        curves.append((label, result.curve_steps(result.rows()), result.metrics["eval_return"]))
         final = result.final_eval_return
         solved = int((final >= SOLVED_AT[ENV_ID]).sum())
         steps = int(result.metrics["env_steps"][0][-1])
+        # Training seconds include the evaluations (every total_steps / 20 and the final one),
+        # so env steps/s is the whole run's rate, not the acting-and-learning rate alone.
+        steps_per_s = steps * args.seeds / max(result.train_time_s, 1e-9)
         summary["runs"][label] = {
             **result.summary(),
             "seeds_solved": solved,
-            "env_steps_per_second": steps * args.seeds / max(result.train_time_s, 1e-9),
+            "env_steps_per_second": steps_per_s,
             "eval_return_curve_mean": result.metrics["eval_return"].mean(0).tolist(),
         }
+        reached = [s for s in result.summary()["steps_to_threshold"] if s is not None]
         print(
-            f"{label}: final deterministic-search return per seed {np.round(final, 1).tolist()}; "
-            f"solved (>= {SOLVED_AT[ENV_ID]:g}) {solved}/{args.seeds} after {steps} env steps per seed; "
-            f"compile {result.compile_time_s:.1f} s, train {result.train_time_s:.1f} s"
+            f"{label}: final deterministic-search return per seed {np.round(final, 1).tolist()} "
+            f"({args.eval_episodes} episodes); solved (>= {SOLVED_AT[ENV_ID]:g}) {solved}/{args.seeds} "
+            f"after {steps} env steps per seed; {len(reached)}/{args.seeds} reached it at some evaluation "
+            f"(first at {reached}); compile {result.compile_time_s:.1f} s, train {result.train_time_s:.1f} s "
+            f"({steps_per_s:,.0f} env steps/s over all seeds, evaluations included)"
         )
     write_json_atomic(out / "summary.json", summary)
     plot(out / "curves.png", curves, args.seeds)
@@ -109,16 +115,22 @@ def plot(path: Path, curves, seeds: int) -> None:
     from rljax.files import write_bytes_atomic
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
+    handles, labels = [], []
     for label, steps, returns in curves:
         returns = np.asarray(returns, dtype=float)
-        (line,) = ax.plot(steps, returns.mean(0), label=label)
-        ax.fill_between(steps, returns.min(0), returns.max(0), color=line.get_color(), alpha=0.15)
-    ax.axhline(SOLVED_AT[ENV_ID], color="grey", linestyle="--", linewidth=1, label=f"solved ({SOLVED_AT[ENV_ID]:g})")
-    ax.axhline(MUZERO_GENERAL_REPORTED, color="black", linestyle=":", linewidth=1, label="muzero-general, ~120 games")
+        (line,) = ax.plot(steps, returns.mean(0))
+        band = ax.fill_between(steps, returns.min(0), returns.max(0), color=line.get_color(), alpha=0.15)
+        # One legend entry per configuration that shows both its mean line and its band.
+        handles.append((band, line))
+        labels.append(f"{label}: mean, min-max over {seeds} seeds")
+    handles.append(ax.axhline(SOLVED_AT[ENV_ID], color="grey", linestyle="--", linewidth=1))
+    labels.append(f"solved threshold ({SOLVED_AT[ENV_ID]:g})")
+    handles.append(ax.axhline(MUZERO_GENERAL_REPORTED, color="black", linestyle=":", linewidth=1))
+    labels.append(f"muzero-general's reported ~{MUZERO_GENERAL_REPORTED:g} after ~120 games (a level, not a point)")
     ax.set_xlabel("env steps per seed")
-    ax.set_ylabel("deterministic-search evaluation return")
-    ax.set_title(f"Gumbel MuZero on {ENV_ID}, {seeds} seeds (mean, min-max band)")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_ylabel("evaluation return (deterministic search)")
+    ax.set_title(f"Gumbel MuZero on {ENV_ID}, {seeds} seeds")
+    ax.legend(handles, labels, loc="lower right", fontsize=7)
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")

@@ -201,12 +201,17 @@ class BatchRunner:
         self.init, self.segment = self._init_program, self._segment_program
         self._checked_lapack = False
 
+    @property
+    def sharding(self) -> NamedSharding | None:
+        """Where packed arrays live: their lane axis split over the mesh (None: one device)."""
+        return None if self.mesh is None else NamedSharding(self.mesh, PartitionSpec(LANE_AXIS))
+
     def place(self, tree: Any) -> Any:
         """Packs ``[size, ...]`` runs into lanes, on the devices they will run on."""
         packed = self.lanes.pack(tree)
         if self.mesh is None:
             return packed
-        sharding = NamedSharding(self.mesh, PartitionSpec(LANE_AXIS))
+        sharding = self.sharding
         # Built shard by shard, so each process (multi-host) supplies only its own.
         return jax.tree.map(
             lambda x: jax.make_array_from_callback(x.shape, sharding, lambda idx: np.asarray(x[idx])), packed
@@ -291,7 +296,7 @@ class BatchRunner:
         else:
             state, history = resume[0], list(resume[1])
             if self.mesh is not None:
-                state = jax.device_put(state, NamedSharding(self.mesh, PartitionSpec(LANE_AXIS)))
+                state = jax.device_put(state, self.sharding)
         num_segments = self.loop.schedule.num_segments
         pending: tuple[int, Any] | None = None
 

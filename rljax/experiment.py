@@ -18,10 +18,10 @@ import numpy as np
 
 from rljax import compile_cache as compile_cache_module
 from rljax.agents import Agent, agent_ref, get_agent
-from rljax.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE, BatchRunner, Lanes, seed_keys, stack_configs
+from rljax.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE, BatchRunner, Lanes, seed_keys, stack_configs, to_host
 from rljax.configs import config_dict, make_config
 from rljax.envs import make
-from rljax.files import lock_folder, prepare_out_dir, releases_folder_locks, write_json_atomic
+from rljax.files import check_out_dir, lock_folder, prepare_out_dir, releases_folder_locks, write_json_atomic
 from rljax.interrupts import RunInterrupted, StopOnSignal
 from rljax.loop import Loop, make_loop
 from rljax.results import MetricsStreams, TrainResult, write_config_outputs
@@ -169,6 +169,52 @@ def _devices() -> list[Any]:
     return jax.devices() if jax.process_count() > 1 else jax.local_devices()
 
 
+def _on_every_process(step: Callable[[], Any], what: str) -> Any:
+    """``step()``; in a multi-process run, an error on any process is an error on every one.
+
+    Why: the processes meet in collectives every segment, so one that stops alone (a
+    folder in use, a full disk) would leave the others waiting forever. The check is a
+    collective, so it is also a barrier: no process goes on before ``step`` is done on all.
+    """
+    if jax.process_count() == 1:
+        return step()
+    from jax.experimental.multihost_utils import process_allgather
+
+    result, error = None, None
+    try:
+        result = step()
+    except Exception as err:
+        error = err
+    failed = np.flatnonzero(np.asarray(process_allgather(np.int32(error is not None))))
+    if error is not None:
+        raise error
+    if failed.size:
+        raise RuntimeError(f"{what} failed on process {', '.join(map(str, failed))} (see its error)")
+    return result
+
+
+class _StopRequested:
+    """``should_stop`` of a run: in a multi-process one, True on every process once any got a signal.
+
+    Why: a cluster signals each process on its own, a little apart (or only some); all must
+    stop before the same segment, or the others wait for it in that segment's collectives.
+    :attr:`signum` is the signal that stopped the run (the highest, if several came).
+    """
+
+    def __init__(self, stopper: StopOnSignal):
+        self.stopper = stopper
+        self.signum: int | None = None
+
+    def __call__(self) -> bool:
+        signum = self.stopper.signum or 0
+        if jax.process_count() > 1:
+            from jax.experimental.multihost_utils import process_allgather
+
+            signum = int(np.asarray(process_allgather(np.int32(signum))).max())
+        self.signum = signum or None
+        return self.signum is not None
+
+
 @releases_folder_locks  # the run folder's writer lock, taken below, goes when train returns or raises
 def train(
     agent: str | Agent | Plan,
@@ -271,24 +317,39 @@ def train(
     runner = BatchRunner(loop, lanes, devices)
 
     cache_dir = compile_cache_module.enable(compile_cache_module.resolve(compile_cache))
+    # A multi-process run has one folder (on a filesystem every process sees): process 0
+    # writes and locks it; every process writes only its own checkpoint shards into it.
+    writer = jax.process_index() == 0
     folder = None
     if out is not None:  # validated above; only now is anything written
         spec = plan.run_spec("train", seeds, lane_width, compiler_options == FAST_COMPILE)
         folder = Path(out)
         if resume:
-            if folder.is_dir():  # (a missing one: check_resume says there is nothing to resume)
-                lock_folder(folder, argv)  # before reading it: one writer per folder
-            check_resume(folder, spec)
+
+            def open_folder():
+                if writer and folder.is_dir():  # (a missing one: check_resume says there is nothing to resume)
+                    lock_folder(folder, argv)  # before reading it: one writer per folder
+                check_resume(folder, spec)
+
+            _on_every_process(open_folder, "opening the run folder")
         else:
-            folder = prepare_out_dir(folder, overwrite, argv)  # created (or emptied) and locked
-            write_json_atomic(folder / "run.json", spec)
-            write_json_atomic(folder / "manifest.json", manifest(seeds, list(argv) if argv else None, cache_dir))
+            if jax.process_count() > 1:  # every process refuses an existing folder before process 0 empties it
+                _on_every_process(lambda: check_out_dir(folder, overwrite), "checking the run folder")
+
+            def make_folder():
+                if writer:
+                    made = prepare_out_dir(folder, overwrite, argv)  # created (or emptied) and locked
+                    write_json_atomic(made / "run.json", spec)
+                    write_json_atomic(made / "manifest.json", manifest(seeds, list(argv) if argv else None, cache_dir))
+
+            _on_every_process(make_folder, "creating the run folder")
         checkpoint_dir = folder
-        streams = MetricsStreams([folder], seeds)
+        streams = MetricsStreams([folder], seeds) if writer else None
         user_on_segment = on_segment
 
         def on_segment(i, metrics):
-            streams.append(i, metrics)
+            if streams is not None:
+                streams.append(i, metrics)
             if user_on_segment is not None:
                 user_on_segment(i, metrics)
 
@@ -297,7 +358,7 @@ def train(
         runner.compile(keys, batched, compiler_options)
     compile_time = time.perf_counter() - start
 
-    restored = load_checkpoint(checkpoint_dir, runner.state_shape(keys, batched)) if resume else None
+    restored = load_checkpoint(checkpoint_dir, runner.state_shape(keys, batched), runner.sharding) if resume else None
     # Training seconds at the end of each segment (for time-to-threshold), continued over a resume.
     segment_seconds = list(restored.segment_seconds) if restored else []
     offset = next((t for t in reversed(segment_seconds) if np.isfinite(t)), 0.0)
@@ -318,10 +379,11 @@ def train(
             on_segment(i, metrics)
 
     def checkpoint(state, history):
-        save_checkpoint(checkpoint_dir, state, history, segment_seconds)
+        _on_every_process(lambda: save_checkpoint(checkpoint_dir, state, history, segment_seconds), "a checkpoint")
 
     start = time.perf_counter()
     with StopOnSignal() as stopper:  # Ctrl-C / SIGTERM: finish the segment, save, then stop
+        should_stop = _StopRequested(stopper)
         state, metrics = runner.run(
             keys,
             batched,
@@ -330,7 +392,7 @@ def train(
             checkpoint_every=every,
             on_checkpoint=checkpoint,
             watchdog=Watchdog(watchdog_seconds, advice=watchdog_advice),
-            should_stop=stopper.requested,
+            should_stop=should_stop,
         )
         jax.block_until_ready(state)
     train_time = time.perf_counter() - start
@@ -341,8 +403,9 @@ def train(
         saved = out is not None or checkpoint_every is not None  # a sweep's programs cannot resume
         if saved:
             history = [{k: v[:, j] for k, v in metrics.items()} for j in range(done)]
-            save_checkpoint(checkpoint_dir, state, history, segment_seconds)
-        raise RunInterrupted(stopper.signum, _interrupt_message(stopper.signum, loop, done, folder, saved, argv))
+            checkpoint(state, history)
+        signum = should_stop.signum
+        raise RunInterrupted(signum, _interrupt_message(signum, loop, done, folder, saved, argv))
 
     result = TrainResult(
         agent=loop.agent.name,
@@ -366,10 +429,16 @@ def train(
         compile_cache=cache_watch.stats.as_dict(),
     )
     if folder is not None:
-        if resume:  # metrics.csv may hold rows written after the checkpoint: rebuild it
-            streams.rebuild(result)
-        write_config_outputs(folder, result, 0, result.agent)
-        save_final_states(folder, loop.agent, result.agent_states(), save_replay)
+        if jax.process_count() == 1:
+            states = result.agent_states()
+        else:  # every process takes part in gathering what process 0 writes (the replay only if asked)
+            states = state.agent_state if save_replay else loop.agent.policy_part(state.agent_state)
+            states = lanes.unpack(to_host(states))
+        if writer:
+            if resume:  # metrics.csv may hold rows written after the checkpoint: rebuild it
+                streams.rebuild(result)
+            write_config_outputs(folder, result, 0, result.agent)
+            save_final_states(folder, loop.agent, states, save_replay)
     return result
 
 

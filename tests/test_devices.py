@@ -45,7 +45,10 @@ from rljax.experiment import train
 agent = sys.argv[2]
 kw = {"dqn": dict(overrides={"hidden_sizes": (16,), "learning_starts": 200, "batch_size": 32, "num_envs": 4},
                   total_steps=3000),
-      "reinforce": dict(overrides={"hidden_sizes": (16,)}, total_steps=6000)}[agent]
+      "reinforce": dict(overrides={"hidden_sizes": (16,)}, total_steps=6000),
+      "muzero": dict(overrides={"num_envs": 2, "buffer_size": 400, "batch_size": 8, "learning_starts": 40,
+                                "hidden_sizes": (8,), "latent_size": 8, "num_simulations": 2, "unroll_steps": 2,
+                                "td_steps": 3, "train_frequency": 4}, total_steps=320)}[agent]
 r = train(agent, "CartPole-v1", seeds=range(4), lane_width=1, eval_episodes=5, num_devices=int(sys.argv[1]),
           compiler_options=FAST_COMPILE, progress=False, **kw)
 params = np.concatenate([np.asarray(x).reshape(4, -1) for x in jax.tree.leaves(r.agent_states().params)], 1)
@@ -53,7 +56,7 @@ print(json.dumps({"used": r.num_devices, "params": params.tolist(), "returns": r
 """
 
 
-@pytest.mark.parametrize("agent", ["dqn", "reinforce"])
+@pytest.mark.parametrize("agent", ["dqn", "reinforce", "muzero"])
 def test_neural_agents_on_four_devices_agree_with_one_to_rounding(agent):
     """Not bitwise (XLA fuses a 4-partition program differently; README "Several devices")."""
     runs = {}
