@@ -289,8 +289,9 @@ def load_checkpoint(run_dir: str | os.PathLike, template: Any, sharding: Any = N
     is restored instead, saying so in one line on stderr (the damaged file is moved
     to ``checkpoint.damaged.msgpack``); when both are, a one-line :class:`DamagedFile`.
 
-    In a multi-process run every process restores its own shards (see :func:`_load_shards`)
-    into global arrays of ``sharding`` (the runner's).
+    In a multi-process run every process restores its own shards, into global arrays of
+    ``sharding`` (the runner's); the processes agree on the newest checkpoint all of them
+    have, and an error on one is an error on all.
     """
     import jax
 

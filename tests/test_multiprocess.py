@@ -77,7 +77,8 @@ def test_two_processes_checkpoint_their_own_shards_and_resume_to_every_seed_s_nu
 
     out = tmp_path / "run"
     alone = launch(-1, XLA_FLAGS="--xla_force_host_platform_device_count=1")  # no folder: one process, one device
-    stopped = [result(p) for p in two_processes(out=str(out), mode="interrupt")]
+    cache = str(tmp_path / "cache")  # the resumed run compiles the first run's programs: cached, a shorter test
+    stopped = [result(p) for p in two_processes(out=str(out), mode="interrupt", RLJAX_COMPILE_CACHE=cache)]
     # A signal to process 1 alone stops both after the same segment, each saving its own shards.
     assert all("SIGINT: stopped after segment 2 of 4" in r["interrupted"] for r in stopped)
     files = {f.name for f in out.iterdir()}
@@ -92,7 +93,7 @@ def test_two_processes_checkpoint_their_own_shards_and_resume_to_every_seed_s_nu
     with pytest.raises(ValueError, match="written by a run of 2 processes; this one has 1"):
         check_resume(out, json.loads((out / "run.json").read_text()))  # what train(resume=True) checks first
 
-    resumed = [result(p) for p in two_processes(out=str(out), mode="resume")]
+    resumed = [result(p) for p in two_processes(out=str(out), mode="resume", RLJAX_COMPILE_CACHE=cache)]
     alone = result(alone)
     assert {r["process"] for r in resumed} == {0, 1} and all(r["devices"] == 4 == r["used"] for r in resumed)
     assert alone["devices"] == 1 and len({tuple(r) for r in alone["eval_return"]}) > 1  # the seeds differ
