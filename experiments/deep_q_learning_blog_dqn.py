@@ -112,7 +112,7 @@ def main() -> None:
     state = runner.init(runner.place(keys), packed_configs)
     shaped, true_returns, env_steps = [], [], []
     for _ in range(loop.schedule.num_segments):
-        state, metrics = runner.segment(state, packed_configs)
+        state, metrics = runner.step(state, packed_configs)
         true_returns.append(lanes.unpack(np.asarray(true_eval(state, packed_configs))))
         shaped.append(lanes.unpack(np.asarray(metrics["eval_return"])))
         env_steps.append(int(lanes.unpack(np.asarray(metrics["env_steps"]))[0]))

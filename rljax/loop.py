@@ -208,21 +208,18 @@ class Loop:
 
         return evaluate(key, self.env, self.env_params, policy, self.schedule.eval_episodes)
 
-    def segment(self, state: LoopState, config: Config) -> tuple[LoopState, dict[str, jax.Array]]:
-        """``iterations_per_segment`` iterations, then one evaluation. Returns scalar metrics."""
+    def train_segment(self, state: LoopState, config: Config) -> tuple[LoopState, dict[str, jax.Array]]:
+        """``iterations_per_segment`` iterations (the training part of :meth:`segment`)."""
         state, (agent_metrics, (ret_sum, count, len_sum)) = jax.lax.scan(
             lambda s, _: self._iteration(s, config), state, None, length=self.schedule.iterations_per_segment
         )
         state = state.replace(
             diverged_at=_first_divergence(state.diverged_at, all_finite(state.agent_state), state.clock.env_steps)
         )
-        eval_returns = self.evaluate(state, config)
         completed = count.sum()
         denom = jnp.maximum(completed, 1)
         metrics = {
             "env_steps": state.clock.env_steps,
-            "eval_return": eval_returns.mean(),
-            "eval_return_std": eval_returns.std(),
             "train_episode_return": jnp.where(completed > 0, ret_sum.sum() / denom, jnp.nan),
             "train_episode_length": jnp.where(completed > 0, len_sum.sum() / denom, jnp.nan),
             "train_episodes": completed,
@@ -231,10 +228,34 @@ class Loop:
         metrics.update({k: jnp.nanmean(v) for k, v in agent_metrics.items()})
         return state.replace(segment=state.segment + 1), metrics
 
+    def evaluate_segment(self, state: LoopState, config: Config) -> dict[str, jax.Array]:
+        """The evaluation that ends a segment (the rest of :meth:`segment`), after :meth:`train_segment`.
+
+        It only reads the state, so the next segment's training need not wait for it.
+        """
+        just_trained = state.replace(segment=state.segment - 1)  # its evaluation key is that segment's
+        eval_returns = self.evaluate(just_trained, config)
+        return {"eval_return": eval_returns.mean(), "eval_return_std": eval_returns.std()}
+
+    def segment(self, state: LoopState, config: Config) -> tuple[LoopState, dict[str, jax.Array]]:
+        """``iterations_per_segment`` iterations, then one evaluation. Returns scalar metrics.
+
+        :class:`rljax.batch.BatchRunner` compiles the two parts as two programs:
+        XLA compiles them apart in less time than fused (and in parallel), and a
+        segment's evaluation runs beside the next segment's training.
+        """
+        state, train_metrics = self.train_segment(state, config)
+        return state, segment_metrics(train_metrics, self.evaluate_segment(state, config))
+
     def train(self, key: jax.Array, config: Config) -> tuple[LoopState, dict[str, jax.Array]]:
         """A whole run of one seed; metrics have a leading ``[num_segments]`` axis."""
         state = self.init(key, config)
         return jax.lax.scan(lambda s, _: self.segment(s, config), state, None, length=self.schedule.num_segments)
+
+
+def segment_metrics(train_metrics: dict[str, Any], eval_metrics: dict[str, Any]) -> dict[str, Any]:
+    """One segment's metrics in their order (``metrics.csv``'s rows): env steps, evaluation, training."""
+    return {"env_steps": train_metrics["env_steps"], **eval_metrics, **train_metrics}
 
 
 def all_finite(tree: Any) -> jax.Array:

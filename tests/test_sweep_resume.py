@@ -18,15 +18,15 @@ def count_segment_traces(monkeypatch, fn) -> int:
     from rljax.loop import Loop
 
     traces = []
-    original = Loop.segment
+    original = Loop.train_segment  # the segment's training program (BatchRunner compiles it)
 
     def counting(self, state, config):
         traces.append(1)  # runs at trace time only
         return original(self, state, config)
 
-    monkeypatch.setattr(Loop, "segment", counting)
+    monkeypatch.setattr(Loop, "train_segment", counting)
     fn()
-    monkeypatch.setattr(Loop, "segment", original)
+    monkeypatch.setattr(Loop, "train_segment", original)
     return len(traces)
 
 
