@@ -72,6 +72,7 @@ def result(proc: subprocess.Popen) -> dict:
     return json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
 
 
+@pytest.mark.multiprocess
 def test_two_processes_checkpoint_their_own_shards_and_resume_to_every_seed_s_numbers_of_one_process(tmp_path):
     from rljax.runs import _unpack, check_resume
 
