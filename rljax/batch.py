@@ -321,8 +321,9 @@ class BatchRunner:
     def _run(self, keys, configs, on_segment, resume, checkpoint_every, on_checkpoint, watchdog, should_stop):
         packed_configs = self.place(configs)
         if not self._checked_lapack:  # not compiled ahead of time: the same check, before the first call
+            state_shape = self.state_shape(keys, configs)
             for name in self._programs:
-                self._lowered(name, self.state_shape(keys, configs), packed_configs)
+                self._lowered(name, state_shape, packed_configs)
         self._checked_lapack = True
         if resume is None:
             state, history = self.init(self.place(keys), packed_configs), []

@@ -269,12 +269,7 @@ def save_checkpoint(
     if jax.process_count() > 1:
         return _save_shards(Path(run_dir), state, history, segment_seconds)
     leaves = [np.asarray(x) for x in jax.tree.leaves(state)]
-    payload = {
-        "segments_done": len(history),
-        "state": {str(i): leaf for i, leaf in enumerate(leaves)},
-        "history": [{k: np.asarray(v) for k, v in h.items()} for h in history],
-        "segment_seconds": np.asarray(list(segment_seconds), dtype=np.float64),
-    }
+    payload = {"state": {str(i): leaf for i, leaf in enumerate(leaves)}, **_progress(history, segment_seconds)}
     run_dir = Path(run_dir)
     # The new file is complete before the newest so far becomes the previous one.
     write_bytes_atomic(run_dir / CHECKPOINT_FILE, _pack(payload), keep_previous=run_dir / PREVIOUS_CHECKPOINT_FILE)
@@ -331,24 +326,39 @@ def _restore_checkpoint(path: Path, template: Any) -> Checkpoint:
     payload = _unpack(path)
     if not isinstance(payload, dict) or not isinstance(payload.get("state"), dict):
         raise _damaged(path, "not an rljax checkpoint (no training state in it)")
-    state, history = payload["state"], payload.get("history")
+    state = payload["state"]
     if not all(str(i) in state and isinstance(state[str(i)], np.ndarray) for i in range(len(state))):
         raise _damaged(path, "its training state is incomplete (corrupted?)")
-    if not isinstance(history, list) or not all(
-        isinstance(h, dict) and all(isinstance(v, np.ndarray) for v in h.values()) for h in history
-    ):
-        raise _damaged(path, "its metrics history is broken (corrupted?)")
+    history, seconds = _restore_progress(path, payload)
     spec_leaves, treedef = jax.tree.flatten(template)
     leaves = [state[str(i)] for i in range(len(state))]
     if len(leaves) != len(spec_leaves) or any(
         tuple(a.shape) != tuple(b.shape) or a.dtype != b.dtype for a, b in zip(leaves, spec_leaves)
     ):
         raise ValueError(f"checkpoint {path} does not match this run's state (different config or code)")
-    history = [dict(h) for h in history]
-    seconds = [float(t) for t in np.asarray(payload.get("segment_seconds", []), dtype=np.float64).ravel()]
-    seconds = seconds if len(seconds) == len(history) else [float("nan")] * len(history)
     state = jax.tree.unflatten(treedef, [jax.numpy.asarray(x) for x in leaves])
     return Checkpoint(state, history, seconds)
+
+
+def _progress(history: list[dict[str, np.ndarray]], segment_seconds: Any) -> dict[str, Any]:
+    """The part of a checkpoint's payload that says how far the run got (both kinds of checkpoint)."""
+    return {
+        "segments_done": len(history),
+        "history": [{k: np.asarray(v) for k, v in h.items()} for h in history],
+        "segment_seconds": np.asarray(list(segment_seconds), dtype=np.float64),
+    }
+
+
+def _restore_progress(path: Path, payload: dict[str, Any]) -> tuple[list[dict[str, np.ndarray]], list[float]]:
+    """What :func:`_progress` saved: the metrics history and the seconds at each segment's end (NaN if unknown)."""
+    history = payload.get("history")
+    if not isinstance(history, list) or not all(
+        isinstance(h, dict) and all(isinstance(v, np.ndarray) for v in h.values()) for h in history
+    ):
+        raise _damaged(path, "its metrics history is broken (corrupted?)")
+    history = [dict(h) for h in history]
+    seconds = [float(t) for t in np.asarray(payload.get("segment_seconds", []), dtype=np.float64).ravel()]
+    return history, seconds if len(seconds) == len(history) else [float("nan")] * len(history)
 
 
 def _index_bounds(index: tuple[slice, ...], shape: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
@@ -370,7 +380,6 @@ def _save_shards(run_dir: Path, state: Any, history: list[dict[str, np.ndarray]]
         shards[str(i)] = {str(j): np.asarray(data) for j, data in enumerate(unique.values())}
         bounds[str(i)] = np.asarray(list(unique), dtype=np.int64).reshape(len(unique), leaf.ndim, 2)
     payload = {
-        "segments_done": len(history),
         "layout": {
             "process_index": jax.process_index(),
             "process_count": jax.process_count(),
@@ -378,8 +387,7 @@ def _save_shards(run_dir: Path, state: Any, history: list[dict[str, np.ndarray]]
         },
         "shards": shards,
         "bounds": bounds,
-        "history": [{k: np.asarray(v) for k, v in h.items()} for h in history],
-        "segment_seconds": np.asarray(list(segment_seconds), dtype=np.float64),
+        **_progress(history, segment_seconds),
     }
     newest, previous, _ = checkpoint_files(jax.process_index(), jax.process_count())
     write_bytes_atomic(run_dir / newest, _pack(payload), keep_previous=run_dir / previous)
@@ -397,11 +405,7 @@ def _restore_shards(path: Path, template: Any, sharding: Any) -> Checkpoint:
         isinstance(payload.get(k), dict) for k in ("layout", "shards", "bounds")
     ):
         raise _damaged(path, "not an rljax multi-process checkpoint (no training state in it)")
-    history = payload.get("history")
-    if not isinstance(history, list) or not all(
-        isinstance(h, dict) and all(isinstance(v, np.ndarray) for v in h.values()) for h in history
-    ):
-        raise _damaged(path, "its metrics history is broken (corrupted?)")
+    history, seconds = _restore_progress(path, payload)
     layout = payload["layout"]
     written = (int(layout.get("process_count", -1)), int(layout.get("num_devices", -1)))
     now = (jax.process_count(), len(sharding.device_set))
@@ -428,9 +432,6 @@ def _restore_shards(path: Path, template: Any, sharding: Any) -> Checkpoint:
                 raise ValueError(f"checkpoint {path} does not match this run's state (different config or code)")
             arrays.append(jax.device_put(shard, device))
         leaves.append(jax.make_array_from_single_device_arrays(spec.shape, sharding, arrays))
-    history = [dict(h) for h in history]
-    seconds = [float(t) for t in np.asarray(payload.get("segment_seconds", []), dtype=np.float64).ravel()]
-    seconds = seconds if len(seconds) == len(history) else [float("nan")] * len(history)
     return Checkpoint(jax.tree.unflatten(treedef, leaves), history, seconds)
 
 
