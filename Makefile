@@ -7,6 +7,10 @@ PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PYTEST_ARGS ?= -n 2
+# Install compiled bytecode: where PYTHONDONTWRITEBYTECODE is set (this CI machine),
+# every process otherwise compiles jax, flax, gymnax, ... from source again: ~6 s of
+# each `rljax` command's start on the 2-core CPU.
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: demo test install install-test bench docs clean
 

@@ -12,7 +12,10 @@ The Python API does what the command line does::
 Everything is imported on first use, so ``import rljax`` (and ``rljax --help``) stays cheap.
 """
 
+from rljax import _deferred_imports
 from rljax._version import __version__
+
+_deferred_imports.install()  # gymnax's import-time seaborn: ~5 s per process (see the module)
 
 _LAZY = {
     "make": "rljax.envs:make",

@@ -70,3 +70,20 @@ def test_argument_errors_import_nothing_heavy_and_write_nothing(tmp_path, argv, 
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert proc.stdout.strip() == "heavy:"  # no JAX, gymnax, SciPy, Matplotlib, Flax, NumPy
     assert not (tmp_path / "new").exists() and list((tmp_path / "exists").iterdir()) == []
+
+
+def test_gymnax_s_plotting_imports_wait_until_used():
+    # gymnax imports seaborn (pandas, scipy.stats) and pyplot at import time; rljax defers them.
+    heavy = ("seaborn.palettes", "pandas", "matplotlib.figure")
+    code = (
+        "import sys, rljax.envs, gymnax; "
+        f"print('loaded:' + ','.join(m for m in {heavy!r} if m in sys.modules)); "
+        "import seaborn, matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt; "
+        "print(len(seaborn.color_palette('cubehelix', 3)), type(plt.figure()).__name__, "
+        "sys.modules['seaborn'].__file__ == seaborn.__file__)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    loaded, used = proc.stdout.strip().splitlines()[-2:]
+    assert loaded == "loaded:"  # none of them until something asks
+    assert used == "3 Figure True"  # then the real modules, transparently

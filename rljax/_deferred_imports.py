@@ -1,0 +1,48 @@
+"""Plotting modules that gymnax imports at import time, loaded on first use instead.
+
+gymnax 1.0.1 imports ``seaborn`` (and with it pandas and scipy.stats) and
+``matplotlib.pyplot`` at the top of environment and renderer modules that
+``import gymnax`` loads whatever environment is used; they are only called to
+render (upstream: RobertTLange/gymnax#69, where seaborn is not even a declared
+dependency). That was 6-9 s of every process's start on the 2-core CPU, more than
+the compile of most runs.
+
+``importlib.util.LazyLoader`` does not help: an ``import`` statement reads the
+module's ``__spec__``, and any attribute access makes a lazy module load. So each
+deferred module is a stand-in in ``sys.modules`` whose first attribute lookup
+imports the real module (and puts it in ``sys.modules``), then forwards to it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import types
+
+DEFERRED = ("seaborn", "matplotlib.pyplot")
+
+
+class _Deferred(types.ModuleType):
+    """Stands in for a module until an attribute is asked for; then imports and forwards."""
+
+    def __getattr__(self, attr: str):
+        name = self.__name__
+        module = sys.modules.get(name)
+        if module is self or module is None:
+            del sys.modules[name]
+            module = importlib.import_module(name)
+        return getattr(module, attr)
+
+
+def defer(name: str) -> None:
+    """Puts a stand-in for ``name`` in ``sys.modules`` (no-op if imported already or not installed)."""
+    if name in sys.modules or importlib.util.find_spec(name.split(".")[0]) is None:
+        return
+    sys.modules[name] = _Deferred(name)
+
+
+def install() -> None:
+    """Defers every module in :data:`DEFERRED`."""
+    for name in DEFERRED:
+        defer(name)
