@@ -12,10 +12,11 @@ The Python API does what the command line does::
 Everything is imported on first use, so ``import rljax`` (and ``rljax --help``) stays cheap.
 """
 
-from rljax import _deferred_imports
+from rljax import _deferred_imports, host_devices
 from rljax._version import __version__
 
 _deferred_imports.install()  # gymnax's import-time seaborn: ~5 s per process (see the module)
+host_devices.configure()  # 2 CPU devices, before JAX starts (see the module)
 
 _LAZY = {
     "make": "rljax.envs:make",

@@ -584,6 +584,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rljax.interrupts import RunInterrupted
 
     try:
+        from rljax import host_devices
+
+        host_devices.check()
         return commands[args.command](args)
     except RunInterrupted as stop:  # the first Ctrl-C / SIGTERM: stopped cleanly after a segment
         print(f"rljax {args.command}: {stop}", file=sys.stderr)

@@ -1,0 +1,47 @@
+"""rljax gives JAX's CPU backend 2 devices unless the user set a count (rljax/host_devices.py)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+COUNT = "import jax; print(len(jax.devices()), 'JAX_NUM_CPU_DEVICES' in __import__('os').environ)"
+
+
+def devices_after(code: str, **env: str) -> str:
+    environ = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "RLJAX_CPU_DEVICES")}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env={**environ, **env}, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "code, env, expected",
+    [
+        ("import rljax; " + COUNT, {}, "2 False"),  # the default, set without leaking into child processes
+        ("import rljax.envs; " + COUNT, {"RLJAX_CPU_DEVICES": "3"}, "3 False"),
+        ("import rljax; " + COUNT, {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}, "4 False"),
+        ("import jax; import rljax.envs; " + COUNT, {}, "2 False"),  # JAX imported first, backends not started
+        ("import jax; jax.devices(); import rljax.envs; " + COUNT, {}, "1 False"),  # too late: left as it is
+        (COUNT, {}, "1 False"),  # without rljax, JAX's own default
+    ],
+)
+def test_cpu_device_count(code, env, expected):
+    assert devices_after(code, **env) == expected
+
+
+def test_a_bad_count_is_a_one_line_error_and_nothing_is_written(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "rljax.cli", "train", "q_learning", "--env", "Chain", "--out", str(out)],
+        env={**os.environ, "RLJAX_CPU_DEVICES": "two"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "rljax train: error: RLJAX_CPU_DEVICES must be a whole number >= 1; got 'two'"
+    assert not out.exists()
