@@ -29,8 +29,8 @@ class _Deferred(types.ModuleType):
     def __getattr__(self, attr: str):
         name = self.__name__
         module = sys.modules.get(name)
-        if module is self or module is None:
-            del sys.modules[name]
+        if module is self or module is None:  # still the stand-in (or taken out of sys.modules)
+            sys.modules.pop(name, None)
             module = importlib.import_module(name)
         return getattr(module, attr)
 

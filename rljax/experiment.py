@@ -17,6 +17,7 @@ import jax
 import numpy as np
 
 from rljax import compile_cache as compile_cache_module
+from rljax import host_devices
 from rljax.agents import Agent, agent_ref, get_agent
 from rljax.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE, BatchRunner, Lanes, seed_keys, stack_configs, to_host
 from rljax.configs import config_dict, make_config
@@ -147,6 +148,7 @@ def check_run_options(
     checkpoint_every: int | None,
 ) -> list[int]:
     """Checks how a run is laid out and watched (before anything is written); returns the seeds as ints."""
+    host_devices.check()  # otherwise a bad RLJAX_CPU_DEVICES would leave JAX's count silently
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("need at least one seed")

@@ -45,3 +45,12 @@ def test_a_bad_count_is_a_one_line_error_and_nothing_is_written(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == "rljax train: error: RLJAX_CPU_DEVICES must be a whole number >= 1; got 'two'"
     assert not out.exists()
+
+
+def test_the_python_api_refuses_a_bad_count_too():
+    code = "import rljax; rljax.train('q_learning', 'Chain', [0], total_steps=200)"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "RLJAX_CPU_DEVICES": "0"}, capture_output=True, text=True
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == "ValueError: RLJAX_CPU_DEVICES must be a whole number >= 1; got '0'"

@@ -16,6 +16,8 @@ RLJAX = Path(__file__).resolve().parents[1] / "rljax"
 LAYERS: list[set[str]] = [
     {
         "rljax._version",
+        "rljax._deferred_imports",
+        "rljax.host_devices",
         "rljax.defaults",
         "rljax.catalog",
         "rljax.files",
