@@ -321,9 +321,21 @@ def compare_defaults(num_seeds: int, rejax_python: str, out_dir: Path) -> None:
 
 
 def _timed(fn, *args) -> float:
-    """Median of 3 runs of a compiled ``fn(*args)`` (compiled once first), in seconds."""
-    import jax
+    """Median of 3 runs of a compiled ``fn(*args)`` (compiled once first), in seconds.
 
+    The arguments' leading (seed) axis is split over the local devices, as ``rljax
+    train`` splits its lanes (2 CPU devices by default, rljax/host_devices.py), so the
+    parts are timed on the same hardware share as the run they are compared with.
+    """
+    import jax
+    import numpy as np
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    devices = jax.local_devices()
+    seeds = jax.tree.leaves(args)[0].shape[0]
+    if len(devices) > 1 and seeds % len(devices) == 0:
+        sharding = NamedSharding(Mesh(np.array(devices), ("seeds",)), PartitionSpec("seeds"))
+        args = jax.device_put(args, sharding)
     compiled = jax.jit(fn).lower(*args).compile()
     times = []
     for _ in range(3):
@@ -421,6 +433,7 @@ def breakdown(num_seeds: int, total_steps: int | None, lane_width: int) -> dict:
     returns = result.final_eval_return
     return {
         "seeds": num_seeds,
+        "devices": len(jax.local_devices()),
         "env_steps_per_seed": steps,
         "gradient_steps_per_seed": grad_steps,
         "evaluations": loop.schedule.num_segments,
@@ -524,7 +537,7 @@ def main() -> None:
         n = int(args.seeds.split(",")[0]) if args.seeds != "1,16,128" else 16
         r = breakdown(n, None if args.total_steps == 200_000 else args.total_steps, args.lane_width or min(8, n))
         print(
-            f"default DQN, {r['seeds']} seeds x {r['env_steps_per_seed']:,} env steps "
+            f"default DQN on {r['devices']} device(s), {r['seeds']} seeds x {r['env_steps_per_seed']:,} env steps "
             f"({r['gradient_steps_per_seed']:,} gradient steps, {r['evaluations']} evaluations of "
             f"{r['eval_episodes']} episodes): train {r['train_s']:.1f} s = gradient steps alone "
             f"{r['gradient_steps_alone_s']:.1f} s + env steps alone {r['env_steps_alone_s']:.1f} s + the rest "

@@ -226,6 +226,8 @@ class DiscretizedObservation(EnvWrapper):
 
     # --- gymnax Environment API -------------------------------------------
 
+    steps_like_gymnax = True  # step = the inner step, discretised; step_env likewise (rljax.evaluate)
+
     @partial(jax.jit, static_argnames=("self",))
     def step(
         self,
