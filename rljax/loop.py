@@ -213,8 +213,13 @@ class Loop:
         state, (agent_metrics, (ret_sum, count, len_sum)) = jax.lax.scan(
             lambda s, _: self._iteration(s, config), state, None, length=self.schedule.iterations_per_segment
         )
+        # The learner's part only (``Agent.policy_part``: DQN's and MuZero's without the
+        # replay): the buffer holds what the environment gave, and a non-finite value
+        # there reaches the parameters through the loss. Checking 100k stored
+        # transitions cost the default DQN's training program 0.7 s of its ~6.9 s compile.
+        learner = self.agent.policy_part(state.agent_state)
         state = state.replace(
-            diverged_at=_first_divergence(state.diverged_at, all_finite(state.agent_state), state.clock.env_steps)
+            diverged_at=_first_divergence(state.diverged_at, all_finite(learner), state.clock.env_steps)
         )
         completed = count.sum()
         denom = jnp.maximum(completed, 1)

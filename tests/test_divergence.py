@@ -2,15 +2,19 @@
 
 import json
 
+import jax.numpy as jnp
 import numpy as np
 
 from rljax.batch import FAST_COMPILE
 from rljax.cli import main
+from rljax.envs import make, registry
+from rljax.envs.wrappers import EnvWrapper
 from rljax.experiment import train
 
 GOOD = {"learning_rate": 3e-3}
 ABSURD = {"learning_rate": 1e30, "max_grad_norm": 0.0}  # Adam steps of 1e30: non-finite in a few updates
 RUN = dict(total_steps=20_000, eval_episodes=5, compiler_options=FAST_COMPILE)
+FAST = dict(compiler_options=FAST_COMPILE)
 
 
 def test_diverged_configuration_is_flagged_and_isolated():
@@ -77,3 +81,23 @@ def test_nan_placeholder_metrics_are_not_divergence():
     )
     assert np.isnan(result.metrics["loss"][:, 0]).all()  # warm-up: no loss yet
     assert result.diverged_at_step == [None, None]
+
+
+class _NanRewardAfter(EnvWrapper):
+    """CartPole whose rewards turn NaN after 5 steps of every episode (a broken environment)."""
+
+    def step_env(self, key, state, action, params):
+        obs, state, reward, terminated, info = self.env.step_env(key, state, action, params)
+        return obs, state, jnp.where(state.time > 5, jnp.nan, reward), terminated, info
+
+
+def test_a_non_finite_value_from_the_environment_is_caught_through_the_learner(monkeypatch):
+    # The divergence check reads the learner's state, not DQN's replay buffer (see Loop.train_segment):
+    # a NaN the environment hands over must still flag the run, through the loss and the parameters.
+    for table in ("_RLJAX_ENVS", "_CALLABLES"):  # registered for this test only
+        monkeypatch.setattr(registry, table, dict(getattr(registry, table)))
+    registry.register("CartPole-NanReward", lambda: (_NanRewardAfter(make("CartPole-v1")[0]), make("CartPole-v1")[1]))
+    overrides = {"learning_starts": 256, "batch_size": 32, "buffer_size": 2048, "hidden_sizes": (16,)}
+    run = train("dqn", "CartPole-NanReward", seeds=[0], overrides=overrides, total_steps=4096, eval_episodes=2, **FAST)
+    (step,) = run.diverged_at_step
+    assert step is not None and 256 <= step <= 4096
