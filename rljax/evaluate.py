@@ -50,19 +50,34 @@ def _step(env: Any, key: jax.Array, env_state: Any, action: jax.Array, env_param
     An episode here ends at its first ``terminated`` or ``truncated``, so the reset that
     gymnax's ``step`` computes (and selects) at every step is never used; skipping it
     made a greedy CartPole-v1 evaluation 2.1x faster (100 episodes of 500 steps, 8 runs:
-    0.57 -> 0.27 s). The key is split as gymnax's ``step`` splits it, so every transition
-    is bitwise what ``env.step`` gives (tests/test_evaluate.py). A network policy's Q
-    values may round differently in the smaller program XLA now compiles, and a near-tie
-    then picks the other action: at the default DQN on CartPole-v1, 43 of 160 evaluation
-    means moved (by up to 12 of 500), training itself bitwise the same. Environments
-    whose ``step`` does more (bsuite's DeepSea, a user's own) keep their ``step``.
+    0.57 -> 0.27 s). Every transition is bitwise what ``env.step`` gives
+    (tests/test_evaluate.py). A network policy's Q values may round differently in the
+    smaller program XLA now compiles, and a near-tie then picks the other action: at
+    the default DQN on CartPole-v1, 43 of 160 evaluation means moved (by up to 12 of
+    500), training itself bitwise the same. Environments whose ``step`` does more
+    (bsuite's DeepSea, a user's own) keep their ``step``.
     """
-    if not steps_like_gymnax(env):
-        obs, env_state, reward, terminated, truncated, _ = env.step(key, env_state, action, env_params)
-        return obs, env_state, reward, terminated, truncated
+    if steps_like_gymnax(env):
+        return step_without_reset(env, key, env_state, action, env_params)
+    obs, env_state, reward, terminated, truncated, _ = env.step(key, env_state, action, env_params)
+    return obs, env_state, reward, terminated, truncated
+
+
+def step_without_reset(
+    env: Any, key: jax.Array, state: Any, action: jax.Array, params: Any
+) -> tuple[jax.Array, Any, jax.Array, jax.Array, jax.Array]:
+    """``env.step`` without gymnax's auto-reset: ``(obs, state, reward, terminated, truncated)``.
+
+    This mirrors ``Environment.step`` (the same key split, ``step_env``,
+    ``is_truncated``) and keeps the state where the episode ended; ``obs`` is then what
+    ``step`` reports as ``info["final_observation"]``. Used by evaluations (the reset
+    would be thrown away) and by :mod:`rljax.render` (the last frame would show the
+    next episode's start). ``tests/test_render.py`` checks it against ``step`` (up to
+    float rounding: XLA may fuse the two compiled programs differently).
+    """
     key_step, _ = jax.random.split(key)  # gymnax's step: (key_step, key_reset)
-    obs, env_state, reward, terminated, _ = env.step_env(key_step, env_state, action, env_params)
-    return obs, env_state, reward, terminated, env.is_truncated(env_state, env_params)
+    obs, state, reward, terminated, _ = env.step_env(key_step, state, action, params)
+    return obs, state, reward, terminated, env.is_truncated(state, params)
 
 
 def steps_like_gymnax(env: Any) -> bool:

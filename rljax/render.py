@@ -27,6 +27,7 @@ from PIL import Image
 
 from rljax.defaults import MAX_FPS  # noqa: F401  (defined there, so the CLI reads it cheaply)
 from rljax.drawers import SUPPORTED_ENVS, Drawer, Frame, _frame, drawer_for, unwrap  # noqa: F401
+from rljax.evaluate import step_without_reset
 
 Policy = Callable[[jax.Array, jax.Array], jax.Array]  # (key, obs) -> action
 
@@ -56,24 +57,6 @@ class Episode:
     episode_return: float
     length: int
     end: str
-
-
-def step_without_reset(
-    env: Any, key: jax.Array, state: Any, action: jax.Array, params: Any
-) -> tuple[jax.Array, Any, jax.Array, jax.Array, jax.Array]:
-    """``env.step`` without gymnax's auto-reset: ``(obs, state, reward, terminated, truncated)``.
-
-    gymnax's ``step`` replaces the final state by a fresh reset when an episode
-    ends, so the last frame would show the next episode's start. This mirrors
-    ``Environment.step`` (the same key split, ``step_env``, ``is_truncated``) and
-    keeps the state where the episode ended; ``obs`` is then what ``step`` reports
-    as ``info["final_observation"]``. ``tests/test_render.py`` checks the two agree
-    (up to float rounding: XLA may fuse the two compiled programs differently).
-    """
-    key_step, _ = jax.random.split(key)
-    obs, state, reward, terminated, _ = env.step_env(key_step, state, action, params)
-    truncated = env.is_truncated(state, params)
-    return obs, state, reward, terminated, truncated
 
 
 # env and policy are static (hashed by identity), so every episode of the same

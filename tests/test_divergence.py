@@ -96,7 +96,12 @@ def test_a_non_finite_value_from_the_environment_is_caught_through_the_learner(m
     # a NaN the environment hands over must still flag the run, through the loss and the parameters.
     for table in ("_RLJAX_ENVS", "_CALLABLES"):  # registered for this test only
         monkeypatch.setattr(registry, table, dict(getattr(registry, table)))
-    registry.register("CartPole-NanReward", lambda: (_NanRewardAfter(make("CartPole-v1")[0]), make("CartPole-v1")[1]))
+
+    def nan_reward_cartpole():
+        env, params = make("CartPole-v1")
+        return _NanRewardAfter(env), params
+
+    registry.register("CartPole-NanReward", nan_reward_cartpole)
     overrides = {"learning_starts": 256, "batch_size": 32, "buffer_size": 2048, "hidden_sizes": (16,)}
     run = train("dqn", "CartPole-NanReward", seeds=[0], overrides=overrides, total_steps=4096, eval_episodes=2, **FAST)
     (step,) = run.diverged_at_step
