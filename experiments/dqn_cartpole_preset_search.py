@@ -9,8 +9,8 @@ own 100-episode evaluations on seeds 0-15 and on fresh seeds 16-47.
 
 1. ``delta``: huber_delta in {1, 3, 10, 20, 100} at the preset (why Huber(1) fails).
 2. ``traced``: learning_rate x tau x huber_delta at the preset's static structure.
-3. ``static``: one change at a time at the preset -- a 64x64 or 128x128 network, batch
-   64, Double DQN, no obs_scale.
+3. ``static``: one change at a time at the preset -- a 128x64, 128x32, 64x32, 64x64 or
+   128x128 network, batch 64, Double DQN, no obs_scale.
 4. ``check``: the preset, 100-episode evaluations, seeds 0-15 and 16-47.
 
 Score of a configuration: seeds whose final greedy return is >= 475 ("solved"), then
@@ -29,9 +29,18 @@ takes ~6.5 minutes on 2 CPU cores (``--quick``: stages 1 and 4, ~2.5). What it f
 - ``traced``: learning rate 1e-2 with tau 0.1 (the middle of the grid) solves 16/16
   (delta 10) and 15/16 (delta 20); the 8 other points of lr {6e-3, 1e-2, 1.4e-2} x
   tau {0.07, 0.1, 0.15} solve 11-15/16.
-- ``static``: 64x64 13/16, 128x128 16/16 at 1.4x the train time of 128x64, batch 64
-  14/16, Double DQN 14/16, no obs_scale 13/16 with the median first solve at 32k env
-  steps instead of 4.6k.
+- ``static`` (when the preset's network was 128x64): 64x64 13/16, 128x128 16/16 at 1.4x
+  the train time of 128x64, batch 64 14/16, Double DQN 14/16, no obs_scale 13/16 with the
+  median first solve at 32k env steps instead of 4.6k.
+- Network widths (Dec 3 2026, 32-48 seeds, 20-episode evaluations; then ``check``-style
+  100-episode runs of seeds 0-15, 16-47 and 100-131): the gradient steps are most of the
+  train time and the second layer most of their multiply-adds. Seeds 0-31: 128x64 30/32
+  (train 20.6 s per configuration of 32 seeds), 128x32 29-30/32 (14.4 s), 128x16 26-28/32,
+  64x32 27-29/32 (9.8 s), 256x16 29-31/32. Seeds 16-63 over lr {1e-2, 1.4e-2, 2e-2} x tau
+  {0.1, 0.15}: 128x32 37-45/48 (best at the preset's 1e-2 / 0.1), 64x32 34-42/48. With
+  100-episode evaluations 128x32 solved 14/16, 30/32, 30/32 (74/80) and 128x48 16/16,
+  29/32, 30/32 (75/80, as 128x64): the preset's 128x48, 18.3 s cold against 21.4 s
+  (medians of 4 alternating pairs, see the preset's comments in rljax/agents/dqn.py).
 - ``check`` (100-episode evaluations, as ``rljax train`` ran it then, 20 evaluations,
   XLA's default CPU options): seeds 0-15 15/16, 16-47 31/32 (and, run separately,
   100-131 28/32). Since then the preset evaluates 10 times and the CPU programs compile
@@ -62,6 +71,8 @@ ENV = "CartPole-v1"
 SOLVED = 475.0
 PRESET = dict(PRESETS[ENV])
 TOTAL_STEPS = PRESET.pop("total_steps")
+# The preset's evaluation cadence is applied by rljax.build itself; it is not a hyperparameter.
+PRESET.pop("evaluations", None)
 
 STAGES: dict[str, list[tuple[str, dict[str, Any], dict[str, list[Any]]]]] = {
     "delta": [("preset", {}, {"huber_delta": [1.0, 3.0, 10.0, 20.0, 100.0]})],
@@ -69,6 +80,9 @@ STAGES: dict[str, list[tuple[str, dict[str, Any], dict[str, list[Any]]]]] = {
         ("preset", {}, {"learning_rate": [6e-3, 1e-2, 1.4e-2], "tau": [0.07, 0.1, 0.15], "huber_delta": [10.0, 20.0]})
     ],
     "static": [
+        ("128x64", {"hidden_sizes": (128, 64)}, {"learning_rate": [1e-2]}),
+        ("128x32", {"hidden_sizes": (128, 32)}, {"learning_rate": [1e-2]}),
+        ("64x32", {"hidden_sizes": (64, 32)}, {"learning_rate": [1e-2, 1.4e-2]}),
         ("64x64", {"hidden_sizes": (64, 64)}, {"learning_rate": [1e-2]}),
         ("128x128", {"hidden_sizes": (128, 128)}, {"learning_rate": [1e-2]}),
         ("batch 64", {"batch_size": 64}, {"learning_rate": [1e-2]}),

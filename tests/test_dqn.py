@@ -160,6 +160,33 @@ def test_replay_samples_only_filled_slots():
 # --- Schedules ----------------------------------------------------------------------
 
 
+def test_greedy_action_is_the_argmax_without_a_draw_and_exploration_still_breaks_ties():
+    config = DQNConfig(hidden_sizes=(32,))
+    state = cartpole_state(config)
+    obs = jax.random.normal(jax.random.PRNGKey(3), (256, 4))
+    q = q_values(state, state.params, obs, config)
+    greedy = jax.jit(jax.vmap(lambda k, o: dqn.act(k, state, o, config, Clock.start(1), False)))
+    keys = jax.random.split(jax.random.PRNGKey(4), 256)
+    np.testing.assert_array_equal(greedy(keys, obs), jnp.argmax(q, axis=1))
+    np.testing.assert_array_equal(greedy(keys, obs), greedy(jax.random.split(jax.random.PRNGKey(5), 256), obs))
+    # Exploring with epsilon 0 on all-tied Q values (zero weights): the draw still splits the ties.
+    zero = state.replace(params=jax.tree.map(jnp.zeros_like, state.params))
+    no_epsilon = dataclasses.replace(config, epsilon_start=0.0, epsilon_end=0.0)
+    explore = jax.vmap(lambda k: dqn.act(k, zero, obs[0], no_epsilon, Clock.start(1), True))
+    assert 0.4 < float(explore(jax.random.split(jax.random.PRNGKey(6), 4000)).mean()) < 0.6
+
+
+def test_fresh_q_networks_have_no_exact_ties():
+    """Why the greedy action may skip the tie-break draw: a float network's Q values do not tie."""
+    preset = dqn.presets["CartPole-v1"]
+    config = DQNConfig(**{k: v for k, v in preset.items() if k not in ("total_steps", "evaluations")})
+    for seed in range(4):
+        state = cartpole_state(config, seed)
+        obs = jax.random.normal(jax.random.PRNGKey(100 + seed), (100_000, 4))
+        q = q_values(state, state.params, obs, config)
+        assert int((q[:, 0] == q[:, 1]).sum()) == 0
+
+
 def test_epsilon_and_learning_rate_schedules():
     config = DQNConfig(
         epsilon_start=1.0,
