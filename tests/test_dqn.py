@@ -18,6 +18,7 @@ from rljax.agents.dqn import (
     network_input,
     q_values,
     replay_buffer,
+    replay_item,
     td_loss,
     td_target,
     update_target,
@@ -150,11 +151,22 @@ def test_replay_samples_only_filled_slots():
         truncated=jnp.zeros((1, 5), bool),
         valid=jnp.ones((1, 5), bool),
     )
-    replay = buffer.add(state.replay, batch)
+    replay = buffer.add(state.replay, replay_item(batch))
     keys = jax.random.split(jax.random.PRNGKey(0), 200)
     sampled = np.asarray(jax.vmap(lambda k: buffer.sample(replay, k).experience.reward)(keys))
     assert sampled.shape == (200, 64)
     assert set(np.unique(sampled)) == {1.0, 2.0, 3.0, 4.0, 5.0}
+
+
+def test_replay_keeps_what_the_loss_reads_and_nothing_else():
+    # (s, a, r, s', terminated): truncated steps bootstrap like any other, and every
+    # DQN transition is valid, so storing those two fields would only cost compile time.
+    state = cartpole_state(DQNConfig(buffer_size=100, batch_size=64, learning_starts=64))
+    stored = state.replay.experience
+    fields = ("obs", "action", "reward", "next_obs", "terminated", "truncated", "valid", "extras")
+    kept = {name for name in fields if getattr(stored, name) is not None}
+    assert kept == {"obs", "action", "reward", "next_obs", "terminated"}
+    assert stored.obs.shape == (1, 100, 4) and stored.next_obs.shape == (1, 100, 4)
 
 
 # --- Schedules ----------------------------------------------------------------------

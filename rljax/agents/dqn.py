@@ -186,6 +186,18 @@ def replay_buffer(config: DQNConfig):
     )
 
 
+def replay_item(transition: Transition) -> Transition:
+    """What the buffer keeps of a transition: ``(s, a, r, s', terminated)``.
+
+    ``truncated`` is not needed (a truncated step bootstraps like any other) and
+    ``valid`` is always True for DQN's non-episodic rollouts. Each stored field is
+    an array of its own in the buffer, with its own add and sample kernels: storing
+    the two unused ones cost the default CartPole program ~0.5 s of its ~4.2 s XLA
+    compile (3 runs each: median 4.2 vs 3.6 s), and 2 bytes per transition.
+    """
+    return transition.replace(truncated=None, valid=None)
+
+
 learning_rate_at = annealed_learning_rate  # linear to learning_rate * learning_rate_end_fraction
 
 
@@ -206,14 +218,16 @@ def init(key: jax.Array, env: Any, env_params: Any, config: DQNConfig) -> DQNSta
     obs, num_obs_categories, num_actions = env_shapes(key, env, env_params)
     net = q_network(config, num_actions, num_obs_categories)
     params = net.init(key, network_input(obs, num_obs_categories, config))
-    example = Transition(
-        obs=obs,
-        action=jnp.int32(0),
-        reward=jnp.float32(0.0),
-        next_obs=obs,
-        terminated=jnp.bool_(False),
-        truncated=jnp.bool_(False),
-        valid=jnp.bool_(True),
+    example = replay_item(
+        Transition(
+            obs=obs,
+            action=jnp.int32(0),
+            reward=jnp.float32(0.0),
+            next_obs=obs,
+            terminated=jnp.bool_(False),
+            truncated=jnp.bool_(False),
+            valid=jnp.bool_(True),
+        )
     )
     return DQNState(
         params=params,
@@ -297,7 +311,7 @@ def update(
 ) -> tuple[DQNState, dict[str, jax.Array]]:
     """Store the ``[train_frequency, num_envs]`` new transitions; after warm-up, learn from replay."""
     chex.assert_shape(batch.reward, (config.train_frequency, config.num_envs))
-    stored = jax.tree.map(lambda x, slot: x.astype(slot.dtype), batch, state.replay.experience)
+    stored = jax.tree.map(lambda x, slot: x.astype(slot.dtype), replay_item(batch), state.replay.experience)
     replay = replay_buffer(config).add(state.replay, stored)
     learning_rate = learning_rate_at(config, clock)
 
