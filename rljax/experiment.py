@@ -376,7 +376,9 @@ def train(
         segment_seconds.append(offset + time.perf_counter() - start)
         if bar is not None:
             bar.update(loop.schedule.steps_per_segment * len(run_seeds))
-            bar.set_postfix(eval_return=f"{np.nanmean(metrics['eval_return']):.2f}")
+            returns = np.asarray(metrics["eval_return"], dtype=float)
+            returns = returns[np.isfinite(returns)]  # every seed diverged: nan, without numpy's warning
+            bar.set_postfix(eval_return=f"{returns.mean():.2f}" if returns.size else "nan")
         if on_segment is not None:
             on_segment(i, metrics)
 

@@ -77,7 +77,7 @@ def test_a_sweep_says_what_finished_and_that_it_cannot_resume(tmp_path, capsys):
     assert "cannot be resumed" in err
 
 
-def test_a_second_signal_stops_at_once_and_the_last_checkpoint_still_resumes(tmp_path):
+def test_a_second_signal_stops_at_once_and_the_last_checkpoint_still_resumes(tmp_path, test_compile_cache):
     import subprocess
     import sys
 
@@ -108,7 +108,7 @@ def test_a_second_signal_stops_at_once_and_the_last_checkpoint_still_resumes(tmp
     ],
 )
 def test_sigint_after_the_first_checkpoint_then_the_printed_resume_command_gives_the_uninterrupted_run(
-    tmp_path, agent, env, extra
+    tmp_path, agent, env, extra, test_compile_cache
 ):
     import json
     import re

@@ -133,7 +133,7 @@ def _train(agent, *extra):
 
 
 @pytest.mark.parametrize("agent", ["q_learning", "dqn"])
-def test_sigkill_and_resume_gives_the_uninterrupted_numbers(tmp_path, agent):
+def test_sigkill_and_resume_gives_the_uninterrupted_numbers(tmp_path, agent, test_compile_cache):
     """Killed after its first checkpoint, resumed: the same summary and metrics as a straight run.
 
     For DQN the checkpoint holds the replay buffer, Adam moments, target network and
