@@ -391,9 +391,10 @@ PRESETS = {
     # 100 episodes) at the end: 16/16 seeds 0-15, 29/32 seeds 16-47, 30/32 seeds 100-131
     # (75/80) on the 2 CPU devices rljax sets up (rljax/host_devices.py); every seed reaches
     # 475 at some evaluation, but the policies oscillate until ~30k steps, so the learning
-    # rate anneals to 3% over the run. Cold compile + train for 16 seeds: a median 18.3 s
-    # on a 2-core AMD EPYC 2.4 GHz (10.2 + 8.1 s). The list below was measured at 128x64
-    # except where it says otherwise.
+    # rate anneals to 3% over the run. Cold compile + train for 16 seeds: a median 12.5 s
+    # (6.7 + 5.7 s, 10 runs) on the 2-core AMD EPYC of the session that measured it, 18.3 s
+    # on an earlier, slower one. The list below was measured at 128x64 except where it
+    # says otherwise.
     # - huber_delta 20: see the module docstring (delta 1 solves 4/16 here).
     # - obs_scale ~ 1 / typical magnitude (cart 2.4, velocities 2, pole 0.21 rad): Adam
     #   moves every weight by ~lr per step, so a raw pole angle of ~0.05 rad is learned
@@ -475,6 +476,6 @@ dqn = Agent(
     validate=validate,
     presets=PRESETS,
     # A trained policy needs the networks, not the replay buffer (most of the state:
-    # 4.3 of 4.4 MB per seed at the CartPole preset); checkpoints keep it for resume.
+    # 4.1 of 4.2 MB per seed at the CartPole preset); checkpoints keep it for resume.
     policy_state=lambda state: state.replace(replay=None),
 )
