@@ -172,6 +172,21 @@ def env_shapes(key: jax.Array, env: Any, env_params: Any) -> tuple[jax.Array, in
     return jnp.zeros(obs_shape.shape, obs_shape.dtype), num_obs_categories, num_actions
 
 
+def example_transition(obs: jax.Array, extras: Any = None) -> Transition:
+    """One zero transition around ``obs`` (from :func:`env_shapes`), with the dtypes the
+    loop's rollouts have: the template a replay buffer's ``init`` takes."""
+    return Transition(
+        obs=obs,
+        action=jnp.int32(0),
+        reward=jnp.float32(0.0),
+        next_obs=obs,
+        terminated=jnp.bool_(False),
+        truncated=jnp.bool_(False),
+        valid=jnp.bool_(True),
+        extras=extras,
+    )
+
+
 def check_obs_scale(obs_scale: Any, obs_space: Any) -> None:
     """``obs_scale``: one factor > 0, or one per feature of the observation space."""
     scale = tuple(obs_scale)

@@ -79,6 +79,7 @@ from rljax.agents.base import (
     check_positive,
     check_range,
     env_shapes,
+    example_transition,
 )
 from rljax.agents.exploration import EpsilonClock, EpsilonSchedule, config_epsilon, epsilon_greedy, validate_epsilon
 from rljax.agents.value_targets import double_q_bootstrap, q_learning_bootstrap, td_target
@@ -218,17 +219,7 @@ def init(key: jax.Array, env: Any, env_params: Any, config: DQNConfig) -> DQNSta
     obs, num_obs_categories, num_actions = env_shapes(key, env, env_params)
     net = q_network(config, num_actions, num_obs_categories)
     params = net.init(key, network_input(obs, num_obs_categories, config))
-    example = replay_item(
-        Transition(
-            obs=obs,
-            action=jnp.int32(0),
-            reward=jnp.float32(0.0),
-            next_obs=obs,
-            terminated=jnp.bool_(False),
-            truncated=jnp.bool_(False),
-            valid=jnp.bool_(True),
-        )
-    )
+    example = replay_item(example_transition(obs))
     return DQNState(
         params=params,
         target_params=params,

@@ -117,6 +117,7 @@ from rljax.agents.base import (
     check_positive,
     check_range,
     env_shapes,
+    example_transition,
 )
 from rljax.agents.value_targets import n_step_targets
 from rljax.nets import MLP, MinAtarTorso, clipped_adam, scaled_observation
@@ -534,16 +535,7 @@ def init(key: jax.Array, env: Any, env_params: Any, config: MuZeroConfig) -> MuZ
     """Random networks (target = online), Adam state, an empty trajectory buffer."""
     obs, num_obs_categories, num_actions = env_shapes(key, env, env_params)
     params = network(config, num_actions).init(key, network_input(obs, num_obs_categories, config), jnp.int32(0))
-    example = Transition(
-        obs=obs,
-        action=jnp.int32(0),
-        reward=jnp.float32(0.0),
-        next_obs=obs,
-        terminated=jnp.bool_(False),
-        truncated=jnp.bool_(False),
-        valid=jnp.bool_(True),
-        extras={"policy": jnp.zeros(num_actions, jnp.float32), "value": jnp.float32(0.0)},
-    )
+    example = example_transition(obs, extras={"policy": jnp.zeros(num_actions, jnp.float32), "value": jnp.float32(0.0)})
     return MuZeroState(
         params=params,
         target_params=params,
