@@ -253,8 +253,8 @@ class BatchRunner:
         # XLA compiles without holding the GIL; tracing and lowering hold it. The training
         # part, the longest to trace and to compile, goes first: it compiles (or loads from
         # the compile cache) on another thread while this one traces the evaluation and
-        # init. Default DQN from a warm cache: compile 2.3 -> 1.9 s (most of what is left
-        # is tracing); cold, the three compiles keep both cores busy either way.
+        # init. Default DQN from a warm cache: compile median 2.3 -> 2.0 s (most of what is
+        # left is tracing); cold, the three compiles keep both cores busy either way.
         with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="rljax-compile") as pool:
             segment = pool.submit(self._lowered("segment", state_shape, packed_configs).compile, compiler_options)
             evaluate = pool.submit(self._lowered("evaluate", state_shape, packed_configs).compile, compiler_options)
