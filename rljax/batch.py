@@ -15,6 +15,7 @@ import concurrent.futures
 import contextlib
 import math
 import re
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Sequence
@@ -26,6 +27,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rljax.defaults import DEFAULT_LANE_WIDTH  # noqa: F401  (there, so the CLI reads it without JAX)
 from rljax.loop import Loop, LoopState, segment_metrics
+from rljax.program_cache import ProgramCache
 from rljax.watchdog import Watchdog
 
 # XLA options for short runs: the CPU backend's optimisation passes dominate the
@@ -243,18 +245,35 @@ class BatchRunner:
             lambda x: jax.make_array_from_callback(x.shape, sharding, lambda idx: np.asarray(x[idx])), packed
         )
 
-    def compile(self, keys: jax.Array, configs: Any, compiler_options: dict | None = None) -> None:
+    def compile(
+        self,
+        keys: jax.Array,
+        configs: Any,
+        compiler_options: dict | None = None,
+        program_cache: ProgramCache | None = None,
+    ) -> None:
         """Compiles ``init``, ``segment`` and ``evaluate`` ahead of time (so their cost can be timed).
 
-        ``compiler_options`` are XLA options, e.g. :data:`FAST_COMPILE`.
+        ``compiler_options`` are XLA options, e.g. :data:`FAST_COMPILE`. With a
+        ``program_cache`` (:mod:`rljax.program_cache`) the programs go through
+        ``jax.export``: a saved entry is loaded instead of tracing, a new one is saved.
         """
         packed_keys, packed_configs = self.place(keys), self.place(configs)
+        if program_cache is not None:
+            try:
+                self._compile_exported(packed_keys, packed_configs, compiler_options, program_cache)
+            except _NotExportable as err:  # e.g. a host callback: traced and compiled as usual below
+                print(f"rljax: the traced programs are not cached: {err}", file=sys.stderr)
+            else:
+                self._checked_lapack = True
+                return
         state_shape = jax.eval_shape(self._init_program, packed_keys, packed_configs)
         # XLA compiles without holding the GIL; tracing and lowering hold it. The training
         # part, the longest to trace and to compile, goes first: it compiles (or loads from
         # the compile cache) on another thread while this one traces the evaluation and
-        # init. Default DQN from a warm cache: compile median 2.3 -> 2.0 s (most of what is
-        # left is tracing); cold, the three compiles keep both cores busy either way.
+        # init. Default DQN from a warm XLA cache: compile median 2.3 -> 2.0 s (most of what
+        # is left is tracing, which the program cache above skips: 0.5 s); cold, the three
+        # compiles keep both cores busy either way.
         with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="rljax-compile") as pool:
             segment = pool.submit(self._lowered("segment", state_shape, packed_configs).compile, compiler_options)
             evaluate = pool.submit(self._lowered("evaluate", state_shape, packed_configs).compile, compiler_options)
@@ -262,31 +281,91 @@ class BatchRunner:
             self.segment, self.evaluate = segment.result(), evaluate.result()
         self._checked_lapack = True
 
+    def _compile_exported(self, packed_keys, packed_configs, compiler_options, cache: ProgramCache) -> None:
+        """:meth:`compile` through ``jax.export``, loading the traced programs from ``cache`` if it has them."""
+        key = cache.key((packed_keys, packed_configs))
+        exported = cache.load(key)
+        lowered = None
+        if exported is not None:
+            try:
+                init = exported["init"]
+                state_shape = self._with_sharding(jax.tree.unflatten(init.out_tree, init.out_avals))
+                lowered = self._lower_exported(exported, packed_keys, packed_configs, state_shape)
+            except Exception:  # an entry that does not fit these arguments: trace afresh
+                exported, lowered, cache.loaded = None, None, 0
+            for note in cache.notes if lowered is not None else []:
+                warnings.warn(note, stacklevel=4)
+        with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="rljax-compile") as pool:
+            if lowered is None:  # trace; the training part compiles while the others trace (see compile)
+                state_shape = self._with_sharding(jax.eval_shape(self._init_program, packed_keys, packed_configs))
+                cache.notes, exported, compiling = [], {}, {}
+                for name in ("segment", "evaluate"):
+                    exported[name] = self._export(name, state_shape, packed_configs, cache.notes)
+                    program = self._lower_exported(exported, packed_keys, packed_configs, state_shape, [name])[name]
+                    compiling[name] = pool.submit(program.compile, compiler_options)
+                exported["init"] = _export(self._init_program, packed_keys, packed_configs)
+                lowered = self._lower_exported(exported, packed_keys, packed_configs, state_shape, ["init"])
+                cache.save(key, exported)
+            else:
+                compiling = {
+                    name: pool.submit(lowered[name].compile, compiler_options) for name in ("segment", "evaluate")
+                }
+            self.init = lowered["init"].compile(compiler_options)
+            self.segment, self.evaluate = compiling["segment"].result(), compiling["evaluate"].result()
+
+    def _export(self, name: str, state_shape: Any, packed_configs: Any, notes: list[str]) -> Any:
+        """Program ``name`` traced and exported (after the LAPACK check rebuilt it if needed)."""
+        exported = _export(self._programs[name], state_shape, packed_configs)
+        note = self._unbatch_lapack(name, exported.mlir_module())
+        if note is not None:
+            warnings.warn(note, stacklevel=5)
+            notes.append(note)
+            exported = _export(self._programs[name], state_shape, packed_configs)
+        return exported
+
+    def _lower_exported(
+        self, exported, packed_keys, packed_configs, state_shape, names=("segment", "evaluate", "init")
+    ):
+        """``{name: Lowered}`` of exported programs, with the options and donation of the traced ones."""
+        lowered = {}
+        for name in names:
+            donate = (0,) if name == "segment" else ()
+            options = default_compiler_options("init" if name == "init" else "segment")
+            args = (packed_keys, packed_configs) if name == "init" else (state_shape, packed_configs)
+            program = jax.jit(exported[name].call, donate_argnums=donate, compiler_options=options)
+            lowered[name] = program.lower(*args)
+        return lowered
+
+    def _with_sharding(self, shapes: Any) -> Any:
+        """Shapes of packed arrays with the sharding they will have (an exported program needs it)."""
+        sharding = self.sharding
+        return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
+
     def _lowered(self, name: str, state_shape: Any, packed_configs: Any) -> Any:
         """Program ``name`` lowered, after the LAPACK check (see the note above) rebuilt it if needed."""
         lowered = self._programs[name].lower(state_shape, packed_configs)
-        if self._unbatch_lapack(name, lowered):
+        note = self._unbatch_lapack(name, lowered.as_text())
+        if note is not None:
+            warnings.warn(note, stacklevel=3)
             lowered = self._programs[name].lower(state_shape, packed_configs)
         return lowered
 
-    def _unbatch_lapack(self, name: str, lowered: Any) -> bool:
+    def _unbatch_lapack(self, name: str, program_text: str) -> str | None:
         """On CPU, rebuilds program ``name`` one run at a time if it calls LAPACK.
 
         See the LAPACK note above: a vmapped LAPACK call can deadlock jaxlib 0.10's
-        CPU thread pool. Returns True when the program was rebuilt.
+        CPU thread pool. Returns the warning to give when the program was rebuilt.
         """
-        calls = lapack_calls(lowered.as_text())
+        calls = lapack_calls(program_text)
         if not calls or self.lanes.width == 1 or jax.default_backend() != "cpu":
-            return False
-        warnings.warn(
-            f"the {name} program calls LAPACK ({', '.join(calls)}); on CPU, jaxlib 0.10 can deadlock "
-            "on batched LAPACK calls, so each lane runs its runs one after another instead of vmapping "
-            "them (slower, same results for every seed whatever the batch)",
-            stacklevel=4,
-        )
+            return None
         self._programs[name] = self._lanes_program(name, one_run_at_a_time=True)
         setattr(self, name, self._programs[name])
-        return True
+        return (
+            f"the {name} program calls LAPACK ({', '.join(calls)}); on CPU, jaxlib 0.10 can deadlock "
+            "on batched LAPACK calls, so each lane runs its runs one after another instead of vmapping "
+            "them (slower, same results for every seed whatever the batch)"
+        )
 
     def run(
         self,
@@ -368,6 +447,18 @@ class BatchRunner:
     def state_shape(self, keys: jax.Array, configs: Any) -> Any:
         """Shapes and dtypes of the packed state (a template for restoring checkpoints)."""
         return jax.eval_shape(self._init_program, self.place(keys), self.place(configs))
+
+
+class _NotExportable(Exception):
+    """``jax.export`` refused a program (the runner then traces it without the program cache)."""
+
+
+def _export(program: Any, *args: Any) -> Any:
+    """``jax.export.export(program)(*args)``, its refusal as :class:`_NotExportable`."""
+    try:
+        return jax.export.export(program)(*args)
+    except Exception as err:  # tracing errors too: the plain path traces again and raises them there
+        raise _NotExportable(str(err).splitlines()[0] if str(err) else type(err).__name__) from err
 
 
 def lapack_calls(hlo_text: str) -> list[str]:

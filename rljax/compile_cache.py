@@ -119,6 +119,8 @@ class CacheStats:
     misses: int = 0
     saved_s: float = 0.0  # compile time the hits saved (JAX's own estimate)
     read_errors: int = 0
+    programs_loaded: int = 0  # traced programs loaded instead of traced (rljax.program_cache)
+    programs_saved: int = 0
 
     @property
     def working(self) -> bool | None:
@@ -135,6 +137,8 @@ class CacheStats:
             "misses": self.misses,
             "saved_s": round(self.saved_s, 3),
             "working": self.working,
+            "programs_loaded": self.programs_loaded,
+            "programs_saved": self.programs_saved,
         }
 
 

@@ -8,6 +8,8 @@ traced, then trains every (configuration, seed) pair as one compiled program
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +20,15 @@ import numpy as np
 
 from rljax import compile_cache as compile_cache_module
 from rljax import host_devices
-from rljax.agents import Agent, agent_ref, get_agent
+from rljax.agents import Agent, agent_names, agent_ref, get_agent
 from rljax.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE, BatchRunner, Lanes, seed_keys, stack_configs, to_host
 from rljax.configs import config_dict, make_config
 from rljax.envs import make
+from rljax.envs.registry import is_builtin as is_builtin_env
 from rljax.files import check_out_dir, lock_folder, prepare_out_dir, releases_folder_locks, write_json_atomic
 from rljax.interrupts import RunInterrupted, StopOnSignal
 from rljax.loop import Loop, make_loop
+from rljax.program_cache import ProgramCache
 from rljax.results import MetricsStreams, TrainResult, write_config_outputs
 from rljax.runs import (
     FULL_STATE_FILE,
@@ -125,6 +129,30 @@ def build(
     for c in configs[1:]:
         agent.validate(c, env, env_params)
     return Plan(agent, env_id, env_kwargs, overrides, configs, loop, total_steps, eval_every, int(eval_episodes))
+
+
+def program_cache(plan: Plan, folder: Path | None) -> ProgramCache | None:
+    """The traced-program cache of ``plan``'s programs (:mod:`rljax.program_cache`), or None.
+
+    Only where the key can name everything the trace reads: a built-in agent on a
+    built-in or gymnax environment, in a single-process run, with the compile cache on.
+    """
+    if folder is None or jax.process_count() > 1:
+        return None
+    if agent_ref(plan.agent) not in agent_names() or not is_builtin_env(plan.env_id):
+        return None
+    loop = plan.loop
+    identity = {
+        "agent": plan.agent.name,
+        "env_id": plan.env_id,
+        "env_kwargs": plan.env_kwargs,
+        # The loop was built from the first configuration (its static fields shape it).
+        "config": config_dict(plan.configs[0]),
+        "num_envs": loop.num_envs,
+        "rollout_length": loop.rollout_length,
+        "schedule": dataclasses.asdict(loop.schedule),
+    }
+    return ProgramCache(folder, json.dumps(identity, sort_keys=True, default=repr))
 
 
 def _as_plan(agent: str | Agent | Plan, env_id: str | None, overrides: Any, **build_kwargs: Any) -> Plan:
@@ -357,8 +385,11 @@ def train(
 
     start = time.perf_counter()
     with compile_cache_module.CacheWatch(cache_dir) as cache_watch:
-        runner.compile(keys, batched, compiler_options)
+        programs = program_cache(plan, cache_dir)
+        runner.compile(keys, batched, compiler_options, programs)
     compile_time = time.perf_counter() - start
+    if programs is not None:
+        cache_watch.stats.programs_loaded, cache_watch.stats.programs_saved = programs.loaded, programs.saved
 
     restored = load_checkpoint(checkpoint_dir, runner.state_shape(keys, batched), runner.sharding) if resume else None
     # Training seconds at the end of each segment (for time-to-threshold), continued over a resume.

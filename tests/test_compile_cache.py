@@ -44,10 +44,12 @@ def test_a_second_identical_run_loads_its_program_from_the_cache(tmp_path):
     assert manifest["compile_cache_dir"] == str(cache)
     assert first["compile_cache"]["hits"] == 0 and first["compile_cache"]["misses"] >= 1
     assert any(cache.iterdir())  # the program was saved
+    assert first["compile_cache"]["programs_saved"] == 3  # and the traced programs (rljax.program_cache)
     second, _ = rljax_train(tmp_path / "b", str(cache))
     if second["compile_cache"]["working"] is False:
         pytest.skip(f"this machine rejects reloaded cache entries (jax issue 38445): {second['compile_cache']}")
     assert second["compile_cache"]["hits"] >= 1 and second["compile_cache"]["working"] is True
+    assert second["compile_cache"]["programs_loaded"] == 3  # not traced again
     assert second["compile_time_s"] < first["compile_time_s"] / 2
     assert second["final_eval_return"] == first["final_eval_return"]  # the same program, the same numbers
 
@@ -55,7 +57,15 @@ def test_a_second_identical_run_loads_its_program_from_the_cache(tmp_path):
 def test_the_cache_turns_off(tmp_path):
     summary, manifest = rljax_train(tmp_path / "a", "off")
     assert manifest["compile_cache_dir"] is None
-    assert summary["compile_cache"] == {"folder": None, "hits": 0, "misses": 0, "saved_s": 0.0, "working": None}
+    assert summary["compile_cache"] == {
+        "folder": None,
+        "hits": 0,
+        "misses": 0,
+        "saved_s": 0.0,
+        "working": None,
+        "programs_loaded": 0,
+        "programs_saved": 0,
+    }
 
 
 def test_default_folder_and_the_environment_variable(monkeypatch, tmp_path):

@@ -22,6 +22,7 @@ LAYERS: list[set[str]] = [
         "rljax.catalog",
         "rljax.files",
         "rljax.compile_cache",
+        "rljax.program_cache",
         "rljax.interrupts",
         "rljax.envs",
         "rljax.nets",

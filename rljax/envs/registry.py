@@ -48,6 +48,15 @@ def register(env_id: str, factory: str | Callable[..., tuple[Any, Any]]) -> None
 _CALLABLES: dict[str, Callable[..., tuple[Any, Any]]] = {}
 
 
+def is_builtin(env_id: str) -> bool:
+    """True for rljax's own ids and gymnax's, as shipped (not added or replaced by :func:`register`)."""
+    if env_id in _CALLABLES:
+        return False
+    if env_id in _RLJAX_ENVS:
+        return _RLJAX_ENVS[env_id] == ENVS.get(env_id)
+    return env_id in gymnax.registered_envs
+
+
 def check_options(env_id: str, factory: Callable[..., Any], kwargs: dict[str, Any]) -> None:
     """A one-line error for options ``factory`` does not take, listing those it does."""
     import inspect

@@ -1,0 +1,202 @@
+"""The traced-program cache (rljax.program_cache): a loaded program is the saved one, a stale or
+broken entry is a miss, and only runs whose key can name everything the trace reads use it."""
+
+import dataclasses
+import importlib
+import sys
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import struct
+
+from rljax import compile_cache
+from rljax.agents import get_agent
+from rljax.batch import BatchRunner, Lanes, seed_keys, stack_configs
+from rljax.envs import registry
+from rljax.experiment import build, program_cache, train
+from rljax.program_cache import ProgramCache, loaded_sources
+
+
+class Params(struct.PyTreeNode):
+    """A pytree node jax.export cannot serialise by itself, with a static field."""
+
+    w: jax.Array
+    scale: float = struct.field(pytree_node=False, default=2.0)
+
+
+def _program():
+    return jax.jit(lambda p, x: {"y": p.scale * (x @ p.w), "n": jnp.sum(x)})
+
+
+def _args(n=3):
+    return Params(jnp.arange(n * n, dtype=jnp.float32).reshape(n, n)), jnp.ones((2, n), jnp.float32)
+
+
+def test_a_saved_program_loads_with_its_structures_and_gives_the_same_numbers(tmp_path):
+    args = _args()
+    cache = ProgramCache(tmp_path, "identity")
+    key = cache.key(args)
+    cache.notes = ["a note the trace gave"]
+    cache.save(key, {"f": jax.export.export(_program())(*args)})
+    assert cache.saved == 1
+
+    again = ProgramCache(tmp_path, "identity")
+    loaded = again.load(key)
+    assert again.loaded == 1 and again.notes == ["a note the trace gave"]
+    out = loaded["f"].call(*args)
+    expected = _program()(*args)
+    assert jax.tree.structure(out) == jax.tree.structure(expected)
+    np.testing.assert_array_equal(out["y"], expected["y"])
+
+
+def test_the_key_follows_identity_shapes_and_dtypes_but_not_values(tmp_path):
+    cache = ProgramCache(tmp_path, "identity")
+    args = _args()
+    same_shapes = (Params(args[0].w + 1.0), args[1] * 5.0)
+    assert cache.key(args) == cache.key(same_shapes)
+    assert cache.key(args) != cache.key(_args(4))
+    assert cache.key(args) != cache.key((args[0], args[1].astype(jnp.int32)))
+    assert cache.key(args) != cache.key((Params(args[0].w, scale=3.0), args[1]))  # a static field
+    assert cache.key(args) != ProgramCache(tmp_path, "another identity").key(args)
+
+
+def test_an_entry_is_stale_once_a_loaded_source_file_changes(tmp_path, monkeypatch):
+    module_dir = tmp_path / "src"
+    module_dir.mkdir()
+    (module_dir / "stale_probe_module.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(module_dir))
+    importlib.import_module("stale_probe_module")
+    try:
+        assert str(module_dir / "stale_probe_module.py") in loaded_sources()
+        args = _args()
+        cache = ProgramCache(tmp_path / "cache", "identity")
+        key = cache.key(args)
+        cache.save(key, {"f": jax.export.export(_program())(*args)})
+        assert cache.load(key) is not None
+        (module_dir / "stale_probe_module.py").write_text("VALUE = 22\n")  # another size
+        assert ProgramCache(tmp_path / "cache", "identity").load(key) is None
+    finally:
+        sys.modules.pop("stale_probe_module", None)
+
+
+def test_a_broken_or_foreign_entry_is_a_miss(tmp_path):
+    args = _args()
+    cache = ProgramCache(tmp_path, "identity")
+    key = cache.key(args)
+    assert cache.load(key) is None  # none yet
+    cache.save(key, {"f": jax.export.export(_program())(*args)})
+    path = tmp_path / "programs" / f"{key}.bin"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert cache.load(key) is None
+    path.write_bytes(b"not an entry")
+    assert cache.load(key) is None
+    assert cache.loaded == 0
+
+
+def test_only_built_in_agents_and_environments_in_one_process_use_it(tmp_path):
+    plan = build("dqn", "CartPole-v1", {"hidden_sizes": (8,)}, total_steps=1000)
+    assert program_cache(plan, tmp_path) is not None
+    assert program_cache(plan, None) is None  # the compile cache is off
+    mine = dataclasses.replace(get_agent("dqn"), name="my_dqn")
+    assert program_cache(build(mine, "CartPole-v1", total_steps=1000), tmp_path) is None
+    registry.register("CallableChain-test", lambda **kw: registry.make("Chain", **kw))
+    try:
+        assert program_cache(build("q_learning", "CallableChain-test", total_steps=1000), tmp_path) is None
+    finally:
+        registry._CALLABLES.pop("CallableChain-test")
+        registry._RLJAX_ENVS.pop("CallableChain-test")
+    assert program_cache(build("q_learning", "Chain", total_steps=1000), tmp_path) is not None
+
+
+def _tiny_runner(plan, seeds):
+    runner = BatchRunner(plan.loop, Lanes(len(seeds), 2, len(jax.local_devices())), jax.local_devices())
+    return runner, seed_keys(seeds), stack_configs([plan.configs[0]] * len(seeds))
+
+
+def test_the_exported_path_gives_bitwise_the_numbers_of_the_traced_one(tmp_path):
+    """Through jax.export (saved, then loaded) or traced directly: the same metrics and state."""
+    plan = build(
+        "dqn",
+        "CartPole-v1",
+        {"hidden_sizes": (16,), "learning_starts": 100, "buffer_size": 500, "batch_size": 32},
+        total_steps=800,
+        eval_episodes=2,
+    )
+    seeds = [0, 3, 4]
+    results = []
+    for cache in [None, ProgramCache(tmp_path, "tiny dqn"), ProgramCache(tmp_path, "tiny dqn")]:
+        runner, keys, configs = _tiny_runner(plan, seeds)
+        runner.compile(keys, configs, program_cache=cache)
+        results.append(runner.run(keys, configs))
+        if cache is not None:
+            results[-1] += ((cache.saved, cache.loaded),)
+    assert results[1][2] == (3, 0) and results[2][2] == (0, 3)  # saved, then loaded
+    for state, metrics, *_ in results[1:]:
+        for name, values in results[0][1].items():
+            np.testing.assert_array_equal(metrics[name], values, err_msg=name)
+        for a, b in zip(jax.tree.leaves(results[0][0]), jax.tree.leaves(state)):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_loaded_entry_repeats_the_warnings_its_trace_gave(tmp_path):
+    """A segment that calls LAPACK is rebuilt one run at a time, with a warning, loaded or traced."""
+    base = get_agent("reinforce")
+
+    def update(key, state, batch, config, clock):  # a QR factorisation (LAPACK) in every update
+        state, metrics = base.update(key, state, batch, config, clock)
+        o = batch.obs[0, 0]
+        return state, {**metrics, "qr": jnp.linalg.qr(jnp.outer(o, o) + jnp.eye(o.shape[0]))[1].sum()}
+
+    plan = build(dataclasses.replace(base, update=update), "CartPole-v1", total_steps=600, eval_episodes=2)
+    for saved, loaded in [(3, 0), (0, 3)]:  # the first run saves the entry, the second loads it
+        runner, keys, configs = _tiny_runner(plan, [0, 1])
+        cache = ProgramCache(tmp_path, "reinforce with qr")
+        with pytest.warns(UserWarning, match="segment program calls LAPACK"):
+            runner.compile(keys, configs, program_cache=cache)
+        assert (cache.saved, cache.loaded) == (saved, loaded)
+
+
+def test_a_program_jax_export_refuses_is_traced_as_usual(tmp_path, capsys):
+    """A host callback cannot be exported: the run compiles it the plain way and says why once."""
+    base = get_agent("q_learning")
+
+    def update(key, state, batch, config, clock):
+        jax.debug.callback(lambda u: None, clock.updates)
+        return base.update(key, state, batch, config, clock)
+
+    plan = build(dataclasses.replace(base, update=update), "Chain", total_steps=400, eval_episodes=2)
+    runner, keys, configs = _tiny_runner(plan, [0, 1])
+    cache = ProgramCache(tmp_path, "callback")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        runner.compile(keys, configs, program_cache=cache)
+    assert "the traced programs are not cached" in capsys.readouterr().err
+    assert cache.saved == 0
+    _, metrics = runner.run(keys, configs)
+    assert np.isfinite(metrics["eval_return"]).all()
+
+
+@pytest.fixture
+def cache_off_afterwards():
+    """train(compile_cache=folder) points this process's JAX at the folder: back to off after the test."""
+    yield
+    compile_cache.enable(None)
+
+
+def test_train_reports_what_the_program_cache_did(tmp_path, cache_off_afterwards):
+    kw = dict(
+        overrides={"hidden_sizes": (8,), "learning_starts": 100, "buffer_size": 500, "batch_size": 32},
+        total_steps=600,
+        eval_episodes=2,
+        progress=False,
+        compile_cache=tmp_path,
+    )
+    first = train("dqn", "CartPole-v1", [0, 1], **kw)
+    second = train("dqn", "CartPole-v1", [0, 1], **kw)
+    assert (first.compile_cache["programs_saved"], first.compile_cache["programs_loaded"]) == (3, 0)
+    assert (second.compile_cache["programs_saved"], second.compile_cache["programs_loaded"]) == (0, 3)
+    np.testing.assert_array_equal(first.metrics["eval_return"], second.metrics["eval_return"])
