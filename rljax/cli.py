@@ -106,8 +106,9 @@ def _add_run_arguments(p: argparse.ArgumentParser, out_required: bool = True) ->
     p.add_argument(
         "--no-compile-cache",
         action="store_true",
-        help="do not use JAX's persistent compilation cache (default: on, in ~/.cache/rljax/jax or "
-        "$RLJAX_COMPILE_CACHE; RLJAX_COMPILE_CACHE=off turns it off too)",
+        help="do not use JAX's persistent compilation cache nor rljax's cache of traced programs "
+        "(default: on, in ~/.cache/rljax/jax or $RLJAX_COMPILE_CACHE; RLJAX_COMPILE_CACHE=off turns "
+        "them off too)",
     )
     p.add_argument(
         "--deterministic",

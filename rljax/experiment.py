@@ -313,9 +313,10 @@ def train(
         is created. ``resume=True`` continues the run in ``out``.
       overwrite: replace an existing ``out`` folder.
       argv: the command line recorded in ``manifest.json`` (default: this process's).
-      compile_cache: JAX's persistent compilation cache (:mod:`rljax.compile_cache`):
-        None = on, in the user cache folder unless ``$RLJAX_COMPILE_CACHE`` says
-        otherwise; False = off; a path = that folder.
+      compile_cache: JAX's persistent compilation cache (:mod:`rljax.compile_cache`)
+        and, for built-in agents and environments, the traced programs
+        (:mod:`rljax.program_cache`): None = on, in the user cache folder unless
+        ``$RLJAX_COMPILE_CACHE`` says otherwise; False = off; a path = that folder.
       save_replay: with ``out``, also write ``agent_state_full.msgpack``: every seed's
         whole final state, replay buffer included (``agent_state.msgpack`` holds what
         the trained policy needs, see :attr:`Agent.policy_state`).

@@ -112,13 +112,15 @@ def test_only_built_in_agents_and_environments_in_one_process_use_it(tmp_path):
     assert program_cache(build("q_learning", "Chain", total_steps=1000), tmp_path) is not None
 
 
-def _tiny_runner(plan, seeds):
-    runner = BatchRunner(plan.loop, Lanes(len(seeds), 2, len(jax.local_devices())), jax.local_devices())
+def _tiny_runner(plan, seeds, num_devices=2):
+    runner = BatchRunner(plan.loop, Lanes(len(seeds), 2, num_devices), jax.local_devices()[:num_devices])
     return runner, seed_keys(seeds), stack_configs([plan.configs[0]] * len(seeds))
 
 
-def test_the_exported_path_gives_bitwise_the_numbers_of_the_traced_one(tmp_path):
-    """Through jax.export (saved, then loaded) or traced directly: the same metrics and state."""
+@pytest.mark.parametrize("num_devices", [1, 2])
+def test_the_exported_path_gives_bitwise_the_numbers_of_the_traced_one(tmp_path, num_devices):
+    """Through jax.export (saved, then loaded) or traced directly: the same metrics and state,
+    on one device and with the lanes sharded over two."""
     plan = build(
         "dqn",
         "CartPole-v1",
@@ -129,7 +131,7 @@ def test_the_exported_path_gives_bitwise_the_numbers_of_the_traced_one(tmp_path)
     seeds = [0, 3, 4]
     results = []
     for cache in [None, ProgramCache(tmp_path, "tiny dqn"), ProgramCache(tmp_path, "tiny dqn")]:
-        runner, keys, configs = _tiny_runner(plan, seeds)
+        runner, keys, configs = _tiny_runner(plan, seeds, num_devices)
         runner.compile(keys, configs, program_cache=cache)
         results.append(runner.run(keys, configs))
         if cache is not None:
