@@ -16,9 +16,10 @@ those, skipping the trace.
   shardings, the devices, the versions of Python, JAX and jaxlib, and every JAX
   flag. Hyperparameters that are traced are arguments: their values are not part
   of the program.
-* Staleness: an entry lists every Python file that was loaded when it was written,
-  with its size and modification time (as Python's own bytecode cache checks); a
-  changed or missing file makes the entry stale, and the run traces afresh and
+* Staleness: an entry lists every Python module that was loaded when it was written,
+  with its file's path, size and modification time (as Python's own bytecode cache
+  checks); a changed or missing file, or a module now loaded from another file (another
+  environment, ``PYTHONPATH``), makes the entry stale, and the run traces afresh and
   rewrites it. Editing rljax, gymnax, flax, ... therefore never reuses an old trace.
 * An unreadable or mismatched entry is a miss, never an error.
 
@@ -46,33 +47,45 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FORMAT = 1
+FORMAT = 2
 SUBFOLDER = "programs"
 _MAGIC = b"rljax-programs\n"
 
 
-def loaded_sources() -> dict[str, list[int]]:
-    """Every loaded module's file -> ``[size, mtime_ns]`` (what an entry is checked against)."""
+def _module_file(module: Any) -> str | None:
+    # Read from the module's dict: getattr would load a lazy or deferred module
+    # (rljax._deferred_imports: seaborn, pyplot; ~1 s), which no trace used.
+    try:
+        return object.__getattribute__(module, "__dict__").get("__file__")
+    except (AttributeError, TypeError):
+        return None
+
+
+def loaded_sources() -> dict[str, list[Any]]:
+    """Every loaded module -> ``[file, size, mtime_ns]`` (what an entry is checked against)."""
     sources = {}
-    for module in list(sys.modules.values()):
-        # Read from the module's dict: getattr would load a lazy or deferred module
-        # (rljax._deferred_imports: seaborn, pyplot; ~1 s), which no trace used.
-        try:
-            path = object.__getattribute__(module, "__dict__").get("__file__")
-        except (AttributeError, TypeError):
-            continue
-        if not path or path in sources:
+    for name, module in list(sys.modules.items()):
+        path = _module_file(module)
+        if not path:
             continue
         try:
             stat = os.stat(path)
         except OSError:
             continue
-        sources[path] = [stat.st_size, stat.st_mtime_ns]
+        sources[name] = [path, stat.st_size, stat.st_mtime_ns]
     return sources
 
 
-def _unchanged(sources: dict[str, list[int]]) -> bool:
-    for path, (size, mtime_ns) in sources.items():
+def _unchanged(sources: dict[str, list[Any]]) -> bool:
+    """True if every module an entry lists is, where loaded now, the same file, and no file changed.
+
+    The first check catches another copy of a package on the path (a different
+    environment or ``PYTHONPATH``) whose files elsewhere are unchanged.
+    """
+    for name, (path, size, mtime_ns) in sources.items():
+        module = sys.modules.get(name)
+        if module is not None and _module_file(module) not in (None, path):
+            return False
         try:
             stat = os.stat(path)
         except OSError:

@@ -70,7 +70,7 @@ def test_an_entry_is_stale_once_a_loaded_source_file_changes(tmp_path, monkeypat
     monkeypatch.syspath_prepend(str(module_dir))
     importlib.import_module("stale_probe_module")
     try:
-        assert str(module_dir / "stale_probe_module.py") in loaded_sources()
+        assert loaded_sources()["stale_probe_module"][0] == str(module_dir / "stale_probe_module.py")
         args = _args()
         cache = ProgramCache(tmp_path / "cache", "identity")
         key = cache.key(args)
@@ -80,6 +80,29 @@ def test_an_entry_is_stale_once_a_loaded_source_file_changes(tmp_path, monkeypat
         assert ProgramCache(tmp_path / "cache", "identity").load(key) is None
     finally:
         sys.modules.pop("stale_probe_module", None)
+
+
+def test_an_entry_is_stale_once_a_module_comes_from_another_file(tmp_path, monkeypatch):
+    """Another copy of a package on the path (another environment, PYTHONPATH): the first copy's
+    files are unchanged, but the module the trace would read is not the one it read."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder in (first, second):
+        folder.mkdir()
+        (folder / "moved_probe_module.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(first))
+    importlib.import_module("moved_probe_module")
+    try:
+        args = _args()
+        cache = ProgramCache(tmp_path / "cache", "identity")
+        key = cache.key(args)
+        cache.save(key, {"f": jax.export.export(_program())(*args)})
+        assert cache.load(key) is not None
+        sys.modules.pop("moved_probe_module")
+        monkeypatch.syspath_prepend(str(second))
+        importlib.import_module("moved_probe_module")
+        assert ProgramCache(tmp_path / "cache", "identity").load(key) is None
+    finally:
+        sys.modules.pop("moved_probe_module", None)
 
 
 def test_a_broken_or_foreign_entry_is_a_miss(tmp_path):
