@@ -284,36 +284,46 @@ class BatchRunner:
     def _compile_exported(self, packed_keys, packed_configs, compiler_options, cache: ProgramCache) -> None:
         """:meth:`compile` through ``jax.export``, loading the traced programs from ``cache`` if it has them."""
         key = cache.key((packed_keys, packed_configs))
-        exported = cache.load(key)
-        lowered = None
-        if exported is not None:
-            try:
-                init = exported["init"]
-                state_shape = self._with_sharding(jax.tree.unflatten(init.out_tree, init.out_avals))
-                lowered = self._lower_exported(exported, packed_keys, packed_configs, state_shape)
-            except Exception:  # an entry that does not fit these arguments: trace afresh
-                exported, lowered, cache.loaded = None, None, 0
-            for note in cache.notes if lowered is not None else []:
-                warnings.warn(note, stacklevel=4)
+        lowered = self._lowered_from_cache(cache, key, packed_keys, packed_configs)
         with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="rljax-compile") as pool:
             if lowered is None:  # trace; the training part compiles while the others trace (see compile)
                 state_shape = self._with_sharding(jax.eval_shape(self._init_program, packed_keys, packed_configs))
                 cache.notes, exported, compiling = [], {}, {}
                 for name in ("segment", "evaluate"):
-                    exported[name] = self._export(name, state_shape, packed_configs, cache.notes)
-                    program = self._lower_exported(exported, packed_keys, packed_configs, state_shape, [name])[name]
+                    exported[name] = self._exported(name, state_shape, packed_configs, cache.notes)
+                    program = self._lower_exported(name, exported[name], packed_keys, packed_configs, state_shape)
                     compiling[name] = pool.submit(program.compile, compiler_options)
                 exported["init"] = _export(self._init_program, packed_keys, packed_configs)
-                lowered = self._lower_exported(exported, packed_keys, packed_configs, state_shape, ["init"])
+                init = self._lower_exported("init", exported["init"], packed_keys, packed_configs, state_shape)
                 cache.save(key, exported)
             else:
                 compiling = {
                     name: pool.submit(lowered[name].compile, compiler_options) for name in ("segment", "evaluate")
                 }
-            self.init = lowered["init"].compile(compiler_options)
+                init = lowered["init"]
+            self.init = init.compile(compiler_options)
             self.segment, self.evaluate = compiling["segment"].result(), compiling["evaluate"].result()
 
-    def _export(self, name: str, state_shape: Any, packed_configs: Any, notes: list[str]) -> Any:
+    def _lowered_from_cache(self, cache: ProgramCache, key: str, packed_keys, packed_configs) -> dict[str, Any] | None:
+        """``{name: Lowered}`` of the programs ``cache`` holds under ``key``, or None (then they are traced)."""
+        exported = cache.load(key)
+        if exported is None:
+            return None
+        try:
+            init = exported["init"]
+            state_shape = self._with_sharding(jax.tree.unflatten(init.out_tree, init.out_avals))
+            lowered = {
+                name: self._lower_exported(name, program, packed_keys, packed_configs, state_shape)
+                for name, program in exported.items()
+            }
+        except Exception:  # an entry that does not fit these arguments: trace afresh
+            cache.loaded = 0
+            return None
+        for note in cache.notes:  # the warnings the trace gave (the LAPACK rebuild)
+            warnings.warn(note, stacklevel=5)
+        return lowered
+
+    def _exported(self, name: str, state_shape: Any, packed_configs: Any, notes: list[str]) -> Any:
         """Program ``name`` traced and exported (after the LAPACK check rebuilt it if needed)."""
         exported = _export(self._programs[name], state_shape, packed_configs)
         note = self._unbatch_lapack(name, exported.mlir_module())
@@ -323,18 +333,12 @@ class BatchRunner:
             exported = _export(self._programs[name], state_shape, packed_configs)
         return exported
 
-    def _lower_exported(
-        self, exported, packed_keys, packed_configs, state_shape, names=("segment", "evaluate", "init")
-    ):
-        """``{name: Lowered}`` of exported programs, with the options and donation of the traced ones."""
-        lowered = {}
-        for name in names:
-            donate = (0,) if name == "segment" else ()
-            options = default_compiler_options("init" if name == "init" else "segment")
-            args = (packed_keys, packed_configs) if name == "init" else (state_shape, packed_configs)
-            program = jax.jit(exported[name].call, donate_argnums=donate, compiler_options=options)
-            lowered[name] = program.lower(*args)
-        return lowered
+    def _lower_exported(self, name: str, exported: Any, packed_keys, packed_configs, state_shape) -> Any:
+        """Exported program ``name`` lowered, with the options and donation of the traced one."""
+        donate = (0,) if name == "segment" else ()
+        options = default_compiler_options("init" if name == "init" else "segment")
+        args = (packed_keys, packed_configs) if name == "init" else (state_shape, packed_configs)
+        return jax.jit(exported.call, donate_argnums=donate, compiler_options=options).lower(*args)
 
     def _with_sharding(self, shapes: Any) -> Any:
         """Shapes of packed arrays with the sharding they will have (an exported program needs it)."""

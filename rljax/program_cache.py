@@ -42,10 +42,11 @@ import pickle
 import platform
 import struct
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from rljax.files import write_bytes_atomic
 
 FORMAT = 2
 SUBFOLDER = "programs"
@@ -198,19 +199,12 @@ class ProgramCache:
                 "sources": loaded_sources(),
             }
         ).encode()
-        path = self._path(key)
-        tmp = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as f:
-                f.write(_MAGIC + struct.pack("<Q", len(header)) + header + trees)
-                for _, blob in blobs:
-                    f.write(blob)
-            os.replace(tmp, path)
+            write_bytes_atomic(
+                self._path(key),
+                _MAGIC + struct.pack("<Q", len(header)) + header + trees + b"".join(b for _, b in blobs),
+            )
         except OSError as err:  # a full disk or a read-only folder costs the next run its trace, nothing more
-            print(f"rljax: could not save the traced programs in {path.parent} ({err})", file=sys.stderr)
-            if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
+            print(f"rljax: could not save the traced programs ({err})", file=sys.stderr)
             return
         self.saved = len(blobs)
