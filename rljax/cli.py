@@ -256,6 +256,9 @@ def _train_kwargs(args: argparse.Namespace, lane_width: int, out: Path) -> dict[
         watchdog_seconds=args.watchdog,
         watchdog_advice=_resume_advice(args, out),
         compile_cache=False if args.no_compile_cache else None,
+        # A command line's process runs only code loaded from files, which an entry of
+        # the traced-program cache is checked against (rljax.program_cache).
+        trace_cache=not args.no_compile_cache,
         save_replay=args.save_replay,
     )
 

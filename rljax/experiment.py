@@ -131,13 +131,14 @@ def build(
     return Plan(agent, env_id, env_kwargs, overrides, configs, loop, total_steps, eval_every, int(eval_episodes))
 
 
-def program_cache(plan: Plan, folder: Path | None) -> ProgramCache | None:
+def program_cache(plan: Plan, folder: Path | None, trace_cache: bool = True) -> ProgramCache | None:
     """The traced-program cache of ``plan``'s programs (:mod:`rljax.program_cache`), or None.
 
-    Only where the key can name everything the trace reads: a built-in agent on a
-    built-in or gymnax environment, in a single-process run, with the compile cache on.
+    Only when asked (``trace_cache``), and only where the key can name everything the
+    trace reads: a built-in agent on a built-in or gymnax environment, in a
+    single-process run, with the compile cache on.
     """
-    if folder is None or jax.process_count() > 1:
+    if not trace_cache or folder is None or jax.process_count() > 1:
         return None
     if agent_ref(plan.agent) not in agent_names() or not is_builtin_env(plan.env_id):
         return None
@@ -270,6 +271,7 @@ def train(
     overwrite: bool = False,
     argv: Sequence[str] | None = None,
     compile_cache: bool | str | Path | None = None,
+    trace_cache: bool = False,
     save_replay: bool = False,
 ) -> TrainResult:
     """Trains ``agent`` on ``env_id`` for every seed (and every override set) in one program.
@@ -313,10 +315,16 @@ def train(
         is created. ``resume=True`` continues the run in ``out``.
       overwrite: replace an existing ``out`` folder.
       argv: the command line recorded in ``manifest.json`` (default: this process's).
-      compile_cache: JAX's persistent compilation cache (:mod:`rljax.compile_cache`)
-        and, for built-in agents and environments, the traced programs
-        (:mod:`rljax.program_cache`): None = on, in the user cache folder unless
-        ``$RLJAX_COMPILE_CACHE`` says otherwise; False = off; a path = that folder.
+      compile_cache: JAX's persistent compilation cache (:mod:`rljax.compile_cache`):
+        None = on, in the user cache folder unless ``$RLJAX_COMPILE_CACHE`` says
+        otherwise; False = off; a path = that folder.
+      trace_cache: also reuse traced programs saved in the compile-cache folder
+        (:mod:`rljax.program_cache`; built-in agents and environments only), skipping
+        Python's tracing on a repeated run. Off by default: an entry is checked against
+        the source files, not against the functions in memory, so in a process that
+        replaced or wrapped a function (a notebook, a script that patches an agent) it
+        would run the code the files hold. ``rljax train`` and ``rljax sweep`` turn it
+        on: their process runs only code loaded from files.
       save_replay: with ``out``, also write ``agent_state_full.msgpack``: every seed's
         whole final state, replay buffer included (``agent_state.msgpack`` holds what
         the trained policy needs, see :attr:`Agent.policy_state`).
@@ -386,7 +394,7 @@ def train(
 
     start = time.perf_counter()
     with compile_cache_module.CacheWatch(cache_dir) as cache_watch:
-        programs = program_cache(plan, cache_dir)
+        programs = program_cache(plan, cache_dir, trace_cache)
         runner.compile(keys, batched, compiler_options, programs)
     compile_time = time.perf_counter() - start
     if programs is not None:

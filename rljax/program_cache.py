@@ -8,9 +8,14 @@ its programs in Python first: for the default DQN on the 2-core CPU, ~1.9 s of a
 those, skipping the trace.
 
 * Where: ``programs/`` inside the compile-cache folder; on and off with it.
-* Which runs: single-process ones of a built-in agent on a built-in or gymnax
-  environment (:func:`rljax.experiment.train` decides). A user's agent or a
+* Which runs: those that ask for it (``rljax train`` and ``rljax sweep`` do, the Python
+  API's ``trace_cache=True``), single-process, of a built-in agent on a built-in or
+  gymnax environment (:func:`rljax.experiment.train` decides). A user's agent or a
   registered callable may read state the key cannot see, so those are traced every time.
+  Off by default in the Python API: the key checks the source *files*, and a process
+  that replaced a function in memory (a notebook, a script that patches an agent's
+  helper) would otherwise get the program of the code the files hold. A command
+  line's process runs only code loaded from files.
 * Key: what the caller says built the program (agent, environment and its options,
   the first configuration, the schedule), the arguments' tree, shapes, dtypes and
   shardings, the devices, the versions of Python, JAX and jaxlib, and every JAX

@@ -223,9 +223,80 @@ def test_train_reports_what_the_program_cache_did(tmp_path, cache_off_afterwards
         eval_episodes=2,
         progress=False,
         compile_cache=tmp_path,
+        trace_cache=True,
     )
     first = train("dqn", "CartPole-v1", [0, 1], **kw)
     second = train("dqn", "CartPole-v1", [0, 1], **kw)
     assert (first.compile_cache["programs_saved"], first.compile_cache["programs_loaded"]) == (3, 0)
     assert (second.compile_cache["programs_saved"], second.compile_cache["programs_loaded"]) == (0, 3)
     np.testing.assert_array_equal(first.metrics["eval_return"], second.metrics["eval_return"])
+
+
+_PATCHED_RUN = dict(
+    overrides={"hidden_sizes": (8,), "learning_starts": 100, "buffer_size": 500, "batch_size": 32},
+    total_steps=800,
+    eval_episodes=3,
+    progress=False,
+    compiler_options=FAST_COMPILE,
+)
+
+
+def _zero_td_loss(monkeypatch):
+    """Replaces DQN's loss by one with no gradient: a patched run learns nothing."""
+    from rljax.agents import dqn
+
+    original = dqn.td_loss
+    monkeypatch.setattr(dqn, "td_loss", lambda *a: (lambda loss, aux: (0.0 * loss, aux))(*original(*a)))
+
+
+def test_a_function_patched_in_memory_runs_whatever_the_cache_holds(tmp_path, monkeypatch, cache_off_afterwards):
+    """An entry is checked against the source files, not the functions in memory: the Python
+    API does not reuse traced programs unless asked, so a patch made after an entry was saved runs."""
+    seeds = [0, 1]
+    unpatched = train("dqn", "CartPole-v1", seeds, compile_cache=tmp_path, trace_cache=True, **_PATCHED_RUN)
+    assert unpatched.compile_cache["programs_saved"] == 3
+    _zero_td_loss(monkeypatch)
+    patched = train("dqn", "CartPole-v1", seeds, compile_cache=tmp_path, **_PATCHED_RUN)
+    alone = train("dqn", "CartPole-v1", seeds, compile_cache=False, **_PATCHED_RUN)
+    assert patched.compile_cache["programs_loaded"] == 0
+    np.testing.assert_array_equal(patched.metrics["eval_return"], alone.metrics["eval_return"])
+    assert not np.array_equal(patched.metrics["loss"], unpatched.metrics["loss"])
+
+
+_SCRIPT = """
+import json, sys
+import numpy as np
+import rljax
+from rljax.batch import FAST_COMPILE
+if sys.argv[1] == "patched":
+    from rljax.agents import dqn
+    original = dqn.td_loss
+    dqn.td_loss = lambda *a: (lambda loss, aux: (0.0 * loss, aux))(*original(*a))
+kw = dict(overrides={"hidden_sizes": (8,), "learning_starts": 100, "buffer_size": 500, "batch_size": 32},
+          total_steps=800, eval_episodes=3, progress=False, compiler_options=FAST_COMPILE)
+extra = {"trace_cache": True} if sys.argv[2] == "trace-cache" else {}
+cache = False if sys.argv[3] == "off" else sys.argv[3]
+r = rljax.train("dqn", "CartPole-v1", [0, 1], compile_cache=cache, **kw, **extra)
+print(json.dumps({"loss": np.asarray(r.metrics["loss"]).tolist(), "cache": r.compile_cache}))
+"""
+
+
+def test_a_script_that_patches_a_function_gets_its_own_numbers_after_another_filled_the_cache(tmp_path):
+    """Across processes: one script (unpatched, traced programs cached) fills the cache; a second,
+    patched, runs its patch, with the numbers it gets with no cache at all."""
+    import json
+    import subprocess
+
+    script = tmp_path / "run.py"
+    script.write_text(_SCRIPT)
+
+    def run(*args):
+        out = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    cache = str(tmp_path / "cache")
+    first = run("plain", "trace-cache", cache)
+    patched = run("patched", "default", cache)
+    alone = run("patched", "default", "off")
+    assert first["cache"]["programs_saved"] == 3 and patched["cache"]["programs_loaded"] == 0
+    assert patched["loss"] == alone["loss"] and patched["loss"] != first["loss"]
