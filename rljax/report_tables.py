@@ -13,7 +13,7 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -61,6 +61,21 @@ CSV_COLUMNS = (
     "steps_to_threshold_iqm_ci_low",
     "steps_to_threshold_iqm_ci_high",
     "steps_to_threshold",
+    "n_held",
+    "steps_to_held_threshold_median",
+    "steps_to_held_threshold_median_ci_low",
+    "steps_to_held_threshold_median_ci_high",
+    "steps_to_held_threshold_iqm",
+    "steps_to_held_threshold_iqm_ci_low",
+    "steps_to_held_threshold_iqm_ci_high",
+    "steps_to_held_threshold",
+    "fraction_held_after_first_median",
+    "fraction_held_after_first_median_ci_low",
+    "fraction_held_after_first_median_ci_high",
+    "fraction_held_after_first_iqm",
+    "fraction_held_after_first_iqm_ci_low",
+    "fraction_held_after_first_iqm_ci_high",
+    "fraction_held_after_first",
     "prob_improvement_over",
     "prob_improvement",
     "prob_improvement_ci_low",
@@ -157,23 +172,70 @@ def _run_row(run: Run, num_resamples: int, confidence: float, seed: int) -> dict
     return {column: row.get(column) for column in CSV_COLUMNS}
 
 
+def _is_step(s: Any) -> bool:
+    return isinstance(s, int) and not isinstance(s, bool) and s >= 0
+
+
+def _is_fraction(f: Any) -> bool:
+    return isinstance(f, (int, float)) and not isinstance(f, bool) and 0 <= f <= 1
+
+
+def _per_seed(run: Run, key: str, valid: Callable[[Any], bool], what: str) -> list[Any] | None:
+    """``summary.json``'s ``key``, one value (or null) per seed, checked as :func:`rljax.runs.load_runs`
+    checks ``steps_to_threshold``; None when absent (summaries written before the field)."""
+    values = run.summary.get(key)
+    if values is not None and (
+        not isinstance(values, list) or len(values) != len(run.seeds) or not all(v is None or valid(v) for v in values)
+    ):
+        raise ValueError(
+            f"malformed summary.json in {str(run.path)!r}: {key!r} must be a list with one {what} (or null) per seed"
+        )
+    return values
+
+
+def _median_iqm(
+    key: str, values: Sequence[float | None], num_resamples: int, confidence: float, seed: int
+) -> dict[str, Any]:
+    """``<key>_median`` and ``<key>_iqm`` with their bootstrap CIs, over the seeds with a value
+    (empty when none has one)."""
+    sample = np.asarray([v for v in values if v is not None], dtype=float)
+    out: dict[str, Any] = {}
+    if sample.size:
+        for name, fn in (("median", np.median), ("iqm", stats.iqm)):
+            stat = f"{key}_{name}"
+            out[stat] = float(fn(sample))
+            out[f"{stat}_ci_low"], out[f"{stat}_ci_high"] = stats.bootstrap_ci(
+                sample, fn, num_resamples, confidence, seed
+            )
+    return out
+
+
 def _threshold_stats(run: Run, num_resamples: int, confidence: float, seed: int) -> dict[str, Any]:
     """Median and IQM (with bootstrap CIs) of the env steps to the solved threshold, over the
-    seeds that reached it; empty when the run did not record it."""
+    seeds that reached it, and of the env steps from which it was held to the end, over the
+    seeds that held it, with the fraction held after first reaching it; empty when the run
+    did not record the threshold, without the held ones when it predates them."""
     if run.steps_to_threshold is None or _solved_at(run.env) is None:
         return {}
-    reached = np.asarray([s for s in run.steps_to_threshold if s is not None], dtype=float)
-    out: dict[str, Any] = {"n_reached": int(reached.size), "steps_to_threshold": run.steps_to_threshold}
-    if reached.size:
-        for name, fn in (("median", np.median), ("iqm", stats.iqm)):
-            low, high = stats.bootstrap_ci(reached, fn, num_resamples, confidence, seed)
-            key = f"steps_to_threshold_{name}"
-            out[key], out[f"{key}_ci_low"], out[f"{key}_ci_high"] = float(fn(reached)), low, high
+    out: dict[str, Any] = {
+        "n_reached": sum(s is not None for s in run.steps_to_threshold),
+        "steps_to_threshold": run.steps_to_threshold,
+    }
+    out.update(_median_iqm("steps_to_threshold", run.steps_to_threshold, num_resamples, confidence, seed))
+    held = _per_seed(run, "steps_to_held_threshold", _is_step, "env step")
+    if held is not None:
+        out["n_held"], out["steps_to_held_threshold"] = sum(s is not None for s in held), held
+        out.update(_median_iqm("steps_to_held_threshold", held, num_resamples, confidence, seed))
+    fractions = _per_seed(run, "fraction_held_after_first", _is_fraction, "fraction in [0, 1]")
+    if fractions is not None:
+        out["fraction_held_after_first"] = fractions
+        out.update(_median_iqm("fraction_held_after_first", fractions, num_resamples, confidence, seed))
     return out
 
 
 def _threshold_table(runs: Sequence[Run], rows: Sequence[dict[str, Any]], confidence: float) -> list[str]:
-    """Time to the solved threshold: how many seeds got there, and how fast (env steps)."""
+    """Time to the solved threshold: how many seeds got there and how fast (env steps), and
+    how many held it to the end and from when."""
     shown = [(run, row) for run, row in zip(runs, rows) if row.get("n_reached") is not None]
     if not shown:
         return []
@@ -186,17 +248,38 @@ def _threshold_table(runs: Sequence[Run], rows: Sequence[dict[str, Any]], confid
         "(`steps_to_threshold` in summary.json; evaluations every `eval_every` steps, so a step is a "
         "multiple of it). Median and IQM are over the seeds that reached it.",
         "",
-        f"| run | reached | median env steps [{pct} CI] | IQM env steps [{pct} CI] |",
-        "|---|---|---|---|",
+        "Held: the seeds whose every evaluation from some step to the end of the run was at or above the "
+        "threshold (a seed whose last evaluation is below it does not hold it); held from: the first such "
+        "step (`steps_to_held_threshold`), median and IQM over the seeds that held it. A seed that reaches "
+        "the threshold and falls back counts as reached at its first touch but as held only from its "
+        "last return to the threshold. "
+        "≥ threshold after first reached: per seed, the fraction of its evaluations from the first that "
+        "reached the threshold on that are at or above it (`fraction_held_after_first`; 1 for a seed that "
+        "never fell back), median / IQM over the seeds that reached it (with CIs in the CSV). n/a: the "
+        "run's summary.json predates these fields.",
+        "",
+        f"| run | reached | first reached: median env steps [{pct} CI] | first reached: IQM env steps [{pct} CI] "
+        f"| held | held from: median env steps [{pct} CI] | held from: IQM env steps [{pct} CI] "
+        "| ≥ threshold after first reached: median / IQM |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for run, row in shown:
         n = len(run.steps_to_threshold)
         reached = f"{row['n_reached'] / n:.2f} ({row['n_reached']}/{n} ≥ {_solved_at(run.env):g})"
+        held = "n/a" if row.get("n_held") is None else f"{row['n_held'] / n:.2f} ({row['n_held']}/{n})"
+        if row.get("fraction_held_after_first") is None:
+            after_first = "n/a"
+        else:
+            after_first = " / ".join(_fmt(row.get(f"fraction_held_after_first_{s}"), 2) for s in ("median", "iqm"))
         cells = [
             run.label,
             reached,
             _with_ci(row, "steps_to_threshold_median", 0),
             _with_ci(row, "steps_to_threshold_iqm", 0),
+            held,
+            _with_ci(row, "steps_to_held_threshold_median", 0),
+            _with_ci(row, "steps_to_held_threshold_iqm", 0),
+            after_first,
         ]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return lines

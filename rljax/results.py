@@ -1,7 +1,8 @@
 """What a training run produced, and how it goes into its run folder.
 
 :class:`TrainResult` holds every run's metrics, final returns and state and makes
-the ``summary.json`` contract (with each seed's time to the solved threshold);
+the ``summary.json`` contract (with each seed's time to the solved threshold, and
+the step from which it held it to the end);
 :class:`MetricsStreams` appends ``metrics.csv`` as the segments finish;
 :func:`write_config_outputs` writes a configuration's summary, config and curves.
 """
@@ -74,10 +75,36 @@ class TrainResult:
             return None, [None] * runs, [None] * runs
         reached = self.metrics["eval_return"] >= threshold  # [runs, segments]; NaN compares False
         first = np.where(reached.any(axis=1), reached.argmax(axis=1), -1)
-        seconds = self.segment_seconds if self.segment_seconds is not None else np.full(reached.shape[1], np.nan)
-        steps = [int(self.metrics["env_steps"][i, j]) if j >= 0 else None for i, j in enumerate(first)]
-        secs = [round(float(seconds[j]), 3) if j >= 0 and np.isfinite(seconds[j]) else None for j in first]
-        return float(threshold), steps, secs
+        return float(threshold), *self._at_segments(first)
+
+    def held_threshold_times(self) -> tuple[list[int | None], list[float | None], list[float | None]]:
+        """``(steps, seconds, fractions)`` per run: the env step (and training second) of the first
+        evaluation from which every later one stayed at or above the solved threshold, and the
+        fraction of its evaluations from the first that reached it on that are at or above it.
+
+        Steps and seconds are None where the last evaluation is below the threshold (the run
+        does not hold it at the end), fractions where no evaluation reached it; all are None
+        without a threshold. NaN evaluations count as below (:func:`rljax.stats.held_from`,
+        :func:`rljax.stats.fraction_held`).
+        """
+        from rljax.envs import solved_at
+        from rljax.stats import fraction_held, held_from
+
+        threshold, runs = solved_at(self.env_id), len(self.seeds)
+        if threshold is None:
+            return [None] * runs, [None] * runs, [None] * runs
+        curves = self.metrics["eval_return"]
+        held = [held_from(row, threshold) for row in curves]
+        steps, secs = self._at_segments([-1 if j is None else j for j in held])
+        return steps, secs, [fraction_held(row, threshold) for row in curves]
+
+    def _at_segments(self, segments: Sequence[int] | np.ndarray) -> tuple[list[int | None], list[float | None]]:
+        """Per run, the env step and training second at the end of segment ``segments[i]`` (-1: None)."""
+        n = self.metrics["env_steps"].shape[1]
+        seconds = self.segment_seconds if self.segment_seconds is not None else np.full(n, np.nan)
+        steps = [int(self.metrics["env_steps"][i, j]) if j >= 0 else None for i, j in enumerate(segments)]
+        secs = [round(float(seconds[j]), 3) if j >= 0 and np.isfinite(seconds[j]) else None for j in segments]
+        return steps, secs
 
     def curve_steps(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """The env step of each evaluation for the runs ``rows``, to draw their curves on.
@@ -100,6 +127,7 @@ class TrainResult:
         idx = self.rows(config_id).tolist()
         cid = self.config_ids[idx[0]]
         threshold, steps, seconds = self.threshold_times()
+        held_steps, held_seconds, fractions = self.held_threshold_times()
         return {
             "agent": self.agent,
             "env": self.env_id,
@@ -119,6 +147,9 @@ class TrainResult:
             "solved_threshold": threshold,
             "steps_to_threshold": [steps[i] for i in idx],
             "seconds_to_threshold": [seconds[i] for i in idx],
+            "steps_to_held_threshold": [held_steps[i] for i in idx],
+            "seconds_to_held_threshold": [held_seconds[i] for i in idx],
+            "fraction_held_after_first": [fractions[i] for i in idx],
             "config": self.configs[cid],
             "versions": versions(),
         }

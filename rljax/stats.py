@@ -209,6 +209,33 @@ def fraction_solved(x: Any, threshold: float) -> float:
     return float(np.mean(sample >= threshold))
 
 
+def held_from(returns: Any, threshold: float) -> int | None:
+    """Index of the first evaluation from which every later one is at or above ``threshold``.
+
+    ``returns`` is one seed's evaluation returns in order; NaN counts as below. None when
+    the last evaluation is below (the seed does not hold the threshold at the end). An
+    agent that reaches the threshold and falls back holds only from its last recovery,
+    which the first index at or above it (the time to the threshold) does not show.
+    """
+    ok = np.asarray(returns, dtype=float).reshape(-1) >= threshold  # NaN compares False
+    if ok.size == 0 or not ok[-1]:
+        return None
+    below = np.flatnonzero(~ok)
+    return int(below[-1]) + 1 if below.size else 0
+
+
+def fraction_held(returns: Any, threshold: float) -> float | None:
+    """Of one seed's evaluations from the first at or above ``threshold`` on, the fraction at or above it.
+
+    1.0 for a seed that never falls back after first reaching the threshold; NaN counts
+    as below; None when no evaluation reaches it.
+    """
+    ok = np.asarray(returns, dtype=float).reshape(-1) >= threshold
+    if not ok.any():
+        return None
+    return float(ok[int(ok.argmax()) :].mean())
+
+
 def summarize(
     x: Any,
     threshold: float | None = None,

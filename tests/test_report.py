@@ -2,6 +2,7 @@
 
 import argparse
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from rljax import report_plots, stats
 from rljax.cli import add_report_parser, cmd_report
 from rljax.report_tables import build_report
+from rljax.results import TrainResult
 from rljax.runs import load_runs, read_eval_curves
 
 RESAMPLES = 2_000
@@ -202,6 +204,86 @@ def test_time_to_threshold_table_is_over_the_seeds_that_reached_it(tmp_path, cap
     (run / "summary.json").write_text(json.dumps(summary))
     assert report(str(run)) == 2
     assert "'steps_to_threshold' must be a list" in capsys.readouterr().err
+
+
+def test_summary_and_report_say_from_when_each_seed_held_the_threshold(tmp_path, capsys):
+    curves = np.array(
+        [
+            [100.0, 480.0, 300.0, 476.0, 490.0, 500.0],  # touches at 2000, falls back, holds from 4000
+            [480.0, 500.0, 300.0, 200.0, 490.0, 100.0],  # touches at 1000 and ends below: never held
+            [100.0, 200.0, np.nan, 300.0, 400.0, 450.0],  # never touches
+            [100.0, 200.0, 475.0, 500.0, 499.0, 480.0],  # holds from its first touch, 3000
+        ]
+    )
+    steps = np.tile(1000 * np.arange(1, 7), (4, 1))
+    result = TrainResult(
+        agent="dqn",
+        env_id="CartPole-v1",
+        env_kwargs={},
+        seeds=[0, 1, 2, 3],
+        config_ids=[0] * 4,
+        configs=[{"learning_rate": 0.001}],
+        metrics={"eval_return": curves, "env_steps": steps, "diverged_at": np.full((4, 6), -1)},
+        final_eval_return=curves[:, -1],
+        eval_episodes=10,
+        env_steps_per_seed=6000,
+        compile_time_s=1.0,
+        train_time_s=3.0,
+        lane_width=4,
+        segment_seconds=0.5 * np.arange(1, 7),
+    )
+    summary = result.summary(0)
+    assert summary["steps_to_threshold"] == [2000, 1000, None, 3000]  # unchanged: the first touch
+    assert summary["seconds_to_threshold"] == [1.0, 0.5, None, 1.5]
+    assert summary["steps_to_held_threshold"] == [4000, None, None, 3000]
+    assert summary["seconds_to_held_threshold"] == [2.0, None, None, 1.5]
+    assert summary["fraction_held_after_first"] == [0.8, 0.5, None, 1.0]
+    no_threshold = dataclasses.replace(result, env_id="Chain").summary(0)
+    for key in ("steps_to_held_threshold", "seconds_to_held_threshold", "fraction_held_after_first"):
+        assert no_threshold[key] == [None] * 4
+
+    run = make_run(tmp_path / "run", list(curves[:, -1]))
+    (run / "summary.json").write_text(json.dumps(summary))
+    csv_path = tmp_path / "report.csv"
+    assert report(str(run), "--resamples", str(RESAMPLES), "--csv", str(csv_path)) == 0
+    out = capsys.readouterr().out
+    first, held = [2000, 1000, 3000], [4000, 3000]
+    assert (
+        f"| run | 0.75 (3/4 ≥ 475) | {fmt_ci(first, np.median, 0)} | {fmt_ci(first, stats.iqm, 0)} "
+        f"| 0.50 (2/4) | {fmt_ci(held, np.median, 0)} | {fmt_ci(held, stats.iqm, 0)} | 0.80 / 0.77 |"
+    ) in out
+    assert "held from: median env steps [95% CI]" in out and "`steps_to_held_threshold`" in out
+    row = next(csv.DictReader(csv_path.open()))
+    assert row["n_reached"] == "3" and row["n_held"] == "2"
+    assert (
+        float(row["steps_to_held_threshold_median"]) == 3500.0 and float(row["steps_to_held_threshold_iqm"]) == 3500.0
+    )
+    assert json.loads(row["steps_to_held_threshold"]) == [4000, None, None, 3000]
+    assert json.loads(row["fraction_held_after_first"]) == [0.8, 0.5, None, 1.0]
+    assert float(row["fraction_held_after_first_median"]) == 0.8
+    assert float(row["fraction_held_after_first_iqm"]) == pytest.approx(2.3 / 3)
+    ci = float(row["fraction_held_after_first_median_ci_low"]), float(row["fraction_held_after_first_median_ci_high"])
+    assert ci == pytest.approx(stats.bootstrap_ci([0.8, 0.5, 1.0], np.median, RESAMPLES))
+    # a malformed field is a one-line error naming it
+    summary["fraction_held_after_first"] = [0.8, 1.5, None, 1.0]
+    (run / "summary.json").write_text(json.dumps(summary))
+    assert report(str(run)) == 2
+    assert "'fraction_held_after_first' must be a list with one fraction in [0, 1]" in capsys.readouterr().err
+
+
+def test_a_summary_from_before_the_held_fields_still_reports(tmp_path, capsys):
+    run = make_run(tmp_path / "old", [500.0, 480.0, 120.0])
+    summary = json.loads((run / "summary.json").read_text())
+    summary["steps_to_threshold"] = [40_000, 60_000, None]
+    (run / "summary.json").write_text(json.dumps(summary))
+    csv_path = tmp_path / "report.csv"
+    assert report(str(run), "--resamples", "500", "--csv", str(csv_path)) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| old | 0.67 (2/3"))
+    assert line.endswith("| n/a | — | — | n/a |")
+    row = next(csv.DictReader(csv_path.open()))
+    assert row["n_reached"] == "2" and float(row["steps_to_threshold_median"]) == 50_000.0
+    held_columns = [c for c in row if "held" in c]
+    assert len(held_columns) == 15 and all(row[c] == "" for c in held_columns)
 
 
 def test_every_band_of_the_curves_plot_is_named_in_its_legend(tmp_path, monkeypatch):

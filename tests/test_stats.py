@@ -149,6 +149,24 @@ def test_fraction_solved_counts_reaching_the_threshold():
     assert stats.fraction_solved([0.7], 0.7) == 1.0
 
 
+@pytest.mark.parametrize(
+    "returns, held, fraction",
+    [
+        ([100.0, 480.0, 300.0, 476.0, 490.0, 500.0], 3, 4 / 5),  # touches, falls back, holds from 3
+        ([480.0, 500.0, 300.0, 200.0, 490.0, 100.0], None, 3 / 6),  # touches and ends below
+        ([100.0, 200.0, np.nan, 300.0], None, None),  # never touches
+        ([100.0, 200.0, 475.0, 500.0, 475.0], 2, 1.0),  # holds from its first touch (475 counts)
+        ([500.0, 500.0], 0, 1.0),
+        ([480.0, np.nan, 490.0], 2, 2 / 3),  # a NaN evaluation counts as below
+        ([480.0, 490.0, np.nan], None, 2 / 3),
+        ([], None, None),
+    ],
+)
+def test_held_from_and_fraction_held_after_first_touch(returns, held, fraction):
+    assert stats.held_from(returns, 475.0) == held
+    assert stats.fraction_held(returns, 475.0) == fraction
+
+
 def test_summarize():
     x = [500.0, 480.0, 300.0, 500.0, 499.5]
     s = stats.summarize(x, threshold=475.0, num_resamples=R, seed=0)
