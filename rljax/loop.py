@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from rljax.agents.base import Agent, AgentState, Clock, Config, Transition
+from rljax.agents.base import Agent, AgentState, Clock, Config, Transition, check_actions, split_act_output
 from rljax.evaluate import evaluate
 
 
@@ -135,15 +135,12 @@ class Loop:
             # One split for the whole step: fewer PRNG calls, smaller program.
             keys = jax.random.split(key, 2 * self.num_envs + 1)
             key, act_keys, step_keys = keys[0], keys[1 : self.num_envs + 1], keys[self.num_envs + 1 :]
-            if agent.act_with_extras is None:
-                action = jax.vmap(lambda k, o: agent.act(k, state.agent_state, o, config, state.clock, True))(
-                    act_keys, obs
-                )
-                extras = None
-            else:  # the agent's per-step data (e.g. a search's policy and value) rides in the batch
-                action, extras = jax.vmap(
-                    lambda k, o: agent.act_with_extras(k, state.agent_state, o, config, state.clock, True)
-                )(act_keys, obs)
+            # ``act`` may return ActOutput(action, extras): the agent's per-step data (a
+            # search's policy and value, a sample's log-probability) rides in the batch.
+            action, extras = split_act_output(
+                jax.vmap(lambda k, o: agent.act(k, state.agent_state, o, config, state.clock, True))(act_keys, obs)
+            )
+            check_actions(agent.name, env, params, action, (self.num_envs,))
             next_obs, env_state, reward, terminated, truncated, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
                 step_keys, env_state, action, params
             )
@@ -204,7 +201,9 @@ class Loop:
         key = jax.random.fold_in(state.eval_key, state.segment)
 
         def policy(k, obs):
-            return self.agent.act(k, state.agent_state, obs, config, state.clock, False)
+            action = split_act_output(self.agent.act(k, state.agent_state, obs, config, state.clock, False))[0]
+            check_actions(self.agent.name, self.env, self.env_params, action, ())
+            return action
 
         return evaluate(key, self.env, self.env_params, policy, self.schedule.eval_episodes)
 
@@ -307,7 +306,7 @@ def make_loop(
       eval_episodes: episodes per evaluation.
     """
     agent.validate(config, env, env_params)
-    num_envs = int(config.num_envs)
+    num_envs = int(agent.num_envs(config))
     if num_envs < 1:
         raise ValueError(f"num_envs must be >= 1; got {num_envs}")
     rollout_length = int(agent.rollout_length(config, env_params))

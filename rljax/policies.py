@@ -5,12 +5,15 @@ holds ``run.json`` (what was trained) and ``agent_state.msgpack`` (every seed's
 final agent state). :func:`load_policy` rebuilds the agent from the first,
 restores one seed's state from the second, and returns its evaluation policy
 (``agent.act(..., explore=False)``: greedy for value methods, argmax for policy
-gradients), jitted, for any environment ``rljax train`` can train on.
+gradients; the mean for a continuous policy), jitted, for any environment ``rljax
+train`` can train on. Actions come out as NumPy arrays of the action space's dtype:
+an int for ``Discrete``, a float vector inside the bounds for ``Box``.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rljax.agents import get_agent
-from rljax.agents.base import Agent, Clock
+from rljax.agents.base import Agent, Clock, split_act_output
 from rljax.experiment import build
 from rljax.runs import load_agent_state, read_spec, resolve_run_dir
 
@@ -50,17 +53,28 @@ class TrainedPolicy:
         # it, but one that did would see the trained agent's clock.
         horizon = int(self.spec.get("total_steps") or 0)
         clock = Clock.start(horizon).replace(env_steps=jnp.int32(horizon))
-        return self.agent.act(key, self.agent_state, obs, self.config, clock, False)
+        return split_act_output(self.agent.act(key, self.agent_state, obs, self.config, clock, False))[0]
 
     def __call__(self, obs: Any, key: jax.Array | None = None) -> np.ndarray:
-        """The action for one observation (NumPy in, NumPy out); ``key`` breaks ties (default PRNGKey(0))."""
+        """The action for one observation (NumPy in, NumPy out: an int, or a float vector for Box actions).
+
+        ``key`` feeds a policy that draws (ties, a stochastic agent); by default each call
+        takes the next key of the policy's own stream, ``fold_in(PRNGKey(seed), call
+        number)``: no two calls share a key, and a freshly loaded policy repeats the sequence.
+        """
         space = self.env.observation_space(self.env_params)
         obs = jnp.asarray(np.asarray(obs), dtype=space.dtype)
         if obs.shape != tuple(space.shape):
             raise ValueError(
                 f"observation of shape {obs.shape}; {self.env.name} observations have shape {tuple(space.shape)}"
             )
-        return np.asarray(self._jitted_act(jax.random.PRNGKey(0) if key is None else key, obs))
+        if key is None:
+            key = jax.random.fold_in(jax.random.PRNGKey(self.seed), next(self._calls))
+        return np.asarray(self._jitted_act(key, obs))
+
+    @functools.cached_property
+    def _calls(self) -> itertools.count:
+        return itertools.count()  # a cached_property writes the instance's __dict__: allowed on a frozen dataclass
 
     @functools.cached_property
     def _jitted_act(self):

@@ -48,7 +48,7 @@ TINY = {
 }
 
 
-# --- The loop stores what act_with_extras returns --------------------------------------
+# --- The loop stores the extras act returns --------------------------------------
 
 
 def test_rollout_batch_carries_the_search_outputs():
@@ -325,7 +325,8 @@ def test_probes(probe):
     v = np.asarray(state_value(state, state.params, jnp.arange(n), config))
     np.testing.assert_allclose(v, env.expected_v(0.9), atol=0.05)
     actions = [
-        int(muzero.act(jax.random.PRNGKey(0), state, jnp.int32(s), config, Clock.start(1), False)) for s in range(n)
+        int(muzero.act(jax.random.PRNGKey(0), state, jnp.int32(s), config, Clock.start(1), False).action)
+        for s in range(n)
     ]
     np.testing.assert_array_equal(actions, env.optimal_policy)
     if probe != 2:  # probe 2's return is +-1 by the initial draw, whatever the agent does
@@ -344,7 +345,7 @@ def test_grid_maze_preset_finds_the_shortest_path_in_every_seed():
     result = train("muzero", "GridMaze", seeds=range(4), eval_episodes=5, lane_width=4)
     env, params = rljax.make("GridMaze")
     config = build("muzero", "GridMaze").configs[0]
-    act = jax.jit(lambda st, o: muzero.act(jax.random.PRNGKey(0), st, o, config, Clock.start(1), False))
+    act = jax.jit(lambda st, o: muzero.act(jax.random.PRNGKey(0), st, o, config, Clock.start(1), False).action)
     for seed in range(4):
         state = run_state(result, seed)
         key = jax.random.PRNGKey(0)

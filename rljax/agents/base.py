@@ -34,9 +34,12 @@ class Transition(struct.PyTreeNode):
     episode ended there, not the auto-reset one — so truncated transitions can
     bootstrap from it. ``valid`` is False for steps an episodic agent must ignore
     (after its episode ended inside the rollout); it is all True otherwise.
-    ``extras`` is whatever per-step data the agent's :attr:`Agent.act_with_extras`
-    returned beside the action (a pytree, each leaf with the same leading axes), e.g.
-    a tree search's policy and root value; ``None`` (no leaves) for every other agent.
+    ``action`` has the action space's dtype and shape (``int32`` for ``Discrete``; a
+    float vector for ``Box``) after the leading axes. ``extras`` is whatever per-step
+    data the agent's ``act`` returned beside the action in an :class:`ActOutput` (a
+    pytree, each leaf with the same leading axes), e.g. a tree search's policy and root
+    value, or PPO's log-probability and value; ``None`` (no leaves) when ``act``
+    returns the action alone.
     """
 
     obs: jax.Array
@@ -66,6 +69,22 @@ class Clock(struct.PyTreeNode):
         return cls(jnp.int32(0), jnp.int32(0), jnp.int32(0), jnp.int32(horizon))
 
 
+class ActOutput(struct.PyTreeNode):
+    """What ``act`` returns when it has per-step data for the rollout batch: the action,
+    and ``extras`` (a pytree the loop stores as ``batch.extras``; e.g. a search's policy
+    and value, or the log-probability the action was sampled with)."""
+
+    action: jax.Array
+    extras: Any = None
+
+
+def split_act_output(out: Any) -> tuple[jax.Array, Any]:
+    """``(action, extras)`` of what ``act`` returned: an :class:`ActOutput`, or an action alone (extras ``None``)."""
+    if isinstance(out, ActOutput):
+        return out.action, out.extras
+    return out, None
+
+
 class InitFn(Protocol):
     def __call__(self, key: jax.Array, env: Any, env_params: Any, config: Config) -> AgentState: ...
 
@@ -79,25 +98,18 @@ class ActFn(Protocol):
         config: Config,
         clock: Clock,
         explore: bool,
-    ) -> jax.Array: ...
-
-
-class ActWithExtrasFn(Protocol):
-    def __call__(
-        self,
-        key: jax.Array,
-        state: AgentState,
-        obs: jax.Array,
-        config: Config,
-        clock: Clock,
-        explore: bool,
-    ) -> tuple[jax.Array, Any]: ...
+    ) -> jax.Array | ActOutput: ...
 
 
 class UpdateFn(Protocol):
     def __call__(
         self, key: jax.Array, state: AgentState, batch: Transition, config: Config, clock: Clock
     ) -> tuple[AgentState, Metrics]: ...
+
+
+def config_num_envs(config: Config) -> int:
+    """``config.num_envs``: how many environments an agent runs per seed, unless it says otherwise."""
+    return int(config.num_envs)
 
 
 @dataclass(frozen=True)
@@ -109,8 +121,13 @@ class Agent:
       config_type: the config dataclass; ``config_type()`` gives the defaults.
       init: ``(key, env, env_params, config) -> state``.
       act: ``(key, state, obs, config, clock, explore) -> action`` for ONE
-        observation (the loop vmaps it over environments). ``explore=False`` is the
-        evaluation policy: greedy for value methods, argmax for policy gradients.
+        observation (the loop vmaps it over environments), or ``-> ActOutput(action,
+        extras)`` when the rollout batch should carry per-step data beside the action
+        (``batch.extras``: a search's policy and value, a sampled action's
+        log-probability); evaluation and loaded policies keep the action only. The
+        action has the action space's dtype and shape (the loop checks, at trace
+        time). ``explore=False`` is the evaluation policy: greedy for value methods,
+        argmax (the mean, for continuous actions) for policy gradients.
       update: ``(key, state, batch, config, clock) -> (state, metrics)`` on a
         :class:`Transition` batch of shape ``[rollout_length, num_envs]``.
       rollout_length: ``(config, env_params) -> K``, env steps per update (static).
@@ -119,12 +136,8 @@ class Agent:
         first episode end: the update sees B complete episodes.
       validate: ``(config, env, env_params) -> None``; raises ``ValueError`` with a
         clear message for bad hyperparameters before anything is traced.
-      act_with_extras: optional ``(key, state, obs, config, clock, explore) -> (action,
-        extras)``: the action as ``act`` would choose it, plus a pytree of per-step data
-        (e.g. a search's policy and value) that the loop stores in the rollout batch as
-        ``batch.extras``. When given, the loop's rollouts call it instead of ``act``;
-        ``act`` stays the plain policy (evaluation, loaded policies). ``None``: rollouts
-        call ``act`` and ``batch.extras`` is ``None``.
+      num_envs: ``config -> B``, environments per seed (static; default
+        ``config.num_envs``).
       presets: tuned defaults per environment id: ``{env_id: {field: value, ...}}``
         (``total_steps`` may be among them: env steps per seed). ``rljax train`` and
         :func:`rljax.train` start from the preset of the pair; the user's overrides win.
@@ -142,7 +155,7 @@ class Agent:
     rollout_length: Callable[[Config, Any], int]
     validate: Callable[[Config, Any, Any], None]
     episodic: bool = False
-    act_with_extras: ActWithExtrasFn | None = None
+    num_envs: Callable[[Config], int] = config_num_envs
     presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     policy_state: Callable[[AgentState], AgentState] | None = None
 
@@ -164,20 +177,53 @@ def annealed_learning_rate(config: Config, clock: Clock) -> jax.Array:
 
 def env_shapes(key: jax.Array, env: Any, env_params: Any) -> tuple[jax.Array, int, int]:
     """``(a zero observation, observation categories (0 unless Discrete), action count)``:
-    what a network-based agent's ``init`` needs to build its networks and buffers."""
-    obs_space = env.observation_space(env_params)
-    num_obs_categories = int(obs_space.n) if isinstance(obs_space, spaces.Discrete) else 0
-    num_actions = int(env.action_space(env_params).n)
+    what a discrete-action agent's ``init`` needs to build its networks and buffers.
+
+    A ``Box`` action space has no action count: a one-line ``ValueError`` (an agent
+    that can act in one reads :func:`action_template` instead).
+    """
+    space = env.action_space(env_params)
+    if not isinstance(space, spaces.Discrete):
+        raise ValueError(f"env_shapes counts Discrete actions; {env.name} has {type(space).__name__} actions")
+    return zero_observation(key, env, env_params), observation_categories(env, env_params), int(space.n)
+
+
+def zero_observation(key: jax.Array, env: Any, env_params: Any) -> jax.Array:
+    """A zero observation with the shape and dtype ``env.reset`` gives (nothing is run)."""
     obs_shape = jax.eval_shape(env.reset, key, env_params)[0]
-    return jnp.zeros(obs_shape.shape, obs_shape.dtype), num_obs_categories, num_actions
+    return jnp.zeros(obs_shape.shape, obs_shape.dtype)
 
 
-def example_transition(obs: jax.Array, extras: Any = None) -> Transition:
-    """One zero transition around ``obs`` (from :func:`env_shapes`), with the dtypes the
-    loop's rollouts have: the template a replay buffer's ``init`` takes."""
+def observation_categories(env: Any, env_params: Any) -> int:
+    """The size of a ``Discrete`` observation space (one-hot encoded by the networks); 0 otherwise."""
+    space = env.observation_space(env_params)
+    return int(space.n) if isinstance(space, spaces.Discrete) else 0
+
+
+def action_template(env: Any, env_params: Any) -> jax.Array:
+    """A zero action of ``env``'s action space: ``int32[]`` for ``Discrete``, ``dtype[*shape]`` for ``Box``.
+
+    What a transition's ``action`` looks like in the loop's rollouts, and so in a replay
+    buffer (which must store a float action as a float).
+    """
+    space = env.action_space(env_params)
+    if isinstance(space, spaces.Discrete):
+        return jnp.zeros((), space.dtype)
+    if isinstance(space, spaces.Box):
+        return jnp.zeros(tuple(space.shape), space.dtype)
+    raise ValueError(f"rljax agents act in Discrete or Box action spaces; {env.name} has {space!r}")
+
+
+def example_transition(obs: jax.Array, extras: Any = None, action: jax.Array | None = None) -> Transition:
+    """One zero transition around ``obs`` (from :func:`env_shapes` or :func:`zero_observation`),
+    with the dtypes the loop's rollouts have: the template a replay buffer's ``init`` takes.
+
+    ``action``: a zero action of the action space (:func:`action_template`); the default,
+    ``int32[]``, is a ``Discrete`` space's.
+    """
     return Transition(
         obs=obs,
-        action=jnp.int32(0),
+        action=jnp.int32(0) if action is None else action,
         reward=jnp.float32(0.0),
         next_obs=obs,
         terminated=jnp.bool_(False),
@@ -185,6 +231,46 @@ def example_transition(obs: jax.Array, extras: Any = None) -> Transition:
         valid=jnp.bool_(True),
         extras=extras,
     )
+
+
+def check_actions(agent: str, env: Any, env_params: Any, action: jax.Array, batch_shape: tuple[int, ...]) -> None:
+    """Raises a one-line ``TypeError`` at trace time unless ``action`` (``[*batch_shape, ...]``)
+    has the action space's dtype and shape: nothing downstream casts an action, so a float
+    action for a Discrete space (or an int for a Box) would otherwise be truncated or
+    rejected far from its cause."""
+    space = env.action_space(env_params)
+    if isinstance(space, (spaces.Discrete, spaces.Box)):
+        expected = (jnp.dtype(space.dtype), (*batch_shape, *tuple(getattr(space, "shape", ()))))
+        if (jnp.dtype(action.dtype), tuple(action.shape)) != expected:
+            raise TypeError(
+                f"{agent}'s act returned {jnp.dtype(action.dtype).name}{list(action.shape[len(batch_shape) :])} "
+                f"actions; {env.name}'s action space {space!r} needs "
+                f"{expected[0].name}{list(expected[1][len(batch_shape) :])}"
+            )
+
+
+def check_like(batch: Any, template: Any, leading_axes: int, what: str = "batch") -> Any:
+    """``batch`` itself, after checking that every leaf has its ``template`` leaf's dtype and,
+    past the first ``leading_axes`` axes of each (a rollout's ``[K, B]``, a buffer's
+    ``[rows, slots]``), its shape: a one-line ``TypeError`` where one does not.
+
+    For a replay buffer's add: casting what is stored to the template would truncate
+    a float action to an int without a word; a mismatch is a bug upstream, so it is
+    reported instead.
+    """
+    paths = jax.tree_util.tree_flatten_with_path(template)[0]
+    leaves = jax.tree.leaves(batch)
+    if len(leaves) != len(paths):
+        raise TypeError(f"{what} has {len(leaves)} arrays; its template has {len(paths)}")
+    for (path, slot), x in zip(paths, leaves):
+        got = (jnp.dtype(x.dtype), tuple(x.shape[leading_axes:]))
+        want = (jnp.dtype(slot.dtype), tuple(slot.shape[leading_axes:]))
+        if got != want:
+            raise TypeError(
+                f"{what}{jax.tree_util.keystr(path)} is {got[0].name}{list(got[1])} per item; "
+                f"its template holds {want[0].name}{list(want[1])}"
+            )
+    return batch
 
 
 def check_obs_scale(obs_scale: Any, obs_space: Any) -> None:
@@ -223,6 +309,14 @@ def check_discrete_actions(agent: str, env: Any, env_params: Any, reason: str = 
     if not isinstance(space, spaces.Discrete):
         why = f" ({reason})" if reason else ""
         raise ValueError(f"{agent} needs a discrete action space{why}; {env.name} has {type(space).__name__} actions")
+
+
+def check_box_actions(agent: str, env: Any, env_params: Any, reason: str = "") -> None:
+    """Clear ``ValueError`` when ``env``'s action space is not ``Box`` (a continuous-only agent)."""
+    space = env.action_space(env_params)
+    if not isinstance(space, spaces.Box):
+        why = f" ({reason})" if reason else ""
+        raise ValueError(f"{agent} needs a continuous (Box) action space{why}; {env.name} has {space!r}")
 
 
 def check_choice(name: str, value: Any, allowed: Iterable[str]) -> None:

@@ -6,7 +6,7 @@ Three learned functions, one Flax module (:class:`MuZeroNet`)::
     dynamics        g(s_k, a_k)       -> (r_k, s_{k+1})      (s_{k+1} min-max scaled)
     prediction      f(s_k)            -> (policy logits, value)
 
-Acting, for each of ``num_envs`` observations (the loop vmaps :func:`act_with_extras`)::
+Acting, for each of ``num_envs`` observations (the loop vmaps :func:`act`)::
 
     root = (f(h(obs)).logits, f(h(obs)).value, h(obs))
     out  = mctx.gumbel_muzero_policy(root, recurrent_fn = (g, then f; discount gamma),
@@ -107,12 +107,15 @@ from flax import struct
 from gymnax.environments import spaces
 
 from rljax.agents.base import (
+    ActOutput,
     Agent,
     Clock,
     Transition,
+    action_template,
     annealed_learning_rate,
     check_choice,
     check_discrete_actions,
+    check_like,
     check_obs_scale,
     check_positive,
     check_range,
@@ -389,9 +392,12 @@ def act_with_extras(
     return out.action[0].astype(jnp.int32), extras
 
 
-def act(key: jax.Array, state: MuZeroState, obs: jax.Array, config: MuZeroConfig, clock: Clock, explore: bool):
-    """The search's action for ONE observation (evaluation: no Gumbel noise, deterministic)."""
-    return act_with_extras(key, state, obs, config, clock, explore)[0]
+def act(
+    key: jax.Array, state: MuZeroState, obs: jax.Array, config: MuZeroConfig, clock: Clock, explore: bool
+) -> ActOutput:
+    """The search's action for ONE observation (evaluation: no Gumbel noise, deterministic), with
+    its policy weights and root value for the rollout batch (unused, so not computed, elsewhere)."""
+    return ActOutput(*act_with_extras(key, state, obs, config, clock, explore))
 
 
 # --- Targets ------------------------------------------------------------------------
@@ -535,7 +541,8 @@ def init(key: jax.Array, env: Any, env_params: Any, config: MuZeroConfig) -> MuZ
     """Random networks (target = online), Adam state, an empty trajectory buffer."""
     obs, num_obs_categories, num_actions = env_shapes(key, env, env_params)
     params = network(config, num_actions).init(key, network_input(obs, num_obs_categories, config), jnp.int32(0))
-    example = example_transition(obs, extras={"policy": jnp.zeros(num_actions, jnp.float32), "value": jnp.float32(0.0)})
+    extras = {"policy": jnp.zeros(num_actions, jnp.float32), "value": jnp.float32(0.0)}
+    example = example_transition(obs, extras, action_template(env, env_params))
     return MuZeroState(
         params=params,
         target_params=params,
@@ -575,7 +582,8 @@ def update(
 ) -> tuple[MuZeroState, dict[str, jax.Array]]:
     """Append the ``[train_frequency, num_envs]`` new steps to the trajectories; after warm-up, learn."""
     chex.assert_shape(batch.reward, (config.train_frequency, config.num_envs))
-    stored = jax.tree.map(lambda x, slot: jnp.swapaxes(x, 0, 1).astype(slot.dtype), batch, state.replay.experience)
+    by_env = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), batch)
+    stored = check_like(by_env, state.replay.experience, 2, "MuZero's batch")
     replay = replay_buffer(config).add(state.replay, stored)
     learning_rate = learning_rate_at(config, clock)
     # The buffer must hold one whole sub-sequence per env before anything is sampled.
@@ -704,7 +712,6 @@ muzero = Agent(
     update=update,
     rollout_length=lambda config, env_params: int(config.train_frequency),
     validate=validate,
-    act_with_extras=act_with_extras,
     presets=PRESETS,
     # A trained policy (the search on the learned model) needs the networks, not the
     # trajectory replay (most of the state); checkpoints keep it for resume.

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from rljax.agents.base import Agent, Clock, Transition, check_range
+from rljax.agents.base import Agent, Clock, Transition, check_discrete_actions, check_range
 from rljax.agents.exploration import (
     EpsilonClock,
     EpsilonSchedule,
@@ -85,13 +85,16 @@ def num_states(env: Any, env_params: Any) -> int:
 
 
 def validate(config: TabularConfig, env: Any, env_params: Any) -> None:
+    """Clear ``ValueError`` for an environment a Q table cannot hold, or bad hyperparameters."""
     num_states(env, env_params)
+    check_discrete_actions("tabular agents", env, env_params, "a Q table has one column per action")
     check_range("learning_rate", config.learning_rate, 0.0, 1.0, low_open=True)
     check_range("gamma", config.gamma, 0.0, 1.0)
     validate_epsilon(config)
 
 
 def init(key: jax.Array, env: Any, env_params: Any, config: TabularConfig) -> TabularState:
+    """A Q table ``[S, A]`` filled with ``initial_q``."""
     del key
     shape = (num_states(env, env_params), env.action_space(env_params).n)
     return TabularState(q=jnp.full(shape, config.initial_q, jnp.float32))

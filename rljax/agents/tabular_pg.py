@@ -42,7 +42,15 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from rljax.agents.base import Agent, Clock, Transition, check_choice, check_positive, check_range
+from rljax.agents.base import (
+    Agent,
+    Clock,
+    Transition,
+    check_choice,
+    check_discrete_actions,
+    check_positive,
+    check_range,
+)
 from rljax.agents.returns import returns_to_go
 from rljax.agents.tabular import num_states
 
@@ -77,8 +85,7 @@ class TabularPGState(struct.PyTreeNode):
 
 def validate(config: TabularPGConfig, env: Any, env_params: Any) -> None:
     num_states(env, env_params)  # discrete observations, or a clear error
-    if not hasattr(env.action_space(env_params), "n"):
-        raise ValueError(f"tabular_pg needs a discrete action space; {env.name} has continuous actions")
+    check_discrete_actions("tabular_pg", env, env_params, "a softmax over a table's columns")
     if int(config.num_envs) < 1:
         raise ValueError(f"num_envs (episodes per update) must be >= 1; got {config.num_envs}")
     check_positive("learning_rate", config.learning_rate)
