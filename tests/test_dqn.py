@@ -13,6 +13,7 @@ from rljax.agents.base import Clock, Transition
 from rljax.agents.dqn import (
     DQNConfig,
     dqn,
+    epsilon_now,
     init,
     learning_rate_at,
     network_input,
@@ -365,6 +366,25 @@ def test_learning_rate_sweep_is_one_program():
     assert not np.array_equal(
         run_state(result, 0).params["params"]["MLP_0"]["Dense_0"]["kernel"],
         run_state(result, 24).params["params"]["MLP_0"]["Dense_0"]["kernel"],
+    )
+
+
+def test_schedule_steps_fix_the_schedules_horizon_whatever_the_run_length():
+    """A preset's schedules end at its own budget: a longer run holds their final values."""
+    config = DQNConfig(
+        epsilon_decay_fraction=0.5, learning_rate=1e-3, learning_rate_end_fraction=0.0, schedule_steps=4_000
+    )
+    for run_length in (4_000, 16_000):
+        clock = Clock.start(run_length)
+        at = lambda steps: clock.replace(env_steps=jnp.int32(steps))  # noqa: E731
+        assert float(learning_rate_at(config, at(2_000))) == pytest.approx(0.5e-3)
+        assert float(learning_rate_at(config, at(4_000))) == 0.0
+        assert float(learning_rate_at(config, at(12_000))) == 0.0
+        assert float(epsilon_now(config, at(1_000))) == pytest.approx(0.525)
+        assert float(epsilon_now(config, at(9_000))) == pytest.approx(0.05)
+    unset = dataclasses.replace(config, schedule_steps=0)  # the run's length
+    assert float(learning_rate_at(unset, Clock.start(16_000).replace(env_steps=jnp.int32(8_000)))) == pytest.approx(
+        0.5e-3
     )
 
 

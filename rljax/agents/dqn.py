@@ -50,6 +50,21 @@ gave Q 2-10 and 8/8. At the fast preset: delta 1 solves 4/16 seeds, 3: 10/16, 10
 loss with delta = 20, a fifth of the Q scale 1 / (1 - gamma): quadratic for every TD
 error once Q has converged, linear only for the transient ones above 20.
 
+Staying solved. With the learning rate annealed over the whole run (to 3% at its end),
+the CartPole preset solved 14/16 seeds at its 46k budget but 12/16 at 4x it: the
+schedules stretch with the run, and a policy that solves the task keeps being trained.
+With the anneal fixed to the preset's 46k steps and then held at 1%, 16/16 stayed solved
+at 2x, but at 4x (184k) seeds fell back from 500, starting at ~110k steps (13/16 solved
+at the end with Double DQN): once the 100k-transition buffer has wrapped, it holds only
+play from after the solution, with no failures left to learn their values from (a 200k
+buffer moved the collapse to ~140k). So the preset anneals the learning rate to zero
+over its 46k steps (``schedule_steps``): the first 46k steps of any longer run are the
+preset's run, and after them the network is fixed (16/16 at 4x). Double DQN (the online
+network picks a', the target network values it) removes the bootstrap's
+max-of-noisy-estimates bias at the 500-step truncations: with it the end-of-run solved
+count at 46k went from 14/16 to 16/16 on seeds 0-15 and from 14/16 to 15/16 on seeds
+100-115 (``benchmarks/preset_stability.py``).
+
 How fast Q can grow is set by the target network, not by the loss: with a soft update
 every gradient step the target follows dQ/dstep = tau (1 - (1 - gamma) Q) -- measured
 0.028 per gradient step at tau = 0.03 --, a time constant of 1 / (tau (1 - gamma))
@@ -109,6 +124,10 @@ class DQNConfig:
     epsilon_end: float = 0.05
     epsilon_decay_fraction: float = 0.1  # linear: over this fraction of the run's env steps
     epsilon_decay_rate: float = 0.99  # only for epsilon_schedule="exponential"
+    # Env steps over which the learning rate anneals and a linear epsilon decays
+    # (``epsilon_decay_fraction`` of it); 0 = the run's length. A preset sets it so that a
+    # longer run is the preset's run followed by more steps at the final values.
+    schedule_steps: int = 0
     # --- static ---
     epsilon_schedule: EpsilonSchedule = struct.field(pytree_node=False, default="linear")
     epsilon_clock: EpsilonClock = struct.field(pytree_node=False, default="steps")
@@ -199,7 +218,19 @@ def replay_item(transition: Transition) -> Transition:
     return transition.replace(truncated=None, valid=None)
 
 
-learning_rate_at = annealed_learning_rate  # linear to learning_rate * learning_rate_end_fraction
+def schedule_clock(config: DQNConfig, clock: Clock) -> Clock:
+    """``clock`` with the horizon the schedules read: ``schedule_steps``, or the run's length if 0."""
+    return clock.replace(horizon=jnp.where(config.schedule_steps > 0, config.schedule_steps, clock.horizon))
+
+
+def learning_rate_at(config: DQNConfig, clock: Clock) -> jax.Array:
+    """Linear to ``learning_rate * learning_rate_end_fraction`` over the schedule's horizon, then held."""
+    return annealed_learning_rate(config, schedule_clock(config, clock))
+
+
+def epsilon_now(config: DQNConfig, clock: Clock) -> jax.Array:
+    """The exploration rate at ``clock`` (a linear decay over ``epsilon_decay_fraction`` of the horizon)."""
+    return config_epsilon(config, schedule_clock(config, clock))
 
 
 def optimizer(config: DQNConfig, learning_rate: jax.Array) -> optax.GradientTransformation:
@@ -244,7 +275,7 @@ def act(key: jax.Array, state: DQNState, obs: jax.Array, config: DQNConfig, cloc
     q = q_values(state, state.params, obs[None], config)[0]
     if not explore:
         return jnp.argmax(q).astype(jnp.int32)
-    return epsilon_greedy(key, q, config_epsilon(config, clock))
+    return epsilon_greedy(key, q, epsilon_now(config, clock))
 
 
 def td_loss(params: Any, state: DQNState, batch: Transition, config: DQNConfig) -> tuple[jax.Array, jax.Array]:
@@ -318,7 +349,7 @@ def update(
     # vmap the cond becomes a select of both branches' outputs, and the replay is big.
     learner = state.replace(replay=None)
     learner, metrics = jax.lax.cond(clock.env_steps >= config.learning_starts, learn, warm_up, learner)
-    metrics.update(epsilon=config_epsilon(config, clock), learning_rate=learning_rate)
+    metrics.update(epsilon=epsilon_now(config, clock), learning_rate=learning_rate)
     return learner.replace(replay=replay), metrics
 
 
@@ -339,6 +370,7 @@ def validate(config: DQNConfig, env: Any, env_params: Any) -> None:
     check_choice("loss", config.loss, LOSSES)
     check_positive("learning_rate", config.learning_rate)
     check_range("learning_rate_end_fraction", config.learning_rate_end_fraction, 0.0, 1.0)
+    check_range("schedule_steps", config.schedule_steps, 0, 2**31 - 1)
     check_range("gamma", config.gamma, 0.0, 1.0)
     check_range("tau", config.tau, 0.0, 1.0, low_open=True)
     check_positive("huber_delta", config.huber_delta)
@@ -377,33 +409,12 @@ def validate(config: DQNConfig, env: Any, env_params: Any) -> None:
 # --- Tuned presets (``rljax train dqn --env ...`` starts from these) -----------
 
 PRESETS = {
-    # CartPole-v1 (experiments/dqn_cartpole_preset_search.py): Huber loss, 46k env steps, 2816
-    # gradient steps of batch 128 per seed, a 128x48 network. Solved (greedy mean >= 475 over
-    # 100 episodes) at the end: 16/16 seeds 0-15, 29/32 seeds 16-47, 30/32 seeds 100-131
-    # (75/80) on the 2 CPU devices rljax sets up (rljax/host_devices.py); every seed reaches
-    # 475 at some evaluation, but the policies oscillate until ~30k steps, so the learning
-    # rate anneals to 3% over the run. Cold compile + train for 16 seeds: a median 12.5 s
-    # (6.7 + 5.7 s, 10 runs) on the 2-core AMD EPYC of the session that measured it, 18.3 s
-    # on an earlier, slower one. The list below was measured at 128x64 except where it
-    # says otherwise.
-    # - huber_delta 20: see the module docstring (delta 1 solves 4/16 here).
-    # - obs_scale ~ 1 / typical magnitude (cart 2.4, velocities 2, pole 0.21 rad): Adam
-    #   moves every weight by ~lr per step, so a raw pole angle of ~0.05 rad is learned
-    #   ~20x slower than the cart position; unscaled, the median seed first reaches 475
-    #   at 32k steps instead of 4.6k and 13/16 end solved (with a 64x64 network, 0-1/8:
-    #   the ~250-step plateau of the cart drifting off the track).
-    # - lr 1e-2 annealed to 3e-4 and tau 0.1: Q's time constant is 1k gradient steps (see
-    #   the module docstring); in a 3 x 3 grid around it (lr 6e-3 / 1.4e-2, tau 0.07 /
-    #   0.15) the other points end with 11-15/16 solved, this one 15-16/16.
-    # - 128x48: the second layer is most of the network's multiply-adds (128 x 48 of the
-    #   6.7k per observation), and the gradient steps are most of the train time. 100-episode
-    #   evaluations, seeds 0-15 / 16-47 / 100-131: 128x48 16/16, 29/32, 30/32 (75/80) in a
-    #   median 18.3 s cold against 128x64's 16/16, 28/32, 31/32 (75/80) in 21.4 s (4
-    #   alternating cold pairs of this code and the one before, which also drew a random
-    #   tie-break for greedy actions: compile 10.2 vs 10.9 s, train 8.1 vs 10.6 s); 128x32 14/16,
-    #   30/32, 30/32 (74/80; 45/48 on seeds 16-63 with 20-episode evaluations); 64x32
-    #   35-42/48 over a lr x tau grid. 64x64 solves 13/16 (22/32 in another sweep), 128x128
-    #   16/16 at 1.4x the train time of 128x64; batch 64: 14/16 (58/64). Double DQN: 14/16.
+    # CartPole-v1 (experiments/dqn_cartpole_preset_search.py): Huber loss (delta 20, see the
+    # module docstring), observations scaled to ~unit magnitude (Adam moves every weight by
+    # ~lr, so an unscaled pole angle of ~0.05 rad learns ~20x slower), a 128x48 network, the
+    # learning rate annealed to zero over 46k env steps, Double DQN. Tested for 1x-4x its
+    # budget: solved (greedy >= 475 over 100 episodes) at the end by 16/16 seeds at 46k,
+    # 92k and 184k env steps, 15/16 of seeds 100-115 at 46k and 92k (one never learns).
     "CartPole-v1": {
         "total_steps": 46_080,  # 10 evaluations of 18 updates of 16 envs x 16 steps
         # 100-episode greedy evaluations of a solved policy cost ~1 s per 10 for 16 seeds
@@ -414,7 +425,11 @@ PRESETS = {
         "obs_scale": (0.42, 0.5, 4.8, 0.5),
         "hidden_sizes": (128, 48),
         "learning_rate": 1e-2,
-        "learning_rate_end_fraction": 0.03,
+        # Annealed to zero over the preset's budget, not over the run: a longer run is this
+        # run followed by steps that no longer change the network (see "Staying solved").
+        "learning_rate_end_fraction": 0.0,
+        "schedule_steps": 46_080,
+        "double_dqn": True,
         "tau": 0.1,
         "batch_size": 128,
         "train_frequency": 16,
