@@ -203,6 +203,10 @@ def _print_summary(label: str, summary: dict[str, Any]) -> None:
         reached = [s for s in summary["steps_to_threshold"] if s is not None]
         when = f", median {np.median(reached):.0f} env steps" if reached else ""
         print(f"  reached {summary['solved_threshold']:g} (solved): {len(reached)} of {len(returns)} seeds{when}")
+        if "steps_to_held_threshold" in summary:  # from that evaluation on, every later one stayed solved
+            held = [s for s in summary["steps_to_held_threshold"] if s is not None]
+            since = f", median from {np.median(held):.0f} env steps" if held else ""
+            print(f"  held it to the end: {len(held)} of {len(returns)} seeds{since}")
 
 
 def _prepare(args: argparse.Namespace) -> tuple[list[int], dict[str, str], dict[str, Any], int]:
@@ -351,7 +355,10 @@ def _train_logger(log: str, plan: Any, out: Path, seeds: list[int], resume: bool
     hparams = hparams_of(
         plan.agent.name, plan.env_id, config_dict(plan.configs[0]), plan.env_kwargs, plan.loop.schedule.total_steps
     )
-    return SegmentLogger(log, [out], seeds, [hparams], resume=resume)  # type: ignore[arg-type]
+    from rljax.envs.registry import solved_at
+
+    threshold = solved_at(plan.env_id)
+    return SegmentLogger(log, [out], seeds, [hparams], resume=resume, threshold=threshold)  # type: ignore[arg-type]
 
 
 def parse_grid(entries: Sequence[str]) -> dict[str, list[str]]:

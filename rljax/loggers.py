@@ -20,6 +20,14 @@ per configuration folder ``DIR``:
   ``env_step``. ``WANDB_MODE=offline`` keeps everything on disk (``wandb sync`` uploads
   it later); the project is ``$WANDB_PROJECT`` or ``rljax``.
 
+With the environment's solved threshold (``threshold``, as ``rljax train`` passes it),
+two more curves per seed say whether the agent *stays* solved: ``at_threshold`` (1 when
+that evaluation's return is at or above the threshold, else 0; its ``mean`` is the
+fraction of seeds solved at that evaluation) and ``held_since_first`` (of the
+evaluations since the seed first reached the threshold, the fraction at or above it;
+not logged before; its last value is ``summary.json``'s ``fraction_held_after_first``).
+A resumed run reads the evaluations before its checkpoint from ``metrics.csv``.
+
 Values that are NaN (DQN's loss before learning starts, a training return before any
 episode ended) are left out rather than drawn as gaps; the aggregates are over the
 seeds with a finite value. ``diverged_at`` is a sentinel (-1 or an env step), not a
@@ -129,6 +137,48 @@ def _iqm_rows(rows: np.ndarray) -> np.ndarray:
     n = rows.shape[1]
     cut = int(0.25 * n)
     return np.sort(rows, axis=1)[:, cut : n - cut].mean(axis=1)
+
+
+class ThresholdTracker:
+    """Streams, per seed, whether each evaluation is at or above ``threshold`` (see the module docstring).
+
+    NaN returns count as below. :meth:`update` takes one segment's ``eval_return`` ``[seeds]``
+    and gives the ``at_threshold`` and ``held_since_first`` values of that evaluation.
+    """
+
+    def __init__(self, threshold: float, num_seeds: int):
+        self.threshold = float(threshold)
+        self.reached = np.zeros(num_seeds, bool)
+        self.since_first = np.zeros(num_seeds, np.int64)  # evaluations since the first touch, it included
+        self.held = np.zeros(num_seeds, np.int64)  # of those, at or above the threshold
+
+    def update(self, eval_return: np.ndarray) -> dict[str, np.ndarray]:
+        returns = np.asarray(eval_return, dtype=np.float64)
+        at = np.greater_equal(returns, self.threshold, where=np.isfinite(returns), out=np.zeros(returns.shape, bool))
+        self.reached |= at
+        self.since_first += self.reached
+        self.held += at & self.reached
+        with np.errstate(invalid="ignore", divide="ignore"):
+            held = np.where(self.reached, self.held / np.maximum(self.since_first, 1), np.nan)
+        return {"at_threshold": at.astype(np.float64), "held_since_first": held}
+
+    def prime(self, metrics_csv: Path, seeds: Sequence[int], before_step: int) -> None:
+        """Replays the evaluations a resumed run made before ``before_step`` (rows of ``metrics.csv``)."""
+        if not metrics_csv.is_file():
+            return
+        import csv
+
+        index = {int(s): i for i, s in enumerate(seeds)}
+        by_step: dict[int, np.ndarray] = {}
+        with open(metrics_csv, newline="") as f:
+            for row in csv.DictReader(f):
+                if row.get("metric") != "eval_return" or int(row["seed"]) not in index:
+                    continue
+                step = int(row["step"])
+                if step < before_step:
+                    by_step.setdefault(step, np.full(len(index), np.nan))[index[int(row["seed"])]] = float(row["value"])
+        for step in sorted(by_step):
+            self.update(by_step[step])
 
 
 class _TensorBoardRun:
@@ -276,6 +326,7 @@ class SegmentLogger:
         *,
         resume: bool = False,
         group: str | None = None,
+        threshold: float | None = None,
     ):
         check_logger(kind)
         if kind == "none":
@@ -285,6 +336,8 @@ class SegmentLogger:
         self.kind, self.dirs, self.seeds = kind, [Path(d) for d in dirs], [int(s) for s in seeds]
         self.hparams, self.resume, self.group = [dict(h) for h in hparams], resume, group
         self.runs: list[_TensorBoardRun | _WandbRun] | None = None
+        self.threshold = threshold
+        self.trackers: list[ThresholdTracker] | None = None
 
     def _open(self) -> list[_TensorBoardRun | _WandbRun]:
         if self.kind == "tensorboard":
@@ -297,7 +350,19 @@ class SegmentLogger:
             self.runs = self._open()
         n = len(self.seeds)
         for c, run in enumerate(self.runs):
-            run.write({k: np.asarray(v)[c * n : (c + 1) * n] for k, v in metrics.items()})
+            mine = {k: np.asarray(v)[c * n : (c + 1) * n] for k, v in metrics.items()}
+            if self.threshold is not None and "eval_return" in mine:
+                mine.update(self._tracker(c, int(np.min(mine["env_steps"]))).update(mine["eval_return"]))
+            run.write(mine)
+
+    def _tracker(self, c: int, first_step: int) -> ThresholdTracker:
+        """Configuration ``c``'s tracker; made at the first segment (primed from ``metrics.csv`` on resume)."""
+        if self.trackers is None:
+            self.trackers = [ThresholdTracker(self.threshold, len(self.seeds)) for _ in self.dirs]
+            if self.resume:
+                for tracker, folder in zip(self.trackers, self.dirs):
+                    tracker.prime(folder / "metrics.csv", self.seeds, first_step)
+        return self.trackers[c]
 
     def close(self) -> None:
         """Flushes and closes every writer (W&B: finishes its runs)."""

@@ -236,7 +236,9 @@ def _program_logger(log: LogChoice, dirs: list[Path], seeds: list[int], plan: Pl
         hparams_of(plan.agent.name, plan.env_id, config_dict(c), plan.env_kwargs, plan.loop.schedule.total_steps)
         for c in plan.configs
     ]
-    return SegmentLogger(log, dirs, seeds, hparams, group=group)
+    from rljax.envs.registry import solved_at
+
+    return SegmentLogger(log, dirs, seeds, hparams, group=group, threshold=solved_at(plan.env_id))
 
 
 def _chain(*callbacks: Any) -> Any:

@@ -223,3 +223,33 @@ def test_a_resumed_run_replaces_what_the_interrupted_one_logged_past_its_checkpo
 def test_the_loggers_iqm_is_rljax_stats_iqm(n):
     rows = np.random.default_rng(n).normal(size=(3, n))
     np.testing.assert_allclose(loggers._iqm_rows(rows), [iqm(r) for r in rows], rtol=1e-12)
+
+
+def test_with_a_threshold_each_seed_logs_whether_it_stays_solved(tmp_path):
+    """Seed 0 touches 475 and falls back, then holds; seed 1 never touches it; seed 2 holds from the start."""
+    returns = [[100.0, 480.0, 300.0, 476.0, 490.0, 500.0], [10.0] * 6, [500.0] * 6]
+    with loggers.SegmentLogger("tensorboard", [tmp_path], [0, 1, 2], [{}], threshold=475.0) as log:
+        for i in range(6):
+            log(i, fake_segment([100 * (i + 1)] * 3, eval_return=[r[i] for r in returns]))
+    tb = tmp_path / "tensorboard"
+    seed0 = accumulator(tb / "seed_0")
+    assert list(scalars(seed0, "at_threshold").values()) == [0.0, 1.0, 0.0, 1.0, 1.0, 1.0]
+    # not logged before the first touch; the last value is summary.json's fraction_held_after_first (4/5)
+    held = scalars(seed0, "held_since_first")
+    assert sorted(held) == [200, 300, 400, 500, 600]
+    np.testing.assert_allclose(list(held.values()), [1.0, 1 / 2, 2 / 3, 3 / 4, 4 / 5], rtol=1e-6)
+    assert "held_since_first" not in accumulator(tb / "seed_1").Tags()["scalars"]
+    assert list(scalars(accumulator(tb / "seed_2"), "held_since_first").values()) == [1.0] * 6
+    solved = scalars(accumulator(tb / "mean"), "at_threshold")  # the fraction of seeds solved
+    np.testing.assert_allclose(list(solved.values()), [1 / 3, 2 / 3, 1 / 3, 2 / 3, 2 / 3, 2 / 3], rtol=1e-6)
+
+
+def test_a_resumed_run_counts_the_evaluations_before_its_checkpoint(tmp_path):
+    """The held fraction continues from metrics.csv's evaluations, as an uninterrupted run's would."""
+    with open(tmp_path / "metrics.csv", "w") as f:
+        f.write("seed,config,step,metric,value\n0,0,100,eval_return,480.0\n0,0,200,eval_return,300.0\n")
+        f.write("0,0,300,eval_return,999.0\n")  # past the checkpoint: trained again below, not counted
+    with loggers.SegmentLogger("tensorboard", [tmp_path], [0], [{}], resume=True, threshold=475.0) as log:
+        log(2, fake_segment([300], eval_return=[476.0]))
+    held = scalars(accumulator(tmp_path / "tensorboard" / "seed_0"), "held_since_first")
+    np.testing.assert_allclose(list(held.values()), [2 / 3], rtol=1e-6)
