@@ -24,9 +24,10 @@ def test_docs_build_strict(tmp_path):
     proc = mkdocs_build(ROOT / "mkdocs.yml", site)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "WARNING" not in proc.stderr, proc.stderr
-    # An API page carries its docstring, a guide page its README section.
+    # An API page carries its docstring; the guide's pages are built from docs/guide/.
     assert "An algorithm, as the loop sees it." in (site / "api/agents/base/index.html").read_text()
-    assert "make demo" in (site / "guide/quickstart/index.html").read_text()
+    assert "make demo" in (site / "guide/getting-started/index.html").read_text()
+    assert "steps_to_held_threshold" in (site / "guide/statistics/index.html").read_text()
     assert "Reinforcement learning as pure functions." in (site / "index.html").read_text()
     # The docstrings' Sphinx roles are links now, not ":class:" text.
     base = (site / "api/agents/base/index.html").read_text()
@@ -57,7 +58,7 @@ def scale(x: float, factor: float = 2.0) -> float:
 
 def test_strict_build_fails_on_a_broken_docstring(tmp_path):
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
-    config.pop("hooks", None)  # they read README.md; not needed here
+    config.pop("hooks", None)
     config.pop("exclude_docs", None)
     config["nav"] = ["index.md"]
     (mkdocstrings,) = [p["mkdocstrings"] for p in config["plugins"] if isinstance(p, dict) and "mkdocstrings" in p]
