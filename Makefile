@@ -35,7 +35,7 @@ test: install-test
 bench: install-test
 	$(UV) run --locked --extra test python benchmarks/env_throughput.py
 
-# The API reference (mkdocstrings) and the guide (README.md's sections) into site/;
+# The API reference (mkdocstrings) and the guide pages (docs/guide/) into site/;
 # --strict: any warning (a docstring griffe cannot parse, a broken link) fails it.
 docs: $(UV)
 	$(UV) run --locked --extra docs mkdocs build --strict -d site

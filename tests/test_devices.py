@@ -58,7 +58,7 @@ print(json.dumps({"used": r.num_devices, "params": params.tolist(), "returns": r
 
 @pytest.mark.parametrize("agent", ["dqn", "reinforce", "muzero"])
 def test_neural_agents_on_four_devices_agree_with_one_to_rounding(agent):
-    """Not bitwise (XLA fuses a 4-partition program differently; README "Several devices")."""
+    """Not bitwise (XLA fuses a 4-partition program differently; docs/guide/devices.md)."""
     runs = {}
     for n in (4, 1):
         env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}

@@ -397,5 +397,5 @@ def test_default_config_learns_cartpole():
     result = train("dqn", "CartPole-v1", seeds=range(4), eval_episodes=20, lane_width=4)
     returns = result.final_eval_return
     assert np.mean(returns) >= 350, returns
-    # every seed solves CartPole at some evaluation (the final one is what the README reports)
+    # every seed solves CartPole at some evaluation (the final one is what the results page reports)
     assert np.max(result.metrics["eval_return"], axis=1).min() >= 475, result.metrics["eval_return"]

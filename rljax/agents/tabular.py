@@ -146,7 +146,7 @@ def make_update(bootstrap_fn: Callable) -> Callable:
     return update
 
 
-# Tuned defaults (measured over 16 seeds; README "Results" has the numbers), with the
+# Tuned defaults (measured over 16 seeds; docs/guide/results.md has the numbers), with the
 # mean-of-repeats batch update: `rljax sweep q_learning --env FrozenLake-v1 --seeds 16
 # --eval-episodes 1000 --grid lr=0.02,0.05,0.1,0.2` gave mean final success 0.724 / 0.688 /
 # 0.710 / 0.661 (min 0.701 / 0.000 / 0.517 / 0.000: above 0.02 a seed's greedy policy can
