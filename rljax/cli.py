@@ -513,7 +513,7 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
         const=True,
         default=False,
         metavar="ID",
-        help="also play in Gymnasium: the environment's twin (CartPole-v0/v1, Acrobot-v1, MountainCar-v0, "
+        help="also play in Gymnasium: the environment's twin (CartPole-v0/v1, Acrobot-v1, MountainCar-v0, Pendulum-v1, "
         "Taxi-v3, FrozenLake-v1, FrozenLake8x8-v1), or the Gymnasium id ID (give it after DIR); "
         "needs rljax[gymnasium]",
     )

@@ -8,6 +8,7 @@ dynamics, its ``TimeLimit``), so the two can be put side by side: for a correct
 reimplementation the per-seed means agree within sampling error.
 
 Gymnasium twins (:data:`GYMNASIUM_TWINS`): CartPole-v0/v1, Acrobot-v1, MountainCar-v0,
+Pendulum-v1 (continuous actions: float vectors, as the policy gives them),
 Taxi-v3 (Gymnasium 1.3 names it ``Taxi-v4``; without rain or a fickle passenger it is
 the same table) and FrozenLake-v1 / FrozenLake8x8-v1 (with their ``map_name``,
 ``desc`` and ``is_slippery``). A run trained on discretised observations
@@ -33,6 +34,7 @@ GYMNASIUM_TWINS: dict[str, str] = {
     "CartPole-v1": "CartPole-v1",
     "Acrobot-v1": "Acrobot-v1",
     "MountainCar-v0": "MountainCar-v0",
+    "Pendulum-v1": "Pendulum-v1",
     "Taxi-v3": "Taxi-v4",
     "FrozenLake-v1": "FrozenLake-v1",
     "FrozenLake8x8-v1": "FrozenLake8x8-v1",
@@ -129,14 +131,23 @@ def _check_spaces(policy: Any, gym_env: Any, gym_id: str) -> None:
     env, params = policy.env, policy.env_params
     inner = getattr(env, "env", env) if hasattr(env, "discretize_obs") else env
     obs_shape = tuple(inner.observation_space(params).shape)
-    n_actions = getattr(env.action_space(params), "n", None)
     gym_obs = tuple(gym_env.observation_space.shape)
-    gym_actions = getattr(gym_env.action_space, "n", None)
-    if gym_obs != obs_shape or n_actions is None or gym_actions is None or int(gym_actions) != int(n_actions):
+    ours, theirs = _describe_actions(env.action_space(params)), _describe_actions(gym_env.action_space)
+    if gym_obs != obs_shape or ours is None or ours != theirs:
         raise ValueError(
-            f"Gymnasium's {gym_id} (observations {gym_obs}, {gym_actions} actions) does not fit the policy "
-            f"trained on {env.name} (observations {obs_shape}, {n_actions} actions)"
+            f"Gymnasium's {gym_id} (observations {gym_obs}, {theirs or 'unsupported'} actions) does not fit the policy "
+            f"trained on {env.name} (observations {obs_shape}, {ours or 'unsupported'} actions)"
         )
+
+
+def _describe_actions(space: Any) -> str | None:
+    """``"n discrete"`` or ``"continuous (shape)"`` of a gymnax or Gymnasium action space; None for others."""
+    if getattr(space, "n", None) is not None:
+        return f"{int(space.n)} discrete"
+    shape, low = getattr(space, "shape", None), getattr(space, "low", None)
+    if shape is not None and low is not None:
+        return f"continuous {tuple(int(d) for d in shape)}"
+    return None
 
 
 def _batched_act(template: Any):
@@ -201,7 +212,9 @@ def _gymnasium_returns(
     while active.any():
         actions = np.asarray(act(agent_state, jax.random.fold_in(key, t), obs))
         for i in np.flatnonzero(active):
-            o, reward, terminated, truncated, _ = envs[i].step(int(actions[i]))
+            # A Discrete action as a Python int; a Box action as the float array it is.
+            action = int(actions[i]) if np.issubdtype(actions.dtype, np.integer) else actions[i]
+            o, reward, terminated, truncated, _ = envs[i].step(action)
             obs[i] = o
             totals[i] += float(reward)
             if terminated or truncated:
