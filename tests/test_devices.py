@@ -48,7 +48,9 @@ kw = {"dqn": dict(overrides={"hidden_sizes": (16,), "learning_starts": 200, "bat
       "reinforce": dict(overrides={"hidden_sizes": (16,)}, total_steps=6000),
       "muzero": dict(overrides={"num_envs": 2, "buffer_size": 400, "batch_size": 8, "learning_starts": 40,
                                 "hidden_sizes": (8,), "latent_size": 8, "num_simulations": 2, "unroll_steps": 2,
-                                "td_steps": 3, "train_frequency": 4}, total_steps=320)}[agent]
+                                "td_steps": 3, "train_frequency": 4}, total_steps=320),
+      "ppo": dict(overrides={"hidden_sizes": (16,), "num_envs": 2, "rollout_length": 32, "num_minibatches": 2},
+                  total_steps=1024)}[agent]
 r = train(agent, "CartPole-v1", seeds=range(4), lane_width=1, eval_episodes=5, num_devices=int(sys.argv[1]),
           compiler_options=FAST_COMPILE, progress=False, **kw)
 params = np.concatenate([np.asarray(x).reshape(4, -1) for x in jax.tree.leaves(r.agent_states().params)], 1)
@@ -56,7 +58,7 @@ print(json.dumps({"used": r.num_devices, "params": params.tolist(), "returns": r
 """
 
 
-@pytest.mark.parametrize("agent", ["dqn", "reinforce", "muzero"])
+@pytest.mark.parametrize("agent", ["dqn", "reinforce", "muzero", "ppo"])
 def test_neural_agents_on_four_devices_agree_with_one_to_rounding(agent):
     """Not bitwise (XLA fuses a 4-partition program differently; docs/guide/devices.md)."""
     runs = {}

@@ -33,6 +33,7 @@ _AGENTS: dict[str, str] = {
     "dqn": "rljax.agents.dqn:dqn",
     "reinforce": "rljax.agents.reinforce:reinforce",
     "muzero": "rljax.agents.muzero:muzero",
+    "ppo": "rljax.agents.ppo:ppo",
 }
 _BASE_NAMES = ("Agent", "Clock", "Transition")
 _PATH_FORMS = "'package.module:attribute' or 'path/to/file.py:attribute'"
