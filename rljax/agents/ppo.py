@@ -41,17 +41,19 @@ Networks: MLPs with orthogonal initialisation (sqrt(2) for hidden layers, 0.01 f
 policy head so the first policy is near uniform / near zero-mean, 1.0 for the value
 head). Actor and critic are separate MLPs by default (``shared_torso=False``), as in
 PureJaxRL and CleanRL; ``shared_torso=True`` puts both heads on one torso. On CartPole-v1
-at the preset (25.6k steps; 100-episode greedy evaluations) separate networks end solved
-in 32/32 seeds (0-31), a shared torso in 29/32, and at its best of 9 settings (lr 3e-3 /
-1e-2 / 3e-2 x value_coef 0.1 / 0.5 / 1) in 15/16. Why: in a shared torso the critic's
-loss drowns the policy's. Until the task is learned (~13k steps) the value term's gradient
-on the torso is 50-150x the policy term's (median of 8 seeds), because the critic
-regresses returns of up to ~100 (gamma 0.99) while the normalised advantages are ~1.
-Adam scales each parameter's step by its own gradient history, so separate actor
-weights take full steps on the policy gradient; the shared torso's steps follow the
-value gradient, and the policy head must make do with features learned for V. Scaling
-the value term down agrees: at lr 3e-3, value_coef 0.5 -> 0.1 lifts a shared torso from
-5/16 to 14/16 solved. (``experiments/ppo_measurements.py torso`` / ``gradients``.)
+at the preset (25.6k steps; 100-episode greedy evaluations, seeds 0-31) separate
+networks end solved in 31/32 seeds, a shared torso in 29/32, and over a grid of lr 3e-3 /
+1e-2 / 3e-2 x value_coef 0.1 / 0.5 / 1 in 9 to 31 of 32 (its best, lr 1e-2 and
+value_coef 1, leaves a seed at 122 where the separate networks' worst is at 242): the
+shared torso is no better at its best and far more sensitive to both. Why: in a shared
+torso the critic's loss drowns the policy's. Until the task is learned (~13k steps) the
+value term's gradient on the torso is 30-100x the policy term's (median of 8 seeds),
+because the critic regresses returns of up to ~100 (gamma 0.99) while the normalised
+advantages are ~1. Adam scales each parameter's step by its own gradient history, so
+separate actor weights take full steps on the policy gradient; the shared torso's steps
+follow the value gradient, and the policy head must make do with features learned for
+V. The grid agrees: at lr 3e-3, value_coef 0.5 -> 0.1 lifts the shared torso from 12/32
+to 25/32. (``experiments/ppo_measurements.py torso`` / ``gradients``.)
 
 Box actions: the Gaussian's sample ``u`` is the policy's action and its log-probability
 is the Gaussian's; the environment gets ``u`` mapped into the Box by ``action_bounds``:
@@ -60,18 +62,20 @@ clip) or ``"tanh"`` (``low + (tanh(u) + 1) (high - low) / 2``, a squashed Gaussi
 squash's log-Jacobian does not depend on the parameters, so it cancels in the ratio and
 both use the Gaussian's log-probability of ``u`` (stored in the batch, so no ``atanh``
 of a saturated action is ever needed); the entropy bonus is the Gaussian's. On
-Pendulum-v1 at the preset (16 seeds, 100-episode greedy evaluations; IQM / worst final
-return) the two end level: clip -173.8 / -210.6, tanh -179.4 / -254.4 (lr 5e-4: clip
--171.5 / -255.8, tanh -172.5 / -228.3; half the steps: clip -195.0 / -310.5, tanh -191.7 /
--401.3). tanh starts faster (mean -283 against -732 after 20k steps) but was less steady
-later (its worst seed at -402 after 164k steps, clip's at -264). The default is
-``"clip"``: the references' choice, and no worse where it ends. (``experiments/
-ppo_measurements.py bounds``.)
+Pendulum-v1 at the preset (100-episode greedy evaluations; IQM / worst of 16 final
+returns): clip -190.2 / -252.3 on seeds 0-15 and -176.1 / -202.3 on seeds 16-31; tanh
+-173.8 / -199.8 and -178.8 / -465.1; at lr 5e-4 (seeds 0-15) clip -170.9 / -230.2, tanh
+-168.2 / -215.3. The IQMs are level; tanh left a seed far below the rest (-465; the
+worst of seeds 16-31 was below -450 at every evaluation), clip's worst ended within
+-200 to -260. The
+default is ``"clip"`` (also the references' choice). (``experiments/ppo_measurements.py
+bounds``.)
 
 Truncation: the time limit bootstraps from V(final observation); PureJaxRL's
 ``truncation_as_terminal=True`` treats it as a terminal state. On CartPole-v1 at the
-preset, where every solved episode ends by truncation at 500 steps, 32/32 seeds end
-solved bootstrapping and 31/32 treating truncations as terminal.
+preset, where every solved episode ends by truncation at 500 steps, 31/32 seeds (0-31)
+end solved bootstrapping and 29/32 treating truncations as terminal
+(``experiments/ppo_measurements.py truncation``).
 """
 
 from __future__ import annotations
@@ -190,12 +194,20 @@ class ActorCritic(nn.Module):
     def setup(self):
         hidden = tuple(self.hidden_sizes)
         if self.shared_torso:
-            self.torso = MLP(hidden, True, self.activation, "orthogonal", float(np.sqrt(2.0))) if hidden else None
+            # Every torso layer is a hidden layer: its last one too is scaled by sqrt(2).
+            torso_scale = float(np.sqrt(2.0))
+            self.torso = (
+                MLP(hidden, True, activation=self.activation, kernel_init="orthogonal", head_scale=torso_scale)
+                if hidden
+                else None
+            )
             self.policy_head = nn.Dense(self.num_outputs, kernel_init=nn.initializers.orthogonal(0.01))
             self.value_head = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))
         else:
-            self.actor = MLP((*hidden, self.num_outputs), False, self.activation, "orthogonal", 0.01)
-            self.critic = MLP((*hidden, 1), False, self.activation, "orthogonal", 1.0)
+            self.actor = MLP(
+                (*hidden, self.num_outputs), activation=self.activation, kernel_init="orthogonal", head_scale=0.01
+            )
+            self.critic = MLP((*hidden, 1), activation=self.activation, kernel_init="orthogonal", head_scale=1.0)
 
     def _features(self, x: jax.Array) -> jax.Array:
         return x if self.torso is None else self.torso(x)
@@ -487,11 +499,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     # CartPole-v1: PureJaxRL's configuration (the defaults: 4 envs, 4 epochs of 4 minibatches,
     # 64-64 tanh, lr annealed to 0) with 32-step rollouts and lr 1e-2: 200 updates of 128
     # steps. At the defaults' 128 steps and lr 2.5e-4, 2/16 seeds end solved after 100k
-    # steps (PureJaxRL runs 500k). Sweeps (16 seeds, 100-episode greedy evaluations):
-    # at 25.6k steps lr 3e-3 / 5e-3 / 1e-2 x rollout 16 / 32 ends 14, 16, 16 / 13, 15, 16
-    # of 16 solved; at 51.2k steps rollout 64 / 128 end 13-16 / 13 of 16 (lr 3e-3, 5e-3).
-    # This one: 16/16 on seeds 0-15 and 16/16 on 16-31, every final return 500; run 2x
-    # longer (51.2k, the anneal stretched with it) 16/16 and 16/16.
+    # steps (PureJaxRL runs 500k). This one, 100-episode greedy evaluations: 15/16 seeds
+    # solved on 0-15 (seed 7 ends at 242, still rising) and 16/16 on 16-31; run 2x longer
+    # (51.2k, the anneal stretched with it) 16/16 and 16/16. Alternatives at 25.6k steps
+    # (seeds 0-15 / 16-31, then at 2x): lr 5e-3 with 16-step rollouts 16, 14 / 16, 16; 8
+    # envs x 32 steps 15, 16 / 15, 16. 16 seeds: compile 6.6 s, train 4.5 s (cold, 2 CPU
+    # cores). Longer rollouts need more steps: at 51.2k, 64- / 128-step rollouts ended
+    # 13-16 / 13 of 16 solved (lr 3e-3 and 5e-3; rljax sweep --grid).
     "CartPole-v1": {
         "total_steps": 25_600,
         "evaluations": 5,
@@ -501,9 +515,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Pendulum-v1: 16 envs x 64 steps, 10 epochs of 16 minibatches (CleanRL's continuous
     # epochs), no entropy bonus, normalised observations and scaled rewards, gamma 0.95 (the
     # swing-up's horizon; SB3's zoo uses 0.9), lr 1e-3 annealed, clipped Gaussian actions.
-    # 16 seeds, 100-episode greedy evaluations: seeds 0-15 end with IQM -173.8, worst -210.6,
-    # seeds 16-31 with IQM -171.9, worst -247.9 (lr 5e-4 on 0-15: -171.5 / -255.8; at
-    # half the steps: -195.0 / -310.5). 16 seeds train in ~55 s on 2 CPU cores.
+    # 100-episode greedy evaluations, IQM / worst of 16 final returns: -190.2 / -252.3 on
+    # seeds 0-15, -176.1 / -202.3 on seeds 16-31 (lr 5e-4 on 0-15: -170.9 / -230.2).
+    # 16 seeds: compile ~5 s, train 17-53 s on 2 shared CPU cores.
     "Pendulum-v1": {
         "total_steps": 204_800,
         "evaluations": 5,
