@@ -280,7 +280,10 @@ class BatchRunner:
             else:
                 self._checked_lapack = True
                 return
-        state_shape = jax.eval_shape(self._init_program, packed_keys, packed_configs)
+        # With the shardings the state will have: a leaf a program reads but XLA then drops
+        # (PPO's critic, unread by its evaluation) would otherwise be lowered as replicated
+        # and refuse the lane-sharded state on several devices.
+        state_shape = self._with_sharding(jax.eval_shape(self._init_program, packed_keys, packed_configs))
         # XLA compiles without holding the GIL; tracing and lowering hold it. The training
         # part, the longest to trace and to compile, goes first: it compiles (or loads from
         # the compile cache) on another thread while this one traces the evaluation and

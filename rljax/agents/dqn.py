@@ -87,9 +87,11 @@ from rljax.agents.base import (
     Agent,
     Clock,
     Transition,
+    action_template,
     annealed_learning_rate,
     check_choice,
     check_discrete_actions,
+    check_like,
     check_obs_scale,
     check_positive,
     check_range,
@@ -250,7 +252,7 @@ def init(key: jax.Array, env: Any, env_params: Any, config: DQNConfig) -> DQNSta
     obs, num_obs_categories, num_actions = env_shapes(key, env, env_params)
     net = q_network(config, num_actions, num_obs_categories)
     params = net.init(key, network_input(obs, num_obs_categories, config))
-    example = replay_item(example_transition(obs))
+    example = replay_item(example_transition(obs, action=action_template(env, env_params)))
     return DQNState(
         params=params,
         target_params=params,
@@ -333,7 +335,7 @@ def update(
 ) -> tuple[DQNState, dict[str, jax.Array]]:
     """Store the ``[train_frequency, num_envs]`` new transitions; after warm-up, learn from replay."""
     chex.assert_shape(batch.reward, (config.train_frequency, config.num_envs))
-    stored = jax.tree.map(lambda x, slot: x.astype(slot.dtype), replay_item(batch), state.replay.experience)
+    stored = check_like(replay_item(batch), state.replay.experience, 2, "DQN's batch")
     replay = replay_buffer(config).add(state.replay, stored)
     learning_rate = learning_rate_at(config, clock)
 
