@@ -13,7 +13,6 @@ from rljax.agents.base import Clock, Transition
 from rljax.agents.dqn import (
     DQNConfig,
     dqn,
-    epsilon_now,
     init,
     learning_rate_at,
     network_input,
@@ -380,8 +379,8 @@ def test_schedule_steps_fix_the_schedules_horizon_whatever_the_run_length():
         assert float(learning_rate_at(config, at(2_000))) == pytest.approx(0.5e-3)
         assert float(learning_rate_at(config, at(4_000))) == 0.0
         assert float(learning_rate_at(config, at(12_000))) == 0.0
-        assert float(epsilon_now(config, at(1_000))) == pytest.approx(0.525)
-        assert float(epsilon_now(config, at(9_000))) == pytest.approx(0.05)
+        assert float(config_epsilon(config, at(1_000))) == pytest.approx(0.525)
+        assert float(config_epsilon(config, at(9_000))) == pytest.approx(0.05)
     unset = dataclasses.replace(config, schedule_steps=0)  # the run's length
     assert float(learning_rate_at(unset, Clock.start(16_000).replace(env_steps=jnp.int32(8_000)))) == pytest.approx(
         0.5e-3

@@ -233,3 +233,19 @@ def test_q_learning_on_taxi_with_8_envs_and_learning_rate_1_does_not_diverge():
     q = np.asarray(result.final_state.agent_state.q)
     assert np.isfinite(q).all() and np.abs(q).max() <= 20.0 / (1 - 0.99)  # |r| <= 20: bounded by the returns
     assert np.median(result.final_eval_return) >= 7.0
+
+
+def test_a_fixed_schedule_horizon_keeps_a_longer_run_exploring_as_the_preset_did():
+    """schedule_steps: epsilon decays over its fraction of that many steps, whatever the run's length."""
+    from rljax.agents.exploration import config_epsilon
+    from rljax.agents.tabular import TabularConfig
+
+    fixed = TabularConfig(epsilon_start=1.0, epsilon_end=0.0, epsilon_decay_fraction=0.5, schedule_steps=400)
+    for run_length in (400, 1_600):
+        clock = Clock.start(run_length)
+        at = [float(config_epsilon(fixed, clock.replace(env_steps=jnp.int32(t)))) for t in (100, 200, 1_000)]
+        assert at == pytest.approx([0.5, 0.0, 0.0])
+    stretched = TabularConfig(epsilon_start=1.0, epsilon_end=0.0, epsilon_decay_fraction=0.5)
+    assert float(config_epsilon(stretched, Clock.start(1_600).replace(env_steps=jnp.int32(200)))) == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="schedule_steps must be in"):
+        get_agent("q_learning").validate(TabularConfig(schedule_steps=-1), *rljax.make("Chain"))

@@ -168,10 +168,22 @@ class Agent:
         return dict(self.presets.get(env_id, {}))
 
 
+def schedule_horizon(config: Config, clock: Clock) -> jax.Array:
+    """The env steps a config's schedules (learning-rate anneal, epsilon decay) span.
+
+    A config with a ``schedule_steps`` field > 0 fixes it (a preset sets it to its own
+    budget, so a longer run is the preset's run followed by steps at the schedules'
+    final values); otherwise, and for configs without the field, the run's length.
+    """
+    if not hasattr(config, "schedule_steps"):
+        return clock.horizon
+    return jnp.where(config.schedule_steps > 0, config.schedule_steps, clock.horizon)
+
+
 def annealed_learning_rate(config: Config, clock: Clock) -> jax.Array:
-    """``config.learning_rate``, annealed linearly over the run to ``learning_rate *
-    learning_rate_end_fraction`` (both traced; progress is env steps / the run's horizon)."""
-    progress = jnp.clip(clock.env_steps / jnp.maximum(clock.horizon, 1), 0.0, 1.0)
+    """``config.learning_rate``, annealed linearly to ``learning_rate * learning_rate_end_fraction``
+    over :func:`schedule_horizon` (the run, unless the config fixes it), then held."""
+    progress = jnp.clip(clock.env_steps / jnp.maximum(schedule_horizon(config, clock), 1), 0.0, 1.0)
     return config.learning_rate * (1.0 + (config.learning_rate_end_fraction - 1.0) * progress)
 
 

@@ -220,19 +220,7 @@ def replay_item(transition: Transition) -> Transition:
     return transition.replace(truncated=None, valid=None)
 
 
-def schedule_clock(config: DQNConfig, clock: Clock) -> Clock:
-    """``clock`` with the horizon the schedules read: ``schedule_steps``, or the run's length if 0."""
-    return clock.replace(horizon=jnp.where(config.schedule_steps > 0, config.schedule_steps, clock.horizon))
-
-
-def learning_rate_at(config: DQNConfig, clock: Clock) -> jax.Array:
-    """Linear to ``learning_rate * learning_rate_end_fraction`` over the schedule's horizon, then held."""
-    return annealed_learning_rate(config, schedule_clock(config, clock))
-
-
-def epsilon_now(config: DQNConfig, clock: Clock) -> jax.Array:
-    """The exploration rate at ``clock`` (a linear decay over ``epsilon_decay_fraction`` of the horizon)."""
-    return config_epsilon(config, schedule_clock(config, clock))
+learning_rate_at = annealed_learning_rate  # linear over the schedules' horizon (schedule_steps), then held
 
 
 def optimizer(config: DQNConfig, learning_rate: jax.Array) -> optax.GradientTransformation:
@@ -277,7 +265,7 @@ def act(key: jax.Array, state: DQNState, obs: jax.Array, config: DQNConfig, cloc
     q = q_values(state, state.params, obs[None], config)[0]
     if not explore:
         return jnp.argmax(q).astype(jnp.int32)
-    return epsilon_greedy(key, q, epsilon_now(config, clock))
+    return epsilon_greedy(key, q, config_epsilon(config, clock))
 
 
 def td_loss(params: Any, state: DQNState, batch: Transition, config: DQNConfig) -> tuple[jax.Array, jax.Array]:
@@ -351,7 +339,7 @@ def update(
     # vmap the cond becomes a select of both branches' outputs, and the replay is big.
     learner = state.replace(replay=None)
     learner, metrics = jax.lax.cond(clock.env_steps >= config.learning_starts, learn, warm_up, learner)
-    metrics.update(epsilon=epsilon_now(config, clock), learning_rate=learning_rate)
+    metrics.update(epsilon=config_epsilon(config, clock), learning_rate=learning_rate)
     return learner.replace(replay=replay), metrics
 
 
@@ -372,7 +360,6 @@ def validate(config: DQNConfig, env: Any, env_params: Any) -> None:
     check_choice("loss", config.loss, LOSSES)
     check_positive("learning_rate", config.learning_rate)
     check_range("learning_rate_end_fraction", config.learning_rate_end_fraction, 0.0, 1.0)
-    check_range("schedule_steps", config.schedule_steps, 0, 2**31 - 1)
     check_range("gamma", config.gamma, 0.0, 1.0)
     check_range("tau", config.tau, 0.0, 1.0, low_open=True)
     check_positive("huber_delta", config.huber_delta)

@@ -7,7 +7,7 @@ from typing import Literal, get_args
 import jax
 import jax.numpy as jnp
 
-from rljax.agents.base import Clock, check_choice, check_range
+from rljax.agents.base import Clock, check_choice, check_range, schedule_horizon
 
 EpsilonSchedule = Literal["constant", "linear", "exponential", "inverse"]
 EpsilonClock = Literal["steps", "episodes"]
@@ -46,7 +46,9 @@ def epsilon_at(
 def config_epsilon(config, clock: Clock) -> jax.Array:
     """Epsilon for a config with the ``epsilon_*`` fields, at the clock's time.
 
-    A linear schedule decays over ``epsilon_decay_fraction`` of the run's env steps.
+    A linear schedule decays over ``epsilon_decay_fraction`` of the schedules' horizon
+    (:func:`rljax.agents.base.schedule_horizon`: the run's env steps unless the config
+    fixes it with ``schedule_steps``).
     """
     t = clock.env_steps if config.epsilon_clock == "steps" else clock.episodes
     return epsilon_at(
@@ -54,7 +56,7 @@ def config_epsilon(config, clock: Clock) -> jax.Array:
         t,
         config.epsilon_start,
         config.epsilon_end,
-        config.epsilon_decay_fraction * clock.horizon,
+        config.epsilon_decay_fraction * schedule_horizon(config, clock),
         config.epsilon_decay_rate,
     )
 
@@ -67,6 +69,8 @@ def validate_epsilon(config) -> None:
     check_range("epsilon_end", config.epsilon_end, 0.0, 1.0)
     check_range("epsilon_decay_rate", config.epsilon_decay_rate, 0.0, 1.0)
     check_range("epsilon_decay_fraction", config.epsilon_decay_fraction, 0.0, 1.0, low_open=True)
+    if hasattr(config, "schedule_steps"):
+        check_range("schedule_steps", config.schedule_steps, 0, 2**31 - 1)
     if config.epsilon_schedule == "linear" and config.epsilon_clock != "steps":
         raise ValueError("a linear epsilon schedule decays over env steps; set epsilon_clock=steps")
 

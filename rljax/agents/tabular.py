@@ -60,7 +60,10 @@ class TabularConfig:
     gamma: float = 0.99
     epsilon_start: float = 1.0
     epsilon_end: float = 0.05
-    epsilon_decay_fraction: float = 0.5  # linear: fraction of the run's env steps
+    epsilon_decay_fraction: float = 0.5  # linear: fraction of the schedule's horizon
+    # Env steps over which a linear epsilon decays (epsilon_decay_fraction of it); 0 = the
+    # run's length. A preset sets it so that a longer run explores as the preset's did.
+    schedule_steps: int = 0
     epsilon_decay_rate: float = 0.99  # exponential: factor per step / episode
     initial_q: float = 0.0
     epsilon_schedule: EpsilonSchedule = struct.field(pytree_node=False, default="linear")
@@ -146,21 +149,39 @@ def make_update(bootstrap_fn: Callable) -> Callable:
     return update
 
 
-# Tuned defaults (measured over 16 seeds; docs/guide/results.md has the numbers), with the
-# mean-of-repeats batch update: `rljax sweep q_learning --env FrozenLake-v1 --seeds 16
-# --eval-episodes 1000 --grid lr=0.02,0.05,0.1,0.2` gave mean final success 0.724 / 0.688 /
-# 0.710 / 0.661 (min 0.701 / 0.000 / 0.517 / 0.000: above 0.02 a seed's greedy policy can
-# end in a loop that never reaches the goal); CartPole's bins, lr 0.1 / 0.2 / 0.4 / 0.7:
-# 13 of 16 seeds reach 475 at lr 0.4 (mean final 436), 1 at 0.2, 5 at 0.7.
+# Tuned defaults, measured over 16 seeds (docs/guide/results.md has the numbers, and
+# benchmarks/preset_stability.py the solved fraction at 1x, 2x and 4x each budget), with the
+# mean-of-repeats batch update. FrozenLake: `rljax sweep q_learning --env FrozenLake-v1
+# --seeds 16 --eval-episodes 1000 --grid lr=0.02,0.05,0.1,0.2` gave mean final success 0.724 /
+# 0.688 / 0.710 / 0.661 (above 0.02 a seed's greedy policy can end in a loop that never
+# reaches the goal). CartPole's bins: lr 0.4 (13/16 reach 475 at 400k steps; 1 at 0.2, 5 at
+# 0.7); epsilon decays over 400k steps whatever the run's length (schedule_steps): decaying
+# over half of each run's length solved 8/16 at 400k, 16/16 at 800k and 10/16 at 1.6M, so
+# what decided the result was how long the agent explored; over a fixed 400k, 16/16 at 800k
+# and at 1.6M (every seed at or above 475 from 400k on).
 TABULAR_PRESETS = {
     "Taxi-v3": {"total_steps": 100_000, "learning_rate": 0.5, "num_envs": 8},
     "FrozenLake-v1": {"total_steps": 200_000, "learning_rate": 0.02, "num_envs": 8},
     # CartPole-v1 with a discretiser (--env-arg discretize=bins-4x4x29x8).
-    "CartPole-v1": {"total_steps": 400_000, "learning_rate": 0.4, "num_envs": 8, "epsilon_end": 0.0},
+    "CartPole-v1": {
+        "total_steps": 800_000,
+        "schedule_steps": 800_000,  # epsilon decays over its first half, 400k steps
+        "learning_rate": 0.4,
+        "num_envs": 8,
+        "epsilon_end": 0.0,
+    },
+}
+
+# SARSA's bootstrap is one sampled action, noisier than Q-learning's max: at Taxi's shared
+# learning rate 0.5 it solved 2/16 seeds at 100k steps and 1/16 at 400k; at 0.1 with 400k
+# steps 16/16 (0.2: 12/16).
+SARSA_PRESETS = {
+    **TABULAR_PRESETS,
+    "Taxi-v3": {"total_steps": 400_000, "schedule_steps": 400_000, "learning_rate": 0.1, "num_envs": 8},
 }
 
 
-def _agent(name: str, bootstrap_fn: Callable) -> Agent:
+def _agent(name: str, bootstrap_fn: Callable, presets: dict = TABULAR_PRESETS) -> Agent:
     return Agent(
         name=name,
         config_type=TabularConfig,
@@ -169,10 +190,10 @@ def _agent(name: str, bootstrap_fn: Callable) -> Agent:
         update=make_update(bootstrap_fn),
         rollout_length=lambda config, env_params: 1,
         validate=validate,
-        presets=TABULAR_PRESETS,
+        presets=presets,
     )
 
 
 q_learning = _agent("q_learning", max_bootstrap)
-sarsa = _agent("sarsa", sampled_bootstrap)
+sarsa = _agent("sarsa", sampled_bootstrap, SARSA_PRESETS)
 expected_sarsa = _agent("expected_sarsa", expected_bootstrap)
