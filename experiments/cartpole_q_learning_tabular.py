@@ -23,6 +23,7 @@ SETTINGS = {
             "gamma": 0.9,
             "epsilon_end": 0.05,
             "epsilon_decay_fraction": 1.0,
+            "schedule_steps": 0,  # over this run's own 400k steps (the preset fixes its own horizon)
             "num_envs": 1,
         },
         total_steps=400_000,
