@@ -88,8 +88,13 @@ def run_rljax(row: str, num_seeds: int) -> dict:
 
     if row == "rljax-preset":
         kwargs = {}
-    else:  # PPOConfig's defaults are PureJaxRL's config
-        kwargs = {"total_steps": PUREJAXRL_STEPS, "overrides": {"truncation_as_terminal": row.endswith("terminal")}}
+    else:  # PPOConfig's defaults are PureJaxRL's config; the preset's own fields are set back to them
+        from rljax.agents.ppo import PPOConfig
+
+        defaults = PPOConfig()
+        preset = {k: getattr(defaults, k) for k in rljax.get_agent("ppo").preset(ENV_ID) if hasattr(defaults, k)}
+        overrides = {**preset, "truncation_as_terminal": row.endswith("terminal")}
+        kwargs = {"total_steps": PUREJAXRL_STEPS, "eval_every": PUREJAXRL_STEPS // 20, "overrides": overrides}
     result = rljax.train("ppo", ENV_ID, list(range(num_seeds)), progress=False, compile_cache=False, **kwargs)
     summary = result.summary()
     return {
