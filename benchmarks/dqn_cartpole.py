@@ -62,13 +62,13 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 # rljax from this checkout, also for a Python whose environment does not install it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _worker import worker_result  # noqa: E402  (benchmarks/, the script's own folder)
 
 ENV_ID = "CartPole-v1"
 SOLVED_AT = 475.0
@@ -479,12 +479,9 @@ def measure(lib: str, num_seeds: int, total_steps: int, config: str, python: str
         "--lane-width",
         str(lane_width),
     ]
-    # Cold: rljax's persistent compile cache off, so every measurement compiles from scratch.
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "RLJAX_COMPILE_CACHE": "off"})
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        return {"error": (proc.stderr or proc.stdout)[-2000:]}
-    out = json.loads(lines[-1][len("RESULT ") :])
+    out = worker_result(cmd)  # cold: every measurement compiles from scratch
+    if "error" in out:
+        return out
     returns = out["final_greedy_return"]
     out["solved_fraction"] = sum(r >= SOLVED_AT for r in returns) / len(returns)
     out["env_steps_per_s"] = num_seeds * out["env_steps_per_seed"] / out["train_s"]

@@ -46,13 +46,13 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 # rljax from this checkout, also for a Python whose environment does not install it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _worker import worker_result  # noqa: E402  (benchmarks/, the script's own folder)
 
 ENV_ID = "CartPole-v1"
 SOLVED_AT = 475.0
@@ -154,11 +154,9 @@ def measure(row: str, num_seeds: int, python: str, purejaxrl_dir: str | None) ->
     cmd = [python, os.path.abspath(__file__), "--worker", row, "--num-seeds", str(num_seeds)]
     if purejaxrl_dir:
         cmd += ["--purejaxrl", purejaxrl_dir]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "RLJAX_COMPILE_CACHE": "off"})
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        return {"error": (proc.stderr or proc.stdout)[-2000:]}
-    out = json.loads(lines[-1][len("RESULT ") :])
+    out = worker_result(cmd)  # cold: every measurement compiles from scratch
+    if "error" in out:
+        return out
     returns = out["final_greedy_return"]
     out["solved"] = sum(r >= SOLVED_AT for r in returns)
     out["seeds"] = len(returns)

@@ -216,15 +216,12 @@ def cache_off_afterwards():
     compile_cache.enable(None)
 
 
+TINY_DQN = {"hidden_sizes": (8,), "learning_starts": 100, "buffer_size": 500, "batch_size": 32}
+
+
 def test_train_reports_what_the_program_cache_did(tmp_path, cache_off_afterwards):
-    kw = dict(
-        overrides={"hidden_sizes": (8,), "learning_starts": 100, "buffer_size": 500, "batch_size": 32},
-        total_steps=600,
-        eval_episodes=2,
-        progress=False,
-        compile_cache=tmp_path,
-        trace_cache=True,
-    )
+    kw = dict(overrides=TINY_DQN, total_steps=600, eval_episodes=2, progress=False, compile_cache=tmp_path)
+    kw["trace_cache"] = True
     first = train("dqn", "CartPole-v1", [0, 1], **kw)
     second = train("dqn", "CartPole-v1", [0, 1], **kw)
     assert (first.compile_cache["programs_saved"], first.compile_cache["programs_loaded"]) == (3, 0)
@@ -232,13 +229,7 @@ def test_train_reports_what_the_program_cache_did(tmp_path, cache_off_afterwards
     np.testing.assert_array_equal(first.metrics["eval_return"], second.metrics["eval_return"])
 
 
-_PATCHED_RUN = dict(
-    overrides={"hidden_sizes": (8,), "learning_starts": 100, "buffer_size": 500, "batch_size": 32},
-    total_steps=800,
-    eval_episodes=3,
-    progress=False,
-    compiler_options=FAST_COMPILE,
-)
+_PATCHED_RUN = dict(overrides=TINY_DQN, total_steps=800, eval_episodes=3, progress=False, compiler_options=FAST_COMPILE)
 
 
 def _zero_td_loss(monkeypatch):
