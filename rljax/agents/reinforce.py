@@ -326,5 +326,6 @@ reinforce = Agent(
     episodic=True,
     # 8 episodes per update; CartPole-v1's K = 500, so one update budgets 4000
     # computed steps (fewer valid ones while episodes are short): 150 updates.
+    # Tested for 1x-4x its budget: 16/16 seeds >= 475 at 608k, 1.2M and 2.4M env steps.
     presets={"CartPole-v1": {"total_steps": 600_000}},
 )

@@ -154,5 +154,6 @@ tabular_pg = Agent(
     validate=validate,
     episodic=True,
     # GridMaze's time limit is 100 steps; 4 episodes per update = 400 computed steps.
+    # Tested for 1x-4x its budget: every seed's greedy policy reaches the goal (return 1).
     presets={"GridMaze": {"total_steps": 200_000}},
 )
