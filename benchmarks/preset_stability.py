@@ -114,16 +114,15 @@ def discover_presets() -> tuple[list[Preset], list[dict[str, str]]]:
             skipped.append({"agent": name, "reason": f"{type(err).__name__}: {err}"})
     # q_learning first among the agents sharing its table, so it is the one that runs them all.
     order = sorted(agents, key=lambda n: (n != "q_learning", n))
-    owner: dict[int, str] = {}  # id(presets table) -> the agent that runs all of it
+    owner: dict[int, str] = {}  # id(a preset's fields) -> the first agent that has it
     presets = []
     for name in order:
         table = agents[name].presets
-        if not table:
-            continue
-        first = owner.setdefault(id(table), name)
         tabular = getattr(agents[name].config_type, "__name__", "") == "TabularConfig"
         for env_id, fields in table.items():
-            if first != name and env_id not in SHARED_PRESET_ENVS:
+            # A preset shared with an earlier agent (the same fields) runs again only where
+            # SHARED_PRESET_ENVS says; an agent's own preset (SARSA's Taxi-v3) always runs.
+            if owner.setdefault(id(fields), name) != name and env_id not in SHARED_PRESET_ENVS:
                 continue
             env_kwargs = dict(TABULAR_ENV_KWARGS.get(env_id, {})) if tabular else {}
             budget = int(fields.get("total_steps", DEFAULT_TOTAL_STEPS))
