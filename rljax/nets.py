@@ -53,6 +53,9 @@ class MLP(nn.Module):
     ``kernel_init="lecun"`` is Flax's default (LeCun normal); ``"orthogonal"`` uses
     orthogonal matrices scaled by sqrt(2) for the hidden layers and by ``head_scale``
     for the last (the policy-gradient habit: a 0.01 head starts the softmax near uniform).
+    ``layer_norm``: a LayerNorm (learned scale and bias) between each activated layer's
+    Dense and its activation, as in PQN's Q-network; off, the module and its parameters
+    are the plain MLP's.
     """
 
     features: Sequence[int]
@@ -60,6 +63,7 @@ class MLP(nn.Module):
     activation: Activation = "relu"
     kernel_init: KernelInit = "lecun"
     head_scale: float = 1.0
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -72,6 +76,8 @@ class MLP(nn.Module):
             else:
                 x = nn.Dense(width)(x)
             if i < last or self.activate_final:
+                if self.layer_norm:
+                    x = nn.LayerNorm()(x)
                 x = act(x)
         return x
 
@@ -96,14 +102,19 @@ class MinAtarTorso(nn.Module):
     with ``channels`` filters, stride 1, VALID padding, ReLU, then flatten.
 
     Input: one ``[10, 10, C]`` image (MinAtar's binary channels); output: ``[8 * 8 * channels]``.
+    ``layer_norm``: a LayerNorm over each pixel's ``channels`` between the convolution and
+    the ReLU (PQN's MinAtar network, purejaxql's ``pqn_minatar.py``).
     """
 
     channels: int = 16
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = nn.relu(nn.Conv(self.channels, kernel_size=(3, 3), strides=(1, 1), padding="VALID")(x))
-        return x.reshape(-1)
+        x = nn.Conv(self.channels, kernel_size=(3, 3), strides=(1, 1), padding="VALID")(x)
+        if self.layer_norm:
+            x = nn.LayerNorm()(x)
+        return nn.relu(x).reshape(-1)
 
 
 class QNetwork(nn.Module):
@@ -122,6 +133,8 @@ class QNetwork(nn.Module):
         ``embedding_dim`` entries, followed by the hidden layers and the head.
       cnn_channels: filters of the CNN torso.
       num_obs_categories, embedding_dim: the embedding's rows and width.
+      layer_norm: a LayerNorm before every ReLU (the CNN's and the hidden layers'), as in
+        PQN (Gallici et al., 2025); the head stays linear.
     """
 
     num_actions: int
@@ -130,6 +143,7 @@ class QNetwork(nn.Module):
     cnn_channels: int = 16
     num_obs_categories: int = 0
     embedding_dim: int = 16
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
@@ -139,9 +153,9 @@ class QNetwork(nn.Module):
             if not self.hidden_sizes:
                 return x
         elif self.torso == "cnn":
-            x = MinAtarTorso(self.cnn_channels)(jnp.asarray(obs, jnp.float32))
+            x = MinAtarTorso(self.cnn_channels, self.layer_norm)(jnp.asarray(obs, jnp.float32))
         elif self.torso == "mlp":
             x = jnp.asarray(obs, jnp.float32).reshape(-1)
         else:
             raise ValueError(f"unknown torso {self.torso!r}; allowed: {', '.join(TORSOS)}")
-        return MLP((*self.hidden_sizes, self.num_actions))(x)
+        return MLP((*self.hidden_sizes, self.num_actions), layer_norm=self.layer_norm)(x)

@@ -34,6 +34,7 @@ _AGENTS: dict[str, str] = {
     "reinforce": "rljax.agents.reinforce:reinforce",
     "muzero": "rljax.agents.muzero:muzero",
     "ppo": "rljax.agents.ppo:ppo",
+    "pqn": "rljax.agents.pqn:pqn",
 }
 _BASE_NAMES = ("Agent", "Clock", "Transition")
 _PATH_FORMS = "'package.module:attribute' or 'path/to/file.py:attribute'"
