@@ -109,6 +109,7 @@ from rljax.agents.distributions import (
     gaussian_log_prob,
     gaussian_sample,
 )
+from rljax.agents.minibatches import minibatch_epochs
 from rljax.agents.normalize import (
     RewardScalingState,
     RunningStats,
@@ -440,13 +441,9 @@ def update(
         updates, opt_state = tx.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), {**metrics, "loss": loss}
 
-    def epoch(carry, epoch_key):
-        order = jax.random.permutation(epoch_key, n)
-        minibatches = jax.tree.map(lambda x: x[order].reshape((config.num_minibatches, -1) + x.shape[1:]), data)
-        return jax.lax.scan(gradient_step, carry, minibatches)
-
-    epoch_keys = jax.random.split(key, config.num_epochs)
-    (params, opt_state), metrics = jax.lax.scan(epoch, (state.params, state.opt_state), epoch_keys)
+    (params, opt_state), metrics = minibatch_epochs(
+        key, (state.params, state.opt_state), data, gradient_step, config.num_epochs, config.num_minibatches
+    )
     obs_stats = state.obs_stats
     if config.normalize_obs:  # after the epochs: they read the statistics acting read
         obs_stats = update_running_stats(obs_stats, encode_observation(batch.obs, state.num_obs_categories))
