@@ -323,6 +323,23 @@ def validate(config: PQNConfig, env: Any, env_params: Any) -> None:
 
 # --- Tuned presets (``rljax train pqn --env ...`` starts from these) --------------------
 
+_CARTPOLE = {
+    "total_steps": 153_600,  # 300 updates of 16 envs x 32 steps
+    "evaluations": 5,
+    "num_envs": 16,
+    "rollout_length": 32,
+    "num_epochs": 4,
+    "num_minibatches": 4,
+    "hidden_sizes": (128, 128),
+    "learning_rate": 5e-4,
+    "learning_rate_end_fraction": 0.0,
+    "schedule_steps": 153_600,
+    "q_lambda": 0.9,
+    "reward_scale": 0.1,
+    "epsilon_end": 0.3,
+    "epsilon_decay_fraction": 0.2,
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     # CartPole-v1: 16 envs x 32-step rollouts, 4 epochs of 4 minibatches (a gradient step per
     # 32 env steps, purejaxql's ratio), 2 x 128 LayerNorm, reward scale 0.1, lambda 0.9,
@@ -332,42 +349,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # train in ~12 s on 2 CPU cores (DQN's 46k-step preset: ~4 s). Scaling the
     # observations as DQN's preset does made no difference (32/32 either way): the LayerNorm
     # after the first layer takes out their scale.
-    "CartPole-v1": {
-        "total_steps": 153_600,  # 300 updates of 16 envs x 32 steps
-        "evaluations": 5,
-        "num_envs": 16,
-        "rollout_length": 32,
-        "num_epochs": 4,
-        "num_minibatches": 4,
-        "hidden_sizes": (128, 128),
-        "learning_rate": 5e-4,
-        "learning_rate_end_fraction": 0.0,
-        "schedule_steps": 153_600,
-        "q_lambda": 0.9,
-        "reward_scale": 0.1,
-        "epsilon_end": 0.3,
-        "epsilon_decay_fraction": 0.2,
-    },
+    "CartPole-v1": _CARTPOLE,
     # Acrobot-v1: CartPole's preset at lr 1e-3. 16 seeds, 100-episode greedy evaluations:
     # every seed >= -100 at the end on seeds 0-15 (mean -84.1, worst -91.8) and on 16-31
     # (-86.1, worst -94.1), the same at 2x the budget; at 102k steps 15/16 (lr 1e-3,
     # lambda 0.9) and 16/16 (lambda 0.65).
-    "Acrobot-v1": {
-        "total_steps": 153_600,
-        "evaluations": 5,
-        "num_envs": 16,
-        "rollout_length": 32,
-        "num_epochs": 4,
-        "num_minibatches": 4,
-        "hidden_sizes": (128, 128),
-        "learning_rate": 1e-3,
-        "learning_rate_end_fraction": 0.0,
-        "schedule_steps": 153_600,
-        "q_lambda": 0.9,
-        "reward_scale": 0.1,
-        "epsilon_end": 0.3,
-        "epsilon_decay_fraction": 0.2,
-    },
+    "Acrobot-v1": {**_CARTPOLE, "learning_rate": 1e-3},
     # Breakout-MinAtar: purejaxql's MinAtar configuration (lr 5e-4 annealed, lambda 0.65,
     # epsilon 1 -> 0.05 over a tenth of the run, 2 epochs, 128-transition minibatches) at a
     # CPU-sized budget: 32 envs x 32 steps (purejaxql: 128 x 32), 480 updates, and the MinAtar
