@@ -14,7 +14,7 @@ measurement gets its own compile cache and its own peak memory, and reports:
 * peak memory: the subprocess's maximum resident set size (``ru_maxrss``),
 * fraction solved: each seed's final *greedy* policy over 100 fresh episodes of
   CartPole-v1, mean return >= 475, measured the same way for both libraries
-  (``rljax.evaluate.evaluate``, outside the timings).
+  (``rljax.training.evaluate.evaluate``, outside the timings).
 
 Matched hyperparameters (:data:`MATCHED`): rljax's earlier (squared-error, 200k-step)
 CartPole-v1 preset, field by field -- 16 environments, one gradient step of batch 128 after every vector step, a
@@ -202,7 +202,7 @@ def _train_rejax(algo, env, env_params, num_seeds: int) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from rljax.evaluate import evaluate
+    from rljax.training.evaluate import evaluate
 
     keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
     start = time.perf_counter()
@@ -324,7 +324,7 @@ def _timed(fn, *args) -> float:
     """Median of 3 runs of a compiled ``fn(*args)`` (compiled once first), in seconds.
 
     The arguments' leading (seed) axis is split over the local devices, as ``rljax
-    train`` splits its lanes (2 CPU devices by default, rljax/host_devices.py), so the
+    train`` splits its lanes (2 CPU devices by default, rljax/training/devices.py), so the
     parts are timed on the same hardware share as the run they are compared with.
     """
     import jax
@@ -359,7 +359,7 @@ def breakdown(num_seeds: int, total_steps: int | None, lane_width: int) -> dict:
 
     import rljax
     from rljax.agents import dqn
-    from rljax.batch import stack_configs
+    from rljax.training.lanes import stack_configs
 
     plan = rljax.build("dqn", ENV_ID, total_steps=total_steps)
     config, loop = plan.configs[0], plan.loop
@@ -415,7 +415,7 @@ def breakdown(num_seeds: int, total_steps: int | None, lane_width: int) -> dict:
 
     def evaluations_alone(key, agent_state, cfg):
         from rljax.agents.base import Clock
-        from rljax.evaluate import evaluate
+        from rljax.training.evaluate import evaluate
 
         def policy(k, obs):
             return dqn.act(k, agent_state, obs, cfg, Clock.start(steps), False)

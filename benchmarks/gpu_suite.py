@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from rljax.defaults import DEFAULT_LANE_WIDTH
+from rljax._defaults import DEFAULT_LANE_WIDTH
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLVED = {"CartPole-v1": 475.0, "Taxi-v3": 7.0}
@@ -155,7 +155,7 @@ def run_cell(spec: dict) -> dict:
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["overrides"].items()}
     options = None
     if spec.get("fast_compile"):
-        from rljax.batch import FAST_COMPILE as options
+        from rljax.training.batch import FAST_COMPILE as options
     if spec["kind"] == "invariance":
         return invariance(spec["batch"], spec["steps"], overrides, spec["eval_episodes"], options)
     seeds = list(range(spec["seeds"]))

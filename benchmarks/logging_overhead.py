@@ -5,7 +5,7 @@ segment program), timed in one process, best of ``--repeats``:
 
   quiet       segments called from Python, nothing between them
   logged      + a tqdm progress bar and every segment's metrics appended to a CSV
-  tensorboard + `--log tensorboard` on top of that (rljax.loggers: an event file per
+  tensorboard + `--log tensorboard` on top of that (rljax.runs.loggers: an event file per
                 seed plus the mean and IQM, the hyperparameters, flushed every 5 s)
   one-program the whole run as a single XLA program, in the same lanes of 8
 
@@ -22,11 +22,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from rljax.batch import BatchRunner, Lanes, _over_lanes, seed_keys, stack_configs
-from rljax.configs import config_dict
-from rljax.experiment import build
-from rljax.loggers import SegmentLogger, hparams_of
-from rljax.runs import MetricsTable, metrics_rows
+from rljax.runs.loggers import SegmentLogger, hparams_of
+from rljax.runs.metrics import MetricsTable, metrics_rows
+from rljax.training.batch import BatchRunner
+from rljax.training.configs import config_dict
+from rljax.training.lanes import Lanes, _over_lanes, seed_keys, stack_configs
+from rljax.training.plan import build
 
 
 def main() -> None:

@@ -28,8 +28,9 @@ import jax.numpy as jnp
 import rljax
 from rljax.agents.base import Clock
 from rljax.agents.muzero import MuZeroConfig, act_with_extras, init, muzero
-from rljax.experiment import make_config, train
-from rljax.files import write_json_atomic
+from rljax.experiment import train
+from rljax.runs.files import write_json_atomic
+from rljax.training.configs import make_config
 
 ENV_ID = "CartPole-v1"
 

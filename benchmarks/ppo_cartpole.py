@@ -7,7 +7,7 @@ Each row is a cold subprocess (no compile cache) that trains 16 seeds (``--seeds
   seconds (running it), and their sum: the time to a trained batch of seeds;
 * the fraction of seeds solved: each seed's final policy acting greedily (argmax) over
   100 fresh episodes of CartPole-v1 with its 500-step limit, mean return >= 475, by the
-  same evaluator for every row (``rljax.evaluate.evaluate``, outside the timings);
+  same evaluator for every row (``rljax.training.evaluate.evaluate``, outside the timings);
 * for rljax, the env steps at which each seed's greedy evaluation first reached 475 and
   from which it held it to the end (``steps_to_threshold`` / ``steps_to_held_threshold``).
 
@@ -118,7 +118,7 @@ def run_purejaxrl(purejaxrl_dir: str, num_seeds: int) -> dict:
     gymnax.make = lambda *a, **kw: (lambda env, params: (LegacyStepAPIWrapper(env), params))(*make(*a, **kw))
     import ppo  # purejaxrl/ppo.py
 
-    from rljax.evaluate import evaluate
+    from rljax.training.evaluate import evaluate
 
     keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
     start = time.perf_counter()

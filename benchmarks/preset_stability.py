@@ -104,7 +104,7 @@ class Preset:
 def discover_presets() -> tuple[list[Preset], list[dict[str, str]]]:
     """Every built-in agent's presets, and the agents that could not be loaded (with why)."""
     from rljax.agents import agent_names, get_agent
-    from rljax.experiment import DEFAULT_TOTAL_STEPS
+    from rljax.training.plan import DEFAULT_TOTAL_STEPS
 
     agents, skipped = {}, []
     for name in agent_names():
@@ -399,7 +399,7 @@ def run_benchmark(
     """Every preset at every multiple on ``seeds``: the report (also written to ``out`` after each cell)."""
     import jax
 
-    from rljax.files import write_json_atomic
+    from rljax.runs.files import write_json_atomic
 
     report: dict[str, Any] = {"cells": []}
     if out is not None and append and Path(out).is_file():

@@ -2,7 +2,7 @@
 
 jaxlib 0.10's CPU LAPACK kernels can deadlock XLA's thread pool when batched
 LAPACK calls (the QR of orthogonal initialisers, vmapped over seeds) start
-together (see the note in ``rljax/batch.py``). The hang is a race: about one
+together (see the note in ``rljax/training/batch.py``). The hang is a race: about one
 REINFORCE run in ten on a 2-core machine before the fix. This script runs the
 same short training many times, each as its own process under a timeout, and
 counts the runs that finished, failed and hung::
@@ -36,8 +36,9 @@ TRAIN_ARGS = {
 
 INIT_PROGRAM = """
 import sys, jax
-from rljax.experiment import build
-from rljax.batch import BatchRunner, Lanes, seed_keys, stack_configs
+from rljax.training.plan import build
+from rljax.training.batch import BatchRunner
+from rljax.training.lanes import Lanes, seed_keys, stack_configs
 built = build(sys.argv[1], "CartPole-v1", total_steps=10000)
 # build() returns a Plan; older checkouts (--repo) returned (loop, configs).
 loop, configs = (built.loop, built.configs) if hasattr(built, "loop") else built

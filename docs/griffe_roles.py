@@ -1,9 +1,9 @@
 """Griffe extension: the docstrings' Sphinx roles become links on the API pages.
 
 Some docstrings write ``:class:`Agent```, ``:func:`rljax.train``` or
-``:mod:`rljax.batch```. Markdown has no roles, so this rewrites each one, once the
+``:mod:`rljax.training.batch```. Markdown has no roles, so this rewrites each one, once the
 package is loaded, into an optional cross-reference: the name is resolved in the
-docstring's own scope (``Agent`` inside ``rljax.loop`` is ``rljax.agents.base.Agent``;
+docstring's own scope (``Agent`` inside ``rljax.training.loop`` is ``rljax.agents.base.Agent``;
 ``rljax.train`` is where ``rljax.__getattr__`` finds it), and links to that object's
 entry when an API page shows it; otherwise it stays inline code. A leading ``~``
 (show the last component only) is honoured.

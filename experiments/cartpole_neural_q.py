@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rljax.analysis.plots import plot_curves
 from rljax.envs import SOLVED_AT
 from rljax.experiment import train
-from rljax.files import write_json_atomic
-from rljax.plots import plot_curves
+from rljax.runs.files import write_json_atomic
 
 ENV_ID = "CartPole-v1"
 

@@ -12,9 +12,9 @@ time-limit truncations bootstrap (only real terminations do not).
 import argparse
 from pathlib import Path
 
+from rljax.analysis.plots import plot_curves
 from rljax.experiment import train
-from rljax.files import write_json_atomic
-from rljax.plots import plot_curves
+from rljax.runs.files import write_json_atomic
 
 SETTINGS = {
     "the CartPole Q Learning tutorial (alpha 0.1, gamma 0.9, 1 env)": dict(

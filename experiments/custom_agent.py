@@ -124,7 +124,7 @@ def main() -> None:
     import numpy as np
 
     import rljax
-    from rljax.runs import read_spec
+    from rljax.runs.manifest import read_spec
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="Taxi-v3")

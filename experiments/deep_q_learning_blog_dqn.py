@@ -39,15 +39,16 @@ import numpy as np
 
 import rljax
 from rljax.agents import get_agent
-from rljax.batch import BatchRunner, Lanes, seed_keys, stack_configs
-from rljax.configs import config_dict
+from rljax.analysis.plots import plot_curves
 from rljax.envs import SOLVED_AT, register
 from rljax.envs.shaping import failure_penalty
-from rljax.experiment import build
-from rljax.files import write_json_atomic
-from rljax.loop import make_loop
-from rljax.plots import plot_curves
-from rljax.runs import versions
+from rljax.runs.files import write_json_atomic
+from rljax.runs.manifest import versions
+from rljax.training.batch import BatchRunner
+from rljax.training.configs import config_dict
+from rljax.training.lanes import Lanes, seed_keys, stack_configs
+from rljax.training.loop import make_loop
+from rljax.training.plan import build
 
 ENV_ID = "CartPole-v1"
 SHAPED_ID = "CartPole-v1-FailurePenalty"

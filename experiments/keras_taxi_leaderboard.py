@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from rljax.agents.dqn import PRESETS as DQN_PRESETS
+from rljax.analysis.plots import plot_curves
 from rljax.envs import SOLVED_AT
 from rljax.experiment import train
-from rljax.files import write_json_atomic
-from rljax.plots import plot_curves
+from rljax.runs.files import write_json_atomic
 
 ENV_ID = "Taxi-v3"
 GAMES = (100, 250, 500)

@@ -13,7 +13,7 @@ The keras-rl lecture ("Bonus: Reinforcement Learning") has
    priors (20 pulls, then the Beta posteriors plotted), and epsilon-greedy as an
    exercise.
 
-This script recomputes the table with :func:`rljax.planning.q_value_iteration` (in
+This script recomputes the table with :func:`rljax.classic.planning.q_value_iteration` (in
 float64) and prints the greedy policy; repeats the 20-pull Thompson demo and plots
 its posteriors; then runs epsilon-greedy (epsilon 0.1), UCB1 and Thompson sampling
 over many independent runs (default 2000 runs x 1000 pulls, all runs of a strategy
@@ -46,7 +46,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from rljax import bandits, planning  # noqa: E402
+from rljax.classic import bandits, planning  # noqa: E402
 from rljax.envs.tabular import model_from_dense  # noqa: E402
 from rljax.envs.tabular_mdp import three_state_mdp  # noqa: E402
 

@@ -34,9 +34,9 @@ import json
 from pathlib import Path
 
 from rljax.agents import get_agent
+from rljax.analysis.plots import plot_curves
 from rljax.envs import SOLVED_AT
 from rljax.experiment import train
-from rljax.plots import plot_curves
 
 ENV_ID = "CartPole-v1"
 

@@ -42,8 +42,8 @@ import jax.numpy as jnp
 import rljax
 from rljax.agents import get_agent
 from rljax.agents.base import Clock
-from rljax.configs import make_config
 from rljax.experiment import train
+from rljax.training.configs import make_config
 
 METHODS = {
     # agent name -> (config overrides, total env steps per seed)

@@ -2,7 +2,7 @@
 
 Breakout-MinAtar (gymnax) is a 10x10 Breakout with 4 binary channels (paddle, ball,
 trail, bricks) and 3 actions; a random policy scores about 0.5-1 per episode. The
-agent is rljax's DQN with the ``cnn`` torso of :mod:`rljax.nets` (one 3x3
+agent is rljax's DQN with the ``cnn`` torso of :mod:`rljax.agents.nets` (one 3x3
 convolution with 16 filters, as in the MinAtar paper's DQN baseline, then a
 128-unit hidden layer): the ``dqn`` preset for ``Breakout-MinAtar`` (see
 ``rljax/agents/dqn.py``), which this script uses unless ``--set`` overrides it.
@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from rljax.analysis.plots import plot_curves
 from rljax.experiment import train
-from rljax.files import write_json_atomic
-from rljax.plots import plot_curves
+from rljax.runs.files import write_json_atomic
 
 ENV_ID = "Breakout-MinAtar"
 

@@ -61,7 +61,7 @@ def main() -> int:
             pass  # not in a cluster: run on this machine alone
 
     from rljax.experiment import train
-    from rljax.interrupts import RunInterrupted
+    from rljax.training.interrupts import RunInterrupted
 
     try:
         result = train(

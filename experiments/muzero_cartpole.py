@@ -52,7 +52,7 @@ import numpy as np
 
 from rljax.envs import SOLVED_AT
 from rljax.experiment import train
-from rljax.files import write_json_atomic
+from rljax.runs.files import write_json_atomic
 
 ENV_ID = "CartPole-v1"
 
@@ -131,7 +131,7 @@ def plot(path: Path, curves, seeds: int) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from rljax.files import write_bytes_atomic
+    from rljax.runs.files import write_bytes_atomic
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     handles, labels = [], []

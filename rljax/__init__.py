@@ -12,8 +12,9 @@ The Python API does what the command line does::
 Everything is imported on first use, so ``import rljax`` (and ``rljax --help``) stays cheap.
 """
 
-from rljax import _deferred_imports, host_devices
+from rljax import _deferred_imports
 from rljax._version import __version__
+from rljax.training import devices as host_devices
 
 _deferred_imports.install()  # gymnax's import-time seaborn: ~5 s per process (see the module)
 host_devices.configure()  # 2 CPU devices, before JAX starts (see the module)
@@ -23,9 +24,9 @@ _LAZY = {
     "registered_ids": "rljax.envs:registered_ids",
     "train": "rljax.experiment:train",
     "sweep": "rljax.sweeps:sweep",
-    "build": "rljax.experiment:build",
-    "report": "rljax.report_tables:report",
-    "load_policy": "rljax.policies:load_policy",
+    "build": "rljax.training.plan:build",
+    "report": "rljax.analysis.report_tables:report",
+    "load_policy": "rljax.policies.trained:load_policy",
     "get_agent": "rljax.agents:get_agent",
     "agent_names": "rljax.agents:agent_names",
 }

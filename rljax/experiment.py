@@ -3,247 +3,34 @@
 It resolves names to an agent and an environment, applies the tuned preset for
 the pair and the user's overrides, validates everything before anything is
 traced, then trains every (configuration, seed) pair as one compiled program
-(:mod:`rljax.batch`) with an optional progress bar.
+(:mod:`rljax.training.batch`) with an optional progress bar.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import jax
 import numpy as np
 
-from rljax import compile_cache as compile_cache_module
-from rljax import host_devices
-from rljax.agents import Agent, agent_names, agent_ref, get_agent
-from rljax.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE, BatchRunner, Lanes, seed_keys, stack_configs, to_host
-from rljax.configs import config_dict, make_config
-from rljax.envs import make
-from rljax.envs.registry import is_builtin as is_builtin_env
-from rljax.files import check_out_dir, lock_folder, prepare_out_dir, releases_folder_locks, write_json_atomic
-from rljax.interrupts import RunInterrupted, StopOnSignal
-from rljax.loop import Loop, make_loop
-from rljax.program_cache import ProgramCache
+from rljax.agents import Agent
 from rljax.results import MetricsStreams, TrainResult, write_config_outputs
-from rljax.runs import (
-    FULL_STATE_FILE,
-    check_resume,
-    load_checkpoint,
-    manifest,
-    run_spec,
-    save_agent_states,
-    save_checkpoint,
-)
-from rljax.watchdog import DEFAULT_MIN_SECONDS, Watchdog
-
-DEFAULT_TOTAL_STEPS = 100_000
-DEFAULT_EVAL_EPISODES = 100
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A resolved and validated run, ready for :func:`train`: what :func:`build` returns.
-
-    ``configs[i]`` is the agent's preset with ``overrides[i]`` applied; ``loop`` is
-    the compiled-program recipe for them. ``total_steps`` is what was asked for
-    (``None``: the preset's); ``loop.schedule.total_steps`` is what will run.
-    """
-
-    agent: Agent
-    env_id: str
-    env_kwargs: dict[str, Any]
-    overrides: list[dict[str, Any]]
-    configs: list[Any]
-    loop: Loop
-    total_steps: int | None
-    eval_every: int | None
-    eval_episodes: int
-
-    def run_spec(
-        self, command: str, seeds: Sequence[int], lane_width: int, fast_compile: bool, config: int | None = None
-    ) -> dict[str, Any]:
-        """``run.json`` of this plan (of its configuration ``config`` only, for a sweep's folder)."""
-        overrides = self.overrides if config is None else [self.overrides[config]]
-        return run_spec(
-            command,
-            agent_ref(self.agent),  # a custom agent by its import path: load_policy rebuilds it
-            self.env_id,
-            self.env_kwargs,
-            seeds,
-            overrides,
-            self.total_steps,
-            self.eval_every,
-            self.eval_episodes,
-            lane_width,
-            fast_compile,
-        )
-
-
-def build(
-    agent: str | Agent,
-    env_id: str,
-    overrides: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
-    *,
-    env_kwargs: dict[str, Any] | None = None,
-    total_steps: int | None = None,
-    eval_every: int | None = None,
-    eval_episodes: int = DEFAULT_EVAL_EPISODES,
-) -> Plan:
-    """Resolves and validates a run (names, preset, overrides, environment, schedule); traces nothing.
-
-    Every error a run's configuration can have is raised here, before anything is
-    traced or written. ``train(plan, seeds)`` runs the result without checking again.
-    Besides config fields, a preset may hold ``total_steps`` (env steps per seed, used
-    when ``total_steps`` is None) and ``evaluations`` (how many evaluations the run has,
-    used when ``eval_every`` is None; otherwise one every ``total_steps / 20``).
-    """
-    agent = get_agent(agent) if isinstance(agent, str) else agent
-    env_kwargs = dict(env_kwargs or {})
-    env, env_params = make(env_id, **env_kwargs)
-    preset = agent.preset(env_id)  # tuned defaults live with the agent
-    preset_steps = preset.pop("total_steps", DEFAULT_TOTAL_STEPS)
-    preset_evaluations = preset.pop("evaluations", None)  # a preset's evaluation cadence, if it has one
-    overrides = [dict(overrides or {})] if overrides is None or isinstance(overrides, dict) else list(overrides)
-    if not overrides:
-        raise ValueError("overrides must be a dict or a non-empty list of dicts")
-    configs = [make_config(agent, {**preset, **o}) for o in overrides]
-    if total_steps is not None and int(total_steps) < 1:
-        raise ValueError(f"total_steps must be >= 1 env step; got {total_steps}")
-    if int(eval_episodes) < 1:
-        raise ValueError(f"eval_episodes must be >= 1; got {eval_episodes}")
-    steps = int(total_steps if total_steps is not None else preset_steps)
-    loop = make_loop(
-        env,
-        env_params,
-        agent,
-        configs[0],
-        total_steps=steps,
-        eval_every=eval_every if eval_every is not None or not preset_evaluations else steps // preset_evaluations,
-        eval_episodes=int(eval_episodes),
-    )  # make_loop validates configs[0] (its static fields shape the loop); the others here
-    for c in configs[1:]:
-        agent.validate(c, env, env_params)
-    return Plan(agent, env_id, env_kwargs, overrides, configs, loop, total_steps, eval_every, int(eval_episodes))
-
-
-def program_cache(plan: Plan, folder: Path | None, trace_cache: bool = True) -> ProgramCache | None:
-    """The traced-program cache of ``plan``'s programs (:mod:`rljax.program_cache`), or None.
-
-    Only when asked (``trace_cache``), and only where the key can name everything the
-    trace reads: a built-in agent on a built-in or gymnax environment, in a
-    single-process run, with the compile cache on.
-    """
-    if not trace_cache or folder is None or jax.process_count() > 1:
-        return None
-    if agent_ref(plan.agent) not in agent_names() or not is_builtin_env(plan.env_id):
-        return None
-    loop = plan.loop
-    identity = {
-        "agent": plan.agent.name,
-        "env_id": plan.env_id,
-        "env_kwargs": plan.env_kwargs,
-        # The loop was built from the first configuration (its static fields shape it).
-        "config": config_dict(plan.configs[0]),
-        "num_envs": loop.num_envs,
-        "rollout_length": loop.rollout_length,
-        "schedule": dataclasses.asdict(loop.schedule),
-    }
-    return ProgramCache(folder, json.dumps(identity, sort_keys=True, default=repr))
-
-
-def _as_plan(agent: str | Agent | Plan, env_id: str | None, overrides: Any, **build_kwargs: Any) -> Plan:
-    """``agent`` itself when it is a :class:`Plan` (then nothing else may say what to build)."""
-    if isinstance(agent, Plan):
-        given = {k: v for k, v in {"env_id": env_id, "overrides": overrides, **build_kwargs}.items() if v is not None}
-        if given:
-            raise ValueError(f"train(plan, ...) takes these from the plan; do not pass {', '.join(sorted(given))}")
-        return agent
-    if env_id is None:
-        raise ValueError("train needs an environment id (or a Plan from rljax.build)")
-    build_kwargs = {k: v for k, v in build_kwargs.items() if v is not None}
-    return build(agent, env_id, overrides, **build_kwargs)
-
-
-def check_run_options(
-    seeds: Sequence[int],
-    lane_width: int,
-    num_devices: int | None,
-    watchdog_seconds: float | None,
-    checkpoint_every: int | None,
-) -> list[int]:
-    """Checks how a run is laid out and watched (before anything is written); returns the seeds as ints."""
-    host_devices.check()  # otherwise a bad RLJAX_CPU_DEVICES would leave JAX's count silently
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ValueError("need at least one seed")
-    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct non-negative integers; got {seeds}")
-    if int(lane_width) < 1:
-        raise ValueError(f"lane_width must be >= 1; got {lane_width}")
-    available = len(_devices())
-    if num_devices is not None and not 1 <= int(num_devices) <= available:
-        raise ValueError(f"num_devices must be in [1, {available}] (available devices); got {num_devices}")
-    if watchdog_seconds is not None and not watchdog_seconds >= 0:
-        raise ValueError(f"watchdog_seconds must be >= 0 (0 = off); got {watchdog_seconds}")
-    if checkpoint_every is not None and int(checkpoint_every) <= 0:
-        raise ValueError(f"checkpoint_every must be > 0 env steps; got {checkpoint_every}")
-    return seeds
-
-
-def _devices() -> list[Any]:
-    # After jax.distributed.initialize() (multi-host), shard over every process's devices.
-    return jax.devices() if jax.process_count() > 1 else jax.local_devices()
-
-
-def _on_every_process(step: Callable[[], Any], what: str) -> Any:
-    """``step()``; in a multi-process run, an error on any process is an error on every one.
-
-    Why: the processes meet in collectives every segment, so one that stops alone (a
-    folder in use, a full disk) would leave the others waiting forever. The check is a
-    collective, so it is also a barrier: no process goes on before ``step`` is done on all.
-    """
-    if jax.process_count() == 1:
-        return step()
-    from jax.experimental.multihost_utils import process_allgather
-
-    result, error = None, None
-    try:
-        result = step()
-    except Exception as err:
-        error = err
-    failed = np.flatnonzero(np.asarray(process_allgather(np.int32(error is not None))))
-    if error is not None:
-        raise error
-    if failed.size:
-        raise RuntimeError(f"{what} failed on process {', '.join(map(str, failed))} (see its error)")
-    return result
-
-
-class _StopRequested:
-    """``should_stop`` of a run: in a multi-process one, True on every process once any got a signal.
-
-    Why: a cluster signals each process on its own, a little apart (or only some); all must
-    stop before the same segment, or the others wait for it in that segment's collectives.
-    :attr:`signum` is the signal that stopped the run (the highest, if several came).
-    """
-
-    def __init__(self, stopper: StopOnSignal):
-        self.stopper = stopper
-        self.signum: int | None = None
-
-    def __call__(self) -> bool:
-        signum = self.stopper.signum or 0
-        if jax.process_count() > 1:
-            from jax.experimental.multihost_utils import process_allgather
-
-            signum = int(np.asarray(process_allgather(np.int32(signum))).max())
-        self.signum = signum or None
-        return self.signum is not None
+from rljax.runs import compile_cache as compile_cache_module
+from rljax.runs.agent_states import FULL_STATE_FILE, save_agent_states
+from rljax.runs.checkpoints import load_checkpoint, save_checkpoint
+from rljax.runs.files import check_out_dir, prepare_out_dir, write_json_atomic
+from rljax.runs.locks import lock_folder, releases_folder_locks
+from rljax.runs.manifest import check_resume, manifest
+from rljax.training.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE, BatchRunner, to_host
+from rljax.training.configs import config_dict
+from rljax.training.interrupts import RunInterrupted, StopOnSignal
+from rljax.training.lanes import Lanes, seed_keys, stack_configs
+from rljax.training.loop import Loop
+from rljax.training.plan import Plan, as_plan, check_run_options, program_cache, run_devices
+from rljax.training.processes import StopRequested, on_every_process
+from rljax.training.watchdog import DEFAULT_MIN_SECONDS, Watchdog
 
 
 @releases_folder_locks  # the run folder's writer lock, taken below, goes when train returns or raises
@@ -289,11 +76,11 @@ def train(
       total_steps: env steps per seed (default: the preset's).
       eval_every: env steps between evaluations (default: as in :func:`build`).
       eval_episodes: episodes per evaluation (default 100).
-      lane_width: runs per vmapped lane (see :mod:`rljax.batch`).
+      lane_width: runs per vmapped lane (see :mod:`rljax.training.batch`).
       on_segment: called between compiled segments with that segment's metrics.
       progress: show the progress bar of the command line (env steps/s, ETA, latest eval
         return) on stderr; False: none.
-      compiler_options: XLA options; ``rljax.batch.FAST_COMPILE`` compiles small
+      compiler_options: XLA options; ``rljax.training.batch.FAST_COMPILE`` compiles small
         programs several times faster and runs them slower (for short runs).
       checkpoint_dir: save the whole training state in this folder every
         ``checkpoint_every`` env steps per seed.
@@ -305,7 +92,7 @@ def train(
         of them); per-seed results are the same as on one device.
       watchdog_seconds: if no segment finishes for this long (or 20x the slowest
         segment so far, whichever is longer), print every thread's stack and end
-        the process with exit code 4 (:mod:`rljax.watchdog`); 0 or None: never.
+        the process with exit code 4 (:mod:`rljax.training.watchdog`); 0 or None: never.
       watchdog_advice: a line the watchdog adds to its error (e.g. how to resume).
       out: write the run folder of ``rljax train`` there (``run.json``,
         ``manifest.json``, ``metrics.csv`` streamed segment by segment,
@@ -315,11 +102,11 @@ def train(
         is created. ``resume=True`` continues the run in ``out``.
       overwrite: replace an existing ``out`` folder.
       argv: the command line recorded in ``manifest.json`` (default: this process's).
-      compile_cache: JAX's persistent compilation cache (:mod:`rljax.compile_cache`):
+      compile_cache: JAX's persistent compilation cache (:mod:`rljax.runs.compile_cache`):
         None = on, in the user cache folder unless ``$RLJAX_COMPILE_CACHE`` says
         otherwise; False = off; a path = that folder.
       trace_cache: also reuse traced programs saved in the compile-cache folder
-        (:mod:`rljax.program_cache`; built-in agents and environments only), skipping
+        (:mod:`rljax.runs.program_cache`; built-in agents and environments only), skipping
         Python's tracing on a repeated run. Off by default: an entry is checked against
         the source files, not against the functions in memory, so in a process that
         replaced or wrapped a function (a notebook, a script that patches an agent) it
@@ -329,7 +116,7 @@ def train(
         whole final state, replay buffer included (``agent_state.msgpack`` holds what
         the trained policy needs, see :attr:`Agent.policy_state`).
     """
-    plan = _as_plan(
+    plan = as_plan(
         agent,
         env_id,
         overrides,
@@ -350,7 +137,7 @@ def train(
     config_ids = [c for c in range(len(configs)) for _ in seeds]
     keys = seed_keys(run_seeds)
     batched = stack_configs([configs[c] for c in config_ids])
-    devices = _devices()
+    devices = run_devices()
     num_devices = len(devices) if num_devices is None else int(num_devices)
     lanes = Lanes(len(run_seeds), lane_width, num_devices)
     runner = BatchRunner(loop, lanes, devices)
@@ -370,10 +157,10 @@ def train(
                     lock_folder(folder, argv)  # before reading it: one writer per folder
                 check_resume(folder, spec)
 
-            _on_every_process(open_folder, "opening the run folder")
+            on_every_process(open_folder, "opening the run folder")
         else:
             if jax.process_count() > 1:  # every process refuses an existing folder before process 0 empties it
-                _on_every_process(lambda: check_out_dir(folder, overwrite), "checking the run folder")
+                on_every_process(lambda: check_out_dir(folder, overwrite), "checking the run folder")
 
             def make_folder():
                 if writer:
@@ -381,7 +168,7 @@ def train(
                     write_json_atomic(made / "run.json", spec)
                     write_json_atomic(made / "manifest.json", manifest(seeds, list(argv) if argv else None, cache_dir))
 
-            _on_every_process(make_folder, "creating the run folder")
+            on_every_process(make_folder, "creating the run folder")
         checkpoint_dir = folder
         streams = MetricsStreams([folder], seeds) if writer else None
         user_on_segment = on_segment
@@ -423,11 +210,11 @@ def train(
             on_segment(i, metrics)
 
     def checkpoint(state, history):
-        _on_every_process(lambda: save_checkpoint(checkpoint_dir, state, history, segment_seconds), "a checkpoint")
+        on_every_process(lambda: save_checkpoint(checkpoint_dir, state, history, segment_seconds), "a checkpoint")
 
     start = time.perf_counter()
     with StopOnSignal() as stopper:  # Ctrl-C / SIGTERM: finish the segment, save, then stop
-        should_stop = _StopRequested(stopper)
+        should_stop = StopRequested(stopper)
         state, metrics = runner.run(
             keys,
             batched,

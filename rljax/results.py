@@ -15,8 +15,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rljax.files import write_json_atomic
-from rljax.runs import MetricsTable, metrics_rows
+from rljax.runs.files import write_json_atomic
+from rljax.runs.metrics import MetricsTable, metrics_rows
 
 
 @dataclass
@@ -48,7 +48,7 @@ class TrainResult:
 
     def agent_states(self) -> Any:
         """Every run's final agent state, leading axis = run (padding dropped)."""
-        from rljax.batch import Lanes
+        from rljax.training.lanes import Lanes
 
         lanes = Lanes(len(self.seeds), self.lane_width, self.num_devices)
         return lanes.unpack(self.final_state.agent_state)
@@ -84,11 +84,11 @@ class TrainResult:
 
         Steps and seconds are None where the last evaluation is below the threshold (the run
         does not hold it at the end), fractions where no evaluation reached it; all are None
-        without a threshold. NaN evaluations count as below (:func:`rljax.stats.held_from`,
-        :func:`rljax.stats.fraction_held`).
+        without a threshold. NaN evaluations count as below (:func:`rljax.analysis.stats.held_from`,
+        :func:`rljax.analysis.stats.fraction_held`).
         """
+        from rljax.analysis.stats import fraction_held, held_from
         from rljax.envs import solved_at
-        from rljax.stats import fraction_held, held_from
 
         threshold, runs = solved_at(self.env_id), len(self.seeds)
         if threshold is None:
@@ -122,7 +122,7 @@ class TrainResult:
 
     def summary(self, config_id: int | None = None) -> dict[str, Any]:
         """The ``summary.json`` contract of ``rljax train`` (for one configuration)."""
-        from rljax.runs import versions
+        from rljax.runs.manifest import versions
 
         idx = self.rows(config_id).tolist()
         cid = self.config_ids[idx[0]]
@@ -188,8 +188,8 @@ class MetricsStreams:
 
 def write_config_outputs(out: Path, result: TrainResult, config_id: int, label: str) -> dict[str, Any]:
     """``summary.json``, ``config.json`` and ``curves.png`` of one configuration of a result."""
+    from rljax.analysis.plots import plot_curves
     from rljax.envs import solved_at
-    from rljax.plots import plot_curves
 
     summary = result.summary(config_id)
     rows = result.rows(config_id)

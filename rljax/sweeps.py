@@ -21,18 +21,20 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
-from rljax import compile_cache
 from rljax.agents import Agent, get_agent
 from rljax.agents.base import config_fields, is_static_field
-from rljax.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE
-from rljax.configs import make_config
 from rljax.envs import solved_at
-from rljax.experiment import DEFAULT_EVAL_EPISODES, Plan, build, check_run_options, save_final_states, train
-from rljax.files import prepare_out_dir, releases_folder_locks, write_json_atomic
-from rljax.interrupts import RunInterrupted
-from rljax.loggers import LogChoice, SegmentLogger, check_logger, hparams_of
+from rljax.experiment import save_final_states, train
 from rljax.results import MetricsStreams, TrainResult, write_config_outputs
-from rljax.runs import manifest
+from rljax.runs import compile_cache
+from rljax.runs.files import prepare_out_dir, write_json_atomic
+from rljax.runs.locks import releases_folder_locks
+from rljax.runs.loggers import LogChoice, SegmentLogger, check_logger, hparams_of
+from rljax.runs.manifest import manifest
+from rljax.training.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE
+from rljax.training.configs import make_config
+from rljax.training.interrupts import RunInterrupted
+from rljax.training.plan import DEFAULT_EVAL_EPISODES, Plan, build, check_run_options
 
 
 def grid_combinations(agent: str | Agent, grid: dict[str, Sequence[Any]]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -126,7 +128,7 @@ def sweep(
     ``allow_recompile``. ``overrides`` apply to every combination; ``out`` writes the
     sweep folder (see the module docstring; ``overwrite`` replaces one); ``log``
     (``"tensorboard"`` or ``"wandb"``, with ``out``) also logs each configuration folder's
-    metrics there (:mod:`rljax.loggers`); the other ``train_kwargs`` go to :func:`train`
+    metrics there (:mod:`rljax.runs.loggers`); the other ``train_kwargs`` go to :func:`train`
     (``lane_width``, ``progress``, ...).
     Every program's configuration is validated before anything is trained or written.
     """
@@ -205,7 +207,7 @@ def sweep(
             _write_config_folders(folder, result, plan, [labels[i] for i in members], seeds, kwargs)
     swept = SweepResult(combos, labels, results, program, config_index)
     if folder is not None:
-        from rljax.plots import plot_curves
+        from rljax.analysis.plots import plot_curves
 
         curves = [(labels[i], *swept.curves(i)) for i in range(len(combos))]
         title = f"{plans[0].agent.name} on {env_id}: sweep"
@@ -230,7 +232,7 @@ def _write_config_folders(
 
 def _program_logger(log: LogChoice, dirs: list[Path], seeds: list[int], plan: Plan, group: str) -> SegmentLogger:
     """The logger of one compiled program: one W&B run / TensorBoard folder per configuration."""
-    from rljax.configs import config_dict
+    from rljax.training.configs import config_dict
 
     hparams = [
         hparams_of(plan.agent.name, plan.env_id, config_dict(c), plan.env_kwargs, plan.loop.schedule.total_steps)

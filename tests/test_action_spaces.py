@@ -22,9 +22,9 @@ from rljax.agents.base import (
     example_transition,
     split_act_output,
 )
-from rljax.batch import FAST_COMPILE
-from rljax.loop import make_loop
-from rljax.policies import TrainedPolicy
+from rljax.policies.trained import TrainedPolicy
+from rljax.training.batch import FAST_COMPILE
+from rljax.training.loop import make_loop
 
 
 def test_action_templates_come_from_the_action_space():

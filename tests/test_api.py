@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import rljax
-import rljax.experiment as experiment
+import rljax.training.plan as plan_module
 from rljax.agents import get_agent
 from rljax.cli import main
 
@@ -48,7 +48,7 @@ def test_train_runs_the_plan_that_build_made_without_validating_again():
 
 def test_the_command_line_validates_a_configuration_once(tmp_path, monkeypatch):
     agent, calls = counting_agent("q_learning")
-    monkeypatch.setattr(experiment, "get_agent", lambda name: agent)
+    monkeypatch.setattr(plan_module, "get_agent", lambda name: agent)
     args = ["--env", "FrozenLake-v1", "--total-steps", "400", "--eval-episodes", "2", "--no-progress"]
     assert main(["train", "q_learning", *args, "--out", str(tmp_path / "run")]) == 0
     assert len(calls) == 1

@@ -1,4 +1,4 @@
-"""Tests of rljax.bandits on the keras-rl lecture's bandit (arms 0.7 / 0.2 / 0.3)."""
+"""Tests of rljax.classic.bandits on the keras-rl lecture's bandit (arms 0.7 / 0.2 / 0.3)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rljax import bandits
+from rljax.classic import bandits
 
 PROBS = (0.7, 0.2, 0.3)
 NUM_RUNS = 1000

@@ -43,7 +43,7 @@ def test_rljax_list_is_cheap_and_lists_what_the_registries_accept():
     import gymnax
 
     import rljax
-    from rljax.catalog import GYMNAX_ENV_IDS
+    from rljax.envs.catalog import GYMNAX_ENV_IDS
 
     assert list(GYMNAX_ENV_IDS) == list(gymnax.registered_envs)  # the copy matches the locked gymnax
     assert envs == rljax.registered_ids() and agents == rljax.agent_names()

@@ -8,8 +8,8 @@ import sys
 import jax.monitoring
 import pytest
 
-from rljax import compile_cache
-from rljax.compile_cache import CacheWatch
+from rljax.runs import compile_cache
+from rljax.runs.compile_cache import CacheWatch
 
 TRAIN = [
     "train",
@@ -44,7 +44,7 @@ def test_a_second_identical_run_loads_its_program_from_the_cache(tmp_path):
     assert manifest["compile_cache_dir"] == str(cache)
     assert first["compile_cache"]["hits"] == 0 and first["compile_cache"]["misses"] >= 1
     assert any(cache.iterdir())  # the program was saved
-    assert first["compile_cache"]["programs_saved"] == 3  # and the traced programs (rljax.program_cache)
+    assert first["compile_cache"]["programs_saved"] == 3  # and the traced programs (rljax.runs.program_cache)
     second, _ = rljax_train(tmp_path / "b", str(cache))
     if second["compile_cache"]["working"] is False:
         pytest.skip(f"this machine rejects reloaded cache entries (jax issue 38445): {second['compile_cache']}")

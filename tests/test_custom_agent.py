@@ -21,9 +21,9 @@ import pytest
 import rljax
 from rljax.agents import agent_ref, get_agent
 from rljax.agents.base import Clock, Transition
-from rljax.batch import FAST_COMPILE
 from rljax.cli import main
 from rljax.envs import SOLVED_AT
+from rljax.training.batch import FAST_COMPILE
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # experiments/ is a folder of scripts, not an installed package

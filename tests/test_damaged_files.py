@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 import rljax
-from rljax.batch import FAST_COMPILE
 from rljax.cli import main
-from rljax.runs import DamagedFile, load_checkpoint, load_runs, save_checkpoint
+from rljax.runs.checkpoints import load_checkpoint, save_checkpoint
+from rljax.runs.files import DamagedFile
+from rljax.runs.readers import load_runs
+from rljax.training.batch import FAST_COMPILE
 
 # Five segments, a checkpoint after each but the last: the newest is after segment 4,
 # the previous one after segment 3.
@@ -298,7 +300,7 @@ def test_a_checkpoint_of_another_shape_is_still_an_error(tmp_path):
 
 
 def test_a_checkpoint_without_a_training_state(tmp_path):
-    from rljax.runs import _pack
+    from rljax.runs.files import _pack
 
     (tmp_path / "checkpoint.msgpack").write_bytes(_pack({"history": []}))
     with pytest.raises(DamagedFile) as err:

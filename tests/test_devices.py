@@ -10,7 +10,7 @@ import pytest
 
 SCRIPT = """
 import hashlib, json, sys, jax, numpy as np
-from rljax.batch import FAST_COMPILE
+from rljax.training.batch import FAST_COMPILE
 from rljax.experiment import train
 r = train("q_learning", "FrozenLake-v1", seeds=range(6), lane_width=2, total_steps=6000, eval_episodes=20,
           num_devices=int(sys.argv[1]), compiler_options=FAST_COMPILE)
@@ -40,7 +40,7 @@ def test_four_fake_devices_match_one_device():
 
 NEURAL = """
 import json, sys, jax, numpy as np
-from rljax.batch import FAST_COMPILE
+from rljax.training.batch import FAST_COMPILE
 from rljax.experiment import train
 agent = sys.argv[2]
 # DQN without Double DQN and with its learning rate annealed over this short run: with Double

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import rljax
-import rljax.files
+import rljax.runs.files
 from rljax.cli import main
-from rljax.files import WriteFailed, write_json_atomic
+from rljax.runs.files import WriteFailed, write_json_atomic
 
 RUN = dict(total_steps=6_000, eval_every=500, eval_episodes=5, progress=False)
 
@@ -19,7 +19,7 @@ class DiskFull:
 
     def __init__(self, monkeypatch):
         self.on = False
-        real_fdopen = rljax.files.os.fdopen
+        real_fdopen = rljax.runs.files.os.fdopen
 
         def fdopen(fd, *args, **kwargs):
             f = real_fdopen(fd, *args, **kwargs)
@@ -28,7 +28,7 @@ class DiskFull:
                 raise OSError(errno.ENOSPC, "No space left on device")
             return f
 
-        monkeypatch.setattr(rljax.files.os, "fdopen", fdopen)
+        monkeypatch.setattr(rljax.runs.files.os, "fdopen", fdopen)
 
 
 def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):

@@ -5,11 +5,11 @@ import json
 import jax.numpy as jnp
 import numpy as np
 
-from rljax.batch import FAST_COMPILE
 from rljax.cli import main
 from rljax.envs import make, registry
 from rljax.envs.wrappers import EnvWrapper
 from rljax.experiment import train
+from rljax.training.batch import FAST_COMPILE
 
 GOOD = {"learning_rate": 3e-3}
 ABSURD = {"learning_rate": 1e30, "max_grad_norm": 0.0}  # Adam steps of 1e30: non-finite in a few updates

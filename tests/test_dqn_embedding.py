@@ -8,7 +8,7 @@ import pytest
 import rljax
 from rljax.agents.base import Transition
 from rljax.agents.dqn import DQNConfig, init, q_values, td_loss, validate
-from rljax.nets import QNetwork
+from rljax.agents.nets import QNetwork
 
 EMBEDDING = {"torso": "embedding", "hidden_sizes": ()}
 

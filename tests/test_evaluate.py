@@ -1,4 +1,4 @@
-"""rljax.evaluate skips gymnax's per-step auto-reset, and its returns stay bitwise those of ``env.step``."""
+"""rljax.training.evaluate skips gymnax's per-step auto-reset, and its returns stay bitwise those of ``env.step``."""
 
 import jax
 import jax.numpy as jnp
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rljax.envs import discretize, make
-from rljax.evaluate import evaluate, steps_like_gymnax
+from rljax.training.evaluate import evaluate, steps_like_gymnax
 
 
 def reference_evaluate(key, env, env_params, policy, num_episodes):

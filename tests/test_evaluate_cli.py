@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from rljax.cli import main
-from rljax.evaluate_run import evaluate_run, format_evaluation, gymnasium_twin
+from rljax.policies.evaluate_run import evaluate_run, format_evaluation, gymnasium_twin
 
 TINY = ["--eval-episodes", "10", "--no-progress", "--fast-compile"]
 DQN_SMALL = ["--set", "hidden_sizes=(16,)", "--set", "learning_starts=200", "--set", "batch_size=32"]

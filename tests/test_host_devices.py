@@ -1,4 +1,4 @@
-"""rljax gives JAX's CPU backend 2 devices unless the user set a count (rljax/host_devices.py)."""
+"""rljax gives JAX's CPU backend 2 devices unless the user set a count (rljax/training/devices.py)."""
 
 import os
 import subprocess

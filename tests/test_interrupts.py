@@ -10,7 +10,7 @@ import pytest
 
 import rljax
 from rljax.cli import main
-from rljax.interrupts import RunInterrupted
+from rljax.training.interrupts import RunInterrupted
 
 RUN = dict(total_steps=6_000, eval_every=500, eval_episodes=5, progress=False)
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import rljax
-from rljax.batch import FAST_COMPILE
 from rljax.experiment import train
+from rljax.training.batch import FAST_COMPILE
 
 
 def test_taxi_q_learning_every_seed_near_optimal():

@@ -13,9 +13,10 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from rljax import loggers
-from rljax.cli import LOG_CHOICES, main
-from rljax.stats import iqm
+from rljax.analysis.stats import iqm
+from rljax.cli import main
+from rljax.cli.args import LOG_CHOICES
+from rljax.runs import loggers
 
 TINY = ["--eval-episodes", "5", "--no-progress", "--fast-compile"]
 

@@ -25,7 +25,7 @@ if pid >= 0:
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(f"127.0.0.1:{port}", 2, pid)
 from rljax.experiment import train
-from rljax.interrupts import RunInterrupted
+from rljax.training.interrupts import RunInterrupted
 
 def on_segment(i, metrics):  # "interrupt": only process 1 gets a SIGINT, after segment 2 of 4
     if mode == "interrupt" and pid == 1 and i == 1:
@@ -74,7 +74,8 @@ def result(proc: subprocess.Popen) -> dict:
 
 @pytest.mark.multiprocess
 def test_two_processes_checkpoint_their_own_shards_and_resume_to_every_seed_s_numbers_of_one_process(tmp_path):
-    from rljax.runs import _unpack, check_resume
+    from rljax.runs.files import _unpack
+    from rljax.runs.manifest import check_resume
 
     out = tmp_path / "run"
     alone = launch(-1, XLA_FLAGS="--xla_force_host_platform_device_count=1")  # no folder: one process, one device
@@ -108,7 +109,7 @@ def test_two_processes_checkpoint_their_own_shards_and_resume_to_every_seed_s_nu
 
 
 def test_processes_resume_the_newest_checkpoint_they_all_have():
-    from rljax.runs import common_checkpoint
+    from rljax.runs.checkpoints import common_checkpoint
 
     assert common_checkpoint(np.array([[4], [4]])) == 4
     assert common_checkpoint(np.array([[4, 2], [2, 0]])) == 2  # process 1 was killed before saving segment 4

@@ -24,8 +24,9 @@ from rljax.agents.muzero import (
     unroll_targets,
     unsquash,
 )
-from rljax.experiment import build, train
-from rljax.loop import make_loop
+from rljax.experiment import train
+from rljax.training.loop import make_loop
+from rljax.training.plan import build
 
 
 def run_state(result, run: int = 0):

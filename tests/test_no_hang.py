@@ -1,7 +1,7 @@
 """No run may hang: the batched-LAPACK deadlock is gone, and a stuck segment ends loudly.
 
-See the LAPACK note in ``rljax/batch.py`` (jaxlib 0.10's CPU LAPACK kernels can
-deadlock XLA's thread pool when vmapped) and :mod:`rljax.watchdog`.
+See the LAPACK note in ``rljax/training/batch.py`` (jaxlib 0.10's CPU LAPACK kernels can
+deadlock XLA's thread pool when vmapped) and :mod:`rljax.training.watchdog`.
 """
 
 import dataclasses
@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from rljax.agents import get_agent
-from rljax.batch import lapack_calls
 from rljax.experiment import train
-from rljax.watchdog import EXIT_HANG, Watchdog
+from rljax.training.batch import lapack_calls
+from rljax.training.watchdog import EXIT_HANG, Watchdog
 
 ROOT = Path(__file__).resolve().parents[1]
 

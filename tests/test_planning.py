@@ -1,6 +1,6 @@
-"""Tests of rljax.planning against the keras-rl lecture's printed table and independent numpy solutions.
+"""Tests of rljax.classic.planning against the keras-rl lecture's printed table and independent numpy solutions.
 
-The numpy references below never call rljax.planning: they work on the dense
+The numpy references below never call rljax.classic.planning: they work on the dense
 ``model.T`` / ``model.R`` in float64 (policy iteration with exact linear solves), so
 the sparse JAX code is checked against a different algorithm on a different
 representation. Tight tolerances run under ``jax.enable_x64(True)`` (the model's
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import rljax
-from rljax import planning
+from rljax.classic import planning
 from rljax.envs.tabular import model_from_dense
 
 # ----------------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def test_bad_folders_and_observations(tmp_path):
 
 
 def test_final_agent_states_leave_the_replay_out_unless_asked(tmp_path):
-    from rljax.runs import AGENT_STATE_FILE, FULL_STATE_FILE, load_agent_state, save_agent_states
+    from rljax.runs.agent_states import AGENT_STATE_FILE, FULL_STATE_FILE, load_agent_state, save_agent_states
 
     lean, full = tmp_path / "lean", tmp_path / "full"
     argv = ["train", "dqn", "--env", "CartPole-v1", "--seeds", "2", *DQN_SMALL, *TINY]

@@ -22,10 +22,10 @@ from rljax.agents.distributions import (
     gaussian_log_prob,
 )
 from rljax.agents.ppo import PPOConfig, advantages_and_targets, forward, init, ppo, scaled_rewards, update
-from rljax.batch import FAST_COMPILE
-from rljax.evaluate import evaluate
-from rljax.evaluate_run import evaluate_run
-from rljax.interrupts import RunInterrupted
+from rljax.policies.evaluate_run import evaluate_run
+from rljax.training.batch import FAST_COMPILE
+from rljax.training.evaluate import evaluate
+from rljax.training.interrupts import RunInterrupted
 
 
 def train(*args, **kwargs):

@@ -13,10 +13,10 @@ import pytest
 
 import rljax
 from rljax.agents.base import Clock, Transition
+from rljax.agents.nets import QNetwork
 from rljax.agents.pqn import PQNConfig, epsilon_now, init, lambda_targets, learning_rate_at, pqn, q_values, update
-from rljax.batch import FAST_COMPILE
-from rljax.interrupts import RunInterrupted
-from rljax.nets import QNetwork
+from rljax.training.batch import FAST_COMPILE
+from rljax.training.interrupts import RunInterrupted
 
 
 def train(*args, **kwargs):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rljax.agents import get_agent
-from rljax.batch import FAST_COMPILE
+from rljax.training.batch import FAST_COMPILE
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""The traced-program cache (rljax.program_cache): a loaded program is the saved one, a stale or
+"""The traced-program cache (rljax.runs.program_cache): a loaded program is the saved one, a stale or
 broken entry is a miss, and only runs whose key can name everything the trace reads use it."""
 
 import dataclasses
@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 from flax import struct
 
-from rljax import compile_cache
 from rljax.agents import get_agent
-from rljax.batch import FAST_COMPILE, BatchRunner, Lanes, seed_keys, stack_configs
 from rljax.envs import registry
-from rljax.experiment import build, program_cache, train
-from rljax.program_cache import ProgramCache, loaded_sources
+from rljax.experiment import train
+from rljax.runs import compile_cache
+from rljax.runs.program_cache import ProgramCache, loaded_sources
+from rljax.training.batch import FAST_COMPILE, BatchRunner
+from rljax.training.lanes import Lanes, seed_keys, stack_configs
+from rljax.training.plan import build, program_cache
 
 
 class Params(struct.PyTreeNode):
@@ -258,7 +260,7 @@ _SCRIPT = """
 import json, sys
 import numpy as np
 import rljax
-from rljax.batch import FAST_COMPILE
+from rljax.training.batch import FAST_COMPILE
 if sys.argv[1] == "patched":
     from rljax.agents import dqn
     original = dqn.td_loss

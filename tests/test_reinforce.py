@@ -20,9 +20,10 @@ from rljax.agents.reinforce import (
     returns_to_go,
 )
 from rljax.agents.tabular_pg import TabularPGConfig, TabularPGState, tabular_pg
-from rljax.batch import FAST_COMPILE
-from rljax.experiment import build, train
-from rljax.loop import make_loop
+from rljax.experiment import train
+from rljax.training.batch import FAST_COMPILE
+from rljax.training.loop import make_loop
+from rljax.training.plan import build
 
 
 def run_state(result, run: int):
@@ -320,7 +321,7 @@ def test_each_seed_reports_its_own_env_steps_and_the_report_aligns_evaluations(t
     import csv
     import json
 
-    from rljax.runs import load_runs
+    from rljax.runs.readers import load_runs
 
     out = tmp_path / "run"
     train(

@@ -9,17 +9,18 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from rljax.cli import add_render_parser, cmd_render, main
-from rljax.drawers import drawer_for
+from rljax.cli import main
+from rljax.cli.folders import add_render_parser, cmd_render
 from rljax.envs import make
-from rljax.policies import load_policy
-from rljax.render import (
+from rljax.policies.drawers import drawer_for
+from rljax.policies.render import (
     frames_for_episode,
     play_episode,
     render_run,
     step_without_reset,
     write_gif,
 )
+from rljax.policies.trained import load_policy
 
 TINY = ["--fast-compile", "--no-progress", "--total-steps", "2000", "--eval-episodes", "5"]
 SEEDS = [1, 2]  # render seed 2: the second saved state, so the seed -> index lookup matters
@@ -52,7 +53,7 @@ def trained(tmp_path_factory):
 
 
 def run_render(*argv):
-    """``rljax render ...`` through a parser built like cli.py's."""
+    """``rljax render ...`` through a parser built like rljax.cli's."""
     parser = argparse.ArgumentParser(prog="rljax")
     add_render_parser(parser.add_subparsers(dest="command", required=True))
     return cmd_render(parser.parse_args(["render", *map(str, argv)]))

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rljax import report_plots, stats
-from rljax.cli import add_report_parser, cmd_report
-from rljax.report_tables import build_report
+from rljax.analysis import report_plots, stats
+from rljax.analysis.report_tables import build_report
+from rljax.cli.folders import add_report_parser, cmd_report
 from rljax.results import TrainResult
-from rljax.runs import load_runs, read_eval_curves
+from rljax.runs.readers import load_runs, read_eval_curves
 
 RESAMPLES = 2_000
 A = [500.0, 480.0, 300.0, 500.0, 499.5]  # seed 2 diverged and ended at 300
@@ -292,7 +292,7 @@ def test_every_band_of_the_curves_plot_is_named_in_its_legend(tmp_path, monkeypa
     matplotlib.use("Agg")
     from matplotlib.axes import Axes
 
-    from rljax.plots import plot_curves
+    from rljax.analysis.plots import plot_curves
 
     bands, legends = [], []
     fill_between, legend = Axes.fill_between, Axes.legend

@@ -1,4 +1,4 @@
-"""rljax.stats against direct scipy computations and brute-force references."""
+"""rljax.analysis.stats against direct scipy computations and brute-force references."""
 
 import warnings
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from rljax import stats
+from rljax.analysis import stats
 
 R = 2_000  # resamples: enough to exercise the code, few enough to stay fast
 

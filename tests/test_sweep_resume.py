@@ -15,7 +15,7 @@ QUIET = ["--no-progress"]
 
 def count_segment_traces(monkeypatch, fn) -> int:
     """How many times the segment program is traced (= compiled) while ``fn()`` runs."""
-    from rljax.loop import Loop
+    from rljax.training.loop import Loop
 
     traces = []
     original = Loop.train_segment  # the segment's training program (BatchRunner compiles it)
@@ -201,8 +201,8 @@ def test_dqn_resume_restores_replay_optimiser_and_target_exactly(tmp_path):
     """The whole DQN carry (replay buffer, Adam moments, target network) survives a checkpoint."""
     import numpy as np
 
-    from rljax.batch import FAST_COMPILE
     from rljax.experiment import train
+    from rljax.training.batch import FAST_COMPILE
 
     tiny = {
         "num_envs": 2,

@@ -10,8 +10,8 @@ from rljax.agents import get_agent
 from rljax.agents.base import Clock
 from rljax.agents.exploration import epsilon_at, epsilon_greedy_probs, random_argmax
 from rljax.agents.tabular import td_target
-from rljax.batch import FAST_COMPILE
 from rljax.experiment import train as _train
+from rljax.training.batch import FAST_COMPILE
 
 AGENTS = ["q_learning", "sarsa", "expected_sarsa"]
 

@@ -13,8 +13,9 @@ import rljax
 from rljax.agents import get_agent
 from rljax.agents.base import Clock, Transition
 from rljax.agents.tabular_pg import TabularPGConfig, TabularPGState, policy, tabular_pg
-from rljax.batch import FAST_COMPILE
-from rljax.experiment import build, train
+from rljax.experiment import train
+from rljax.training.batch import FAST_COMPILE
+from rljax.training.plan import build
 
 
 def run_theta(result, run: int) -> np.ndarray:

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 import rljax
-from rljax import files
-from rljax.batch import FAST_COMPILE
 from rljax.cli import main
-from rljax.files import LOCK_FILE, FolderInUse, FolderLock, lock_folder, releases_folder_locks
-from rljax.runs import load_runs, resolve_run_dir
+from rljax.runs import files, locks
+from rljax.runs.locks import LOCK_FILE, FolderInUse, FolderLock, lock_folder, releases_folder_locks
+from rljax.runs.manifest import resolve_run_dir
+from rljax.runs.readers import load_runs
+from rljax.training.batch import FAST_COMPILE
 
 RUN = dict(
     seeds=[0, 1], total_steps=400, eval_every=200, eval_episodes=2, compiler_options=FAST_COMPILE, progress=False
@@ -37,8 +38,8 @@ CLI_RUN = [
     "--fast-compile",
     "--no-progress",
 ]
-FILES_PY = Path(files.__file__)
-# Loads rljax/files.py alone (standard library only), so the holder starts in a blink.
+FILES_PY = Path(locks.__file__)
+# Loads rljax/runs/locks.py alone (standard library only), so the holder starts in a blink.
 HOLDER = f"""
 import importlib.util, sys, time
 spec = importlib.util.spec_from_file_location("rljax_files", {str(FILES_PY)!r})
@@ -152,17 +153,17 @@ def test_an_exception_in_the_run_releases_the_lock(tmp_path):
 def test_a_sweep_holds_its_folder_and_releases_it(tmp_path):
     out = tmp_path / "sweep"
     held = []  # sweep takes no on_segment: see which folders it locks
-    original = files.FolderLock.acquire
+    original = locks.FolderLock.acquire
 
     def spying_acquire(self):
         held.append(self.folder)
         return original(self)
 
-    files.FolderLock.acquire = spying_acquire
+    locks.FolderLock.acquire = spying_acquire
     try:
         rljax.sweep("q_learning", "Taxi-v3", {"learning_rate": [0.1, 0.5]}, out=out, **RUN)
     finally:
-        files.FolderLock.acquire = original
+        locks.FolderLock.acquire = original
     assert held == [out]
     assert not (out / LOCK_FILE).exists()
     assert [run.label for run in load_runs([out])] == ["sweep/learning_rate=0.1", "sweep/learning_rate=0.5"]
@@ -207,7 +208,7 @@ def test_a_lock_file_of_a_dead_pid_is_taken_over(tmp_path, capsys):
 
 
 def test_without_flock_the_recorded_pid_decides(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(files, "fcntl", None)
+    monkeypatch.setattr(locks, "fcntl", None)
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         record = {"pid": live.pid, "host": socket.gethostname(), "command": "other", "started": time.time()}

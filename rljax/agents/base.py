@@ -1,6 +1,6 @@
 """What every agent is: a config, and pure ``init`` / ``act`` / ``update`` functions.
 
-The training loop (:mod:`rljax.loop`) only ever talks to an agent through
+The training loop (:mod:`rljax.training.loop`) only ever talks to an agent through
 :class:`Agent`, so tabular TD, replay-based DQN and whole-episode REINFORCE all
 run in the same compiled loop.
 

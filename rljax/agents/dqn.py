@@ -33,7 +33,7 @@ neither bootstrap truncated steps correctly nor run online Q-learning
 
 Discrete observations (``Discrete`` spaces: Taxi, the probes, ...) are one-hot
 encoded; vectors (times ``obs_scale``) go through an MLP, MinAtar images through a
-small CNN (:mod:`rljax.nets`).
+small CNN (:mod:`rljax.agents.nets`).
 
 Huber's delta must match the TD errors that carry the signal. On CartPole (gamma
 0.99, Q -> ~100) the only news that the cart left the track or the pole fell comes
@@ -99,8 +99,8 @@ from rljax.agents.base import (
     example_transition,
 )
 from rljax.agents.exploration import EpsilonClock, EpsilonSchedule, config_epsilon, epsilon_greedy, validate_epsilon
+from rljax.agents.nets import TORSOS, QNetwork, Torso, clipped_adam, scaled_observation
 from rljax.agents.value_targets import double_q_bootstrap, q_learning_bootstrap, td_target
-from rljax.nets import TORSOS, QNetwork, Torso, clipped_adam, scaled_observation
 
 Loss = Literal["huber", "mse", "mae"]
 LOSSES = get_args(Loss)
@@ -224,7 +224,7 @@ learning_rate_at = annealed_learning_rate  # linear over the schedules' horizon 
 
 
 def optimizer(config: DQNConfig, learning_rate: jax.Array) -> optax.GradientTransformation:
-    """Global-norm clipping, then Adam with a (traced) learning rate (:func:`rljax.nets.clipped_adam`).
+    """Global-norm clipping, then Adam with a (traced) learning rate (:func:`rljax.agents.nets.clipped_adam`).
 
     Built afresh from the config at each update: its state (Adam's moments) does not
     depend on the traced hyperparameters, so they can differ across a vmapped sweep.

@@ -122,8 +122,8 @@ from rljax.agents.base import (
     env_shapes,
     example_transition,
 )
+from rljax.agents.nets import MLP, MinAtarTorso, clipped_adam, scaled_observation
 from rljax.agents.value_targets import n_step_targets
-from rljax.nets import MLP, MinAtarTorso, clipped_adam, scaled_observation
 
 ValueHead = Literal["categorical", "scalar"]
 VALUE_HEADS = get_args(ValueHead)

@@ -110,6 +110,7 @@ from rljax.agents.distributions import (
     gaussian_sample,
 )
 from rljax.agents.minibatches import minibatch_epochs
+from rljax.agents.nets import ACTIVATIONS, MLP, Activation, clipped_adam, encode_observation
 from rljax.agents.normalize import (
     RewardScalingState,
     RunningStats,
@@ -118,7 +119,6 @@ from rljax.agents.normalize import (
     update_running_stats,
 )
 from rljax.agents.value_targets import gae_advantages
-from rljax.nets import ACTIVATIONS, MLP, Activation, clipped_adam, encode_observation
 
 ActionBounds = Literal["clip", "tanh"]
 ACTION_BOUNDS = get_args(ActionBounds)
@@ -222,7 +222,7 @@ class ActorCritic(nn.Module):
     def policy(self, x: jax.Array) -> jax.Array:
         # The critic's parameters are then not read at all: an evaluation program that
         # computed V and dropped it still took them as arguments, and on 2 CPU devices
-        # rljax.batch compiled those with a replicated sharding that the lane-sharded
+        # rljax.training.batch compiled those with a replicated sharding that the lane-sharded
         # state then failed (rljax.train on Pendulum-v1 / CartPole-v1, 4 seeds).
         return self.policy_head(self._features(x)) if self.shared_torso else self.actor(x)
 
@@ -297,7 +297,7 @@ def _spaces(env: Any, env_params: Any) -> tuple[int, int, tuple[float, ...], tup
 
 
 def optimizer(config: PPOConfig, learning_rate: jax.Array) -> optax.GradientTransformation:
-    """Global-norm clipping, then Adam with a (traced) learning rate (:func:`rljax.nets.clipped_adam`)."""
+    """Global-norm clipping, then Adam with a (traced) learning rate (:func:`rljax.agents.nets.clipped_adam`)."""
     return clipped_adam(learning_rate, config.max_grad_norm, config.adam_eps)
 
 

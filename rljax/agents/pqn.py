@@ -32,7 +32,7 @@ rollout_length x num_envs transitions)::
 The targets are fixed for the whole update: all of them come from the parameters that
 acted (no target network), and the epochs regress onto them.
 
-Networks: :class:`rljax.nets.QNetwork` with ``layer_norm``: Dense -> LayerNorm -> ReLU for
+Networks: :class:`rljax.agents.nets.QNetwork` with ``layer_norm``: Dense -> LayerNorm -> ReLU for
 each hidden layer (vector observations, one-hot Discrete ones), or for MinAtar images a
 3x3 convolution -> LayerNorm over its channels -> ReLU, then the hidden layers; a linear
 head. Without LayerNorm (``layer_norm=False``) the CartPole-v1 preset ends with 14 of 16
@@ -86,8 +86,8 @@ from rljax.agents.base import (
 )
 from rljax.agents.exploration import epsilon_at, epsilon_greedy
 from rljax.agents.minibatches import minibatch_epochs
+from rljax.agents.nets import QNetwork, encode_observation
 from rljax.agents.value_targets import q_lambda_targets
-from rljax.nets import QNetwork, encode_observation
 
 Loss = Literal["mse", "huber"]
 LOSSES = get_args(Loss)

@@ -57,6 +57,7 @@ from rljax.agents.base import (
     check_positive,
     check_range,
 )
+from rljax.agents.nets import ACTIVATIONS, MLP, Activation, clipped_adam, encode_observation
 from rljax.agents.returns import (
     NORMALIZATIONS,
     Normalization,
@@ -64,7 +65,6 @@ from rljax.agents.returns import (
     normalize_advantages,
     returns_to_go,
 )
-from rljax.nets import ACTIVATIONS, MLP, Activation, clipped_adam, encode_observation
 
 LossAverage = Literal["steps", "episodes"]
 LrSchedule = Literal["constant", "linear"]
@@ -143,7 +143,8 @@ features = encode_observation
 
 
 def optimizer(config: ReinforceConfig, learning_rate: jax.Array) -> optax.GradientTransformation:
-    """Global-norm clip (off when ``max_grad_norm`` is 0) then Adam, all traced (:func:`rljax.nets.clipped_adam`)."""
+    """Global-norm clip (off when ``max_grad_norm`` is 0) then Adam, all traced
+    (:func:`rljax.agents.nets.clipped_adam`)."""
     return clipped_adam(learning_rate, config.max_grad_norm, config.adam_eps)
 
 

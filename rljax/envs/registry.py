@@ -8,9 +8,9 @@ from typing import Any, Callable
 import gymnax
 from gymnax.environments import environment
 
-from rljax.catalog import ENVS, env_ids, unknown_env_message
+from rljax.envs.catalog import ENVS, env_ids, unknown_env_message
 
-# id -> "module:factory" (rljax.catalog, which the CLI reads without importing JAX);
+# id -> "module:factory" (rljax.envs.catalog, which the CLI reads without importing JAX);
 # register() adds to it. Imported lazily so `import rljax` stays cheap.
 _RLJAX_ENVS: dict[str, str] = dict(ENVS)
 

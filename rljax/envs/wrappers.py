@@ -226,7 +226,7 @@ class DiscretizedObservation(EnvWrapper):
 
     # --- gymnax Environment API -------------------------------------------
 
-    steps_like_gymnax = True  # step = the inner step, discretised; step_env likewise (rljax.evaluate)
+    steps_like_gymnax = True  # step = the inner step, discretised; step_env likewise (rljax.training.evaluate)
 
     @partial(jax.jit, static_argnames=("self",))
     def step(

@@ -1,0 +1,225 @@
+"""Files that are never half-written, and read back checked.
+
+The bottom layer of everything rljax writes (run folders, reports, plots, GIFs): atomic
+writes, JSON of NumPy values, fresh output folders (each under a writer lock,
+:mod:`rljax.runs.locks`), the msgpack files with a checksum that checkpoints and agent
+states are stored in, and the readers that turn an empty, cut-short or corrupted file
+into a one-line :class:`DamagedFile` error naming it, never a traceback from a parser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from rljax.runs.locks import LOCK_FILE, _scope_stack, lock_folder
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, keep_previous: str | os.PathLike | None = None) -> None:
+    """Writes ``data`` to ``path`` so that readers see the old file or the new, never half.
+
+    ``keep_previous``: move the file ``path`` held (if any) there, once the new one is complete.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are meant to be shared
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if keep_previous is not None and path.exists():
+            # The new file is complete on disk before the old one moves: at every moment
+            # a whole file sits at one of the two names (bar the instant between renames).
+            os.replace(path, keep_previous)
+        os.replace(tmp, path)
+    except OSError as err:  # disk full, read-only, quota...: the old file is untouched; say which
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        if isinstance(err, WriteFailed):
+            raise
+        raise WriteFailed(
+            err.errno, f"cannot write {path}: {err.strerror or err} (the previous file is unchanged)"
+        ) from None
+    except BaseException:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+class WriteFailed(OSError):
+    """A file could not be written (disk full, ...); the message names it; the old file is intact."""
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Makes renames in ``folder`` durable (a crash right after could otherwise undo them)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not possible everywhere (Windows); the rename itself is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
+    """Atomically writes ``obj`` as indented JSON (numpy values converted)."""
+    write_bytes_atomic(path, (json.dumps(to_jsonable(obj), indent=2) + "\n").encode())
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Converts numpy / jax scalars and arrays (recursively) to plain Python values."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, float) and obj != obj:
+        return None  # NaN is not JSON
+    return obj
+
+
+def check_out_dir(path: str | os.PathLike, overwrite: bool) -> None:
+    """``FileExistsError`` for an output path that exists (without ``overwrite``) or is not a folder."""
+    path = Path(path)
+    if path.exists():
+        if not overwrite:
+            raise FileExistsError(f"output folder {str(path)!r} already exists; pass --overwrite to replace it")
+        if not path.is_dir():
+            raise FileExistsError(f"output path {str(path)!r} exists and is not a folder")
+
+
+def prepare_out_dir(path: str | os.PathLike, overwrite: bool, command: str | Sequence[str] | None = None) -> Path:
+    """Creates an empty output folder and takes its writer lock (see :func:`lock_folder`).
+
+    An existing folder is refused unless ``overwrite``, and, even then, while another
+    process writes it: the lock is taken before anything in it is deleted. Call it
+    inside a :func:`releases_folder_locks` function, which releases the lock.
+    """
+    if not _scope_stack():
+        raise RuntimeError("prepare_out_dir locks the folder: call it inside a @releases_folder_locks function")
+    path = Path(path)
+    check_out_dir(path, overwrite)
+    if path.exists():
+        lock_folder(path, command)  # refuses a folder another process writes, before deleting anything
+        for child in path.iterdir():
+            if child.name == LOCK_FILE:
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        return path
+    path.mkdir(parents=True)  # FileExistsError if another process made it first
+    lock_folder(path, command)
+    return path
+
+
+class DamagedFile(ValueError):
+    """A run-folder file that is empty, cut short or corrupted; the message names it and what is wrong."""
+
+
+def _damaged(path: Path, why: str) -> DamagedFile:
+    return DamagedFile(f"malformed {path.name} in {str(path.parent)!r}: {why}")
+
+
+# msgpack bin values hold at most 4 GiB: larger bodies are stored in chunks.
+_CHUNK = 1 << 30
+_PACKED = "rljax-msgpack-sha256"
+
+
+def _pack(payload: Any) -> bytes:
+    """``payload`` as msgpack, wrapped with the SHA-256 of its bytes (a flipped byte is then caught)."""
+    from flax import serialization
+
+    body = serialization.msgpack_serialize(payload)
+    chunks = [memoryview(body)[i : i + _CHUNK] for i in range(0, len(body), _CHUNK)] or [b""]
+    return serialization.msgpack_serialize(
+        {"format": _PACKED, "sha256": hashlib.sha256(body).hexdigest(), "body": chunks}
+    )
+
+
+def _restore_msgpack(path: Path, data: bytes) -> Any:
+    from flax import serialization
+
+    try:
+        return serialization.msgpack_restore(data)
+    except Exception as err:  # msgpack and flax's array hook raise many kinds on bad bytes
+        why = "ends early (truncated?)" if "incomplete" in str(err) else "not msgpack data (corrupted?)"
+        raise _damaged(path, why) from None
+
+
+def _unpack(path: Path) -> Any:
+    """What :func:`_pack` wrote to ``path`` (or a file of an older rljax, without the checksum).
+
+    Raises :class:`DamagedFile` for an unreadable, empty, cut-short or corrupted file.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise _damaged(path, f"cannot read it ({err.strerror or err})") from None
+    if not data:
+        raise _damaged(path, "empty file")
+    payload = _restore_msgpack(path, data)
+    if isinstance(payload, dict) and payload.get("format") == _PACKED:
+        chunks, digest = payload.get("body"), payload.get("sha256")
+        if not isinstance(chunks, list) or not all(isinstance(c, bytes) for c in chunks) or not isinstance(digest, str):
+            raise _damaged(path, "its checksum record is broken (corrupted?)")
+        body = b"".join(chunks)
+        if hashlib.sha256(body).hexdigest() != digest:
+            raise _damaged(path, "checksum mismatch (corrupted?)")
+        payload = _restore_msgpack(path, body)
+    return payload
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file; :class:`DamagedFile` (one line, naming it) if empty, cut short or not JSON."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ValueError(f"cannot read {path.name} in {str(path.parent)!r}: {err}") from None
+    if not data.strip():
+        raise _damaged(path, "empty file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _damaged(path, "not UTF-8 text (corrupted?)") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        where = f"{err.msg} at line {err.lineno} column {err.colno}"
+        # A file cut short fails at its very end, inside the string it ends in, or on
+        # the start of the literal it ends in (``nu`` of null, ``-`` of a number).
+        if err.pos >= len(text.rstrip()) or err.msg.startswith("Unterminated string") or _cut_literal(text[err.pos :]):
+            raise _damaged(path, f"ends early (truncated?): {where}") from None
+        raise _damaged(path, f"not valid JSON: {where}") from None
+
+
+def _cut_literal(tail: str) -> bool:
+    """Is ``tail`` (a JSON text from where parsing failed) the beginning of one literal and nothing else?"""
+    tail = tail.rstrip()
+    words = ("null", "true", "false", "NaN", "Infinity", "-Infinity")
+    return bool(tail) and (any(w.startswith(tail) for w in words) or re.fullmatch(r"-?[0-9.eE+-]*", tail) is not None)
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file that must hold an object (``run.json``, ``sweep.json``)."""
+    obj = _read_json(path)
+    if not isinstance(obj, dict):
+        raise _damaged(path, f"expected a JSON object, got {type(obj).__name__}")
+    return obj

@@ -1,0 +1,162 @@
+"""A watchdog for compiled segments: a run that stops making progress ends, loudly.
+
+A deadlock inside XLA (see the LAPACK note in :mod:`rljax.training.batch`) or a stuck
+host callback leaves the main thread waiting in native code, where no Python
+exception or Ctrl-C can reach it: the process would wait forever at 0% CPU.
+The watchdog is a daemon thread. :class:`BatchRunner` calls :meth:`Watchdog.beat`
+whenever a segment's results arrive; when no beat comes for
+
+    limit = max(min_seconds, factor * the longest gap between beats so far)
+
+it prints what it knows, every thread's Python stack (``faulthandler``) and,
+where ``gdb`` is installed, every thread's native stack, then ends the process
+with :data:`EXIT_HANG`. Nothing else can free a thread blocked in native code.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Callable, TextIO
+
+EXIT_HANG = 4
+DEFAULT_MIN_SECONDS = 600.0
+DEFAULT_FACTOR = 20.0
+
+
+def native_stacks(timeout: float = 60.0) -> str:
+    """Every thread's native stack of this process, from gdb (a note if gdb is not installed)."""
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        return "(native stacks: gdb is not installed)\n"
+    # gdb stops every thread of this process while it reads them, the one waiting
+    # for gdb included: its output goes to a file, since a pipe that nobody reads
+    # fills up and gdb would block on it forever.
+    with tempfile.TemporaryFile("w+") as log:
+        try:
+            subprocess.run(
+                [gdb, "-p", str(os.getpid()), "-batch", "-nx", "-ex", "thread apply all bt 30"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+            )
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return f"(native stacks: gdb failed: {e})\n"
+        log.seek(0)
+        text = log.read()
+    return text if "Thread" in text else f"(native stacks: gdb gave none: {text.strip()[-300:]})\n"
+
+
+class Watchdog:
+    """Ends the process when :meth:`beat` is not called for far longer than expected.
+
+    Args:
+      min_seconds: the shortest limit (the first segment, with nothing to compare
+        it to, gets this one). 0 or ``None`` turns the watchdog off.
+      factor: the limit is at least ``factor`` times the longest gap seen so far.
+      advice: what the user should do, printed with the error (e.g. the resume command).
+      exit: called with :data:`EXIT_HANG` after the report (default ``os._exit``;
+        a test may pass its own).
+      stream: where the report goes (default stderr).
+      native: also print native stacks (with gdb, where installed).
+    """
+
+    def __init__(
+        self,
+        min_seconds: float | None = DEFAULT_MIN_SECONDS,
+        factor: float = DEFAULT_FACTOR,
+        advice: str = "",
+        exit: Callable[[int], None] = os._exit,
+        stream: TextIO | None = None,
+        native: bool = True,
+    ):
+        self.min_seconds = float(min_seconds or 0.0)
+        self.factor = float(factor)
+        self.advice = advice
+        self._exit = exit
+        self._stream = stream
+        self._native = native
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._last = time.monotonic()
+        self._longest = 0.0
+        self._beats = 0
+        self._what = "the first segment"
+        self._thread: threading.Thread | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.min_seconds > 0
+
+    def limit(self) -> float:
+        """Seconds without a beat after which the process counts as hung."""
+        with self._lock:
+            return max(self.min_seconds, self.factor * self._longest)
+
+    def beat(self, what_next: str = "the next segment") -> None:
+        """Progress: resets the clock; ``what_next`` names what is now awaited."""
+        now = time.monotonic()
+        with self._lock:
+            self._longest = max(self._longest, now - self._last)
+            self._last = now
+            self._beats += 1
+            self._what = what_next
+
+    def __enter__(self) -> "Watchdog":
+        if self.enabled:
+            self._last = time.monotonic()
+            self._thread = threading.Thread(target=self._watch, name="rljax-watchdog", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(min(1.0, self.min_seconds / 4)):
+            with self._lock:
+                waited = time.monotonic() - self._last
+                limit = max(self.min_seconds, self.factor * self._longest)
+                what, longest = self._what, self._longest
+            if waited > limit:
+                self._trip(waited, limit, what, longest)
+                return
+
+    def _trip(self, waited: float, limit: float, what: str, longest: float) -> None:
+        out = self._stream or sys.stderr
+        seen = f"the slowest segment so far took {longest:.1f} s" if longest else "no segment has finished yet"
+        print(
+            f"rljax: no progress for {waited:.0f} s while waiting for {what} ({seen}; limit {limit:.0f} s): "
+            "the process looks hung, so it stops here. Every thread's stack follows.",
+            file=out,
+            flush=True,
+        )
+        try:
+            faulthandler.dump_traceback(file=out, all_threads=True)
+        except (ValueError, OSError, AttributeError):  # a stream without a file descriptor
+            import traceback
+
+            for tid, frame in sys._current_frames().items():
+                print(f"\nThread {tid:#x}:", file=out)
+                traceback.print_stack(frame, file=out)
+        if self._native:
+            print("\nNative stacks:\n" + native_stacks(), file=out, flush=True)
+        what_to_do = (
+            "What to do: if segments are really this slow, raise the limit (--watchdog SECONDS, "
+            "0 turns it off); otherwise this is a hang inside XLA or a callback: report it with the "
+            "stacks above."
+        )
+        print(
+            f"rljax: stopped after {waited:.0f} s without progress (exit code {EXIT_HANG}). "
+            f"{what_to_do} {self.advice}".rstrip(),
+            file=out,
+            flush=True,
+        )
+        self._exit(EXIT_HANG)
