@@ -22,7 +22,6 @@ registry's unknown-id error.
 
 from __future__ import annotations
 
-import importlib
 from functools import partial
 
 import jax
@@ -64,21 +63,10 @@ def _random_mdp(num_states: int = 6, num_actions: int = 3, seed: int = 0) -> dic
 KWARGS = {"TabularMDP": _random_mdp()}
 
 
-def _make_or_skip(case: str) -> tuple[environment.Environment, object]:
-    """``rljax.make(case)``, skipping ids whose module has not landed yet."""
+def _make(case: str) -> tuple[environment.Environment, object]:
+    """``rljax.make(case)`` (a missing module is an error, never a skip)."""
     if case == DISCRETISED:
         return rljax.make("CartPole-v1", discretize="bins-4x4x29x8")
-    target = _RLJAX_ENVS.get(case, "")
-    if ":" in target:
-        module_name, factory = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name != module_name:
-                raise
-            pytest.skip(f"{module_name} not written yet")
-        if not hasattr(module, factory):
-            pytest.skip(f"{module_name}.{factory} not written yet")
     return rljax.make(case, **KWARGS.get(case, {}))
 
 
@@ -154,7 +142,7 @@ def _rollout(env, params, key: jax.Array) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("case", CASES)
 def test_step_contract(case: str):
-    env, params = _make_or_skip(case)
+    env, params = _make(case)
     default_limit = int(params.max_steps_in_episode)
     assert default_limit >= 1
     limit = min(default_limit, MAX_LIMIT)

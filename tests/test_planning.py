@@ -10,8 +10,6 @@ probabilities are float32 numbers, but the references use those same numbers, vi
 
 from __future__ import annotations
 
-import importlib
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -227,28 +225,19 @@ def test_validation_errors():
 
 
 # ----------------------------------------------------------------------------------------
-# Real environments (skipped until their modules exist).
+# Real environments.
 # ----------------------------------------------------------------------------------------
 
 
-def _make_or_skip(env_id, module, **kwargs):
-    try:
-        importlib.import_module(module)
-    except ImportError as e:
-        pytest.skip(f"{module} is not importable yet ({e})")
-    env, _ = rljax.make(env_id, **kwargs)
-    return env
-
-
 @pytest.mark.parametrize(
-    "env_id, module, kwargs",
+    "env_id, kwargs",
     [
-        ("Taxi-v3", "rljax.envs.taxi", {}),
-        ("FrozenLake-v1", "rljax.envs.frozen_lake", {"map_name": "4x4", "is_slippery": True}),
+        ("Taxi-v3", {}),
+        ("FrozenLake-v1", {"map_name": "4x4", "is_slippery": True}),
     ],
 )
-def test_real_env_matches_numpy(env_id, module, kwargs):
-    env = _make_or_skip(env_id, module, **kwargs)
+def test_real_env_matches_numpy(env_id, kwargs):
+    env, _ = rljax.make(env_id, **kwargs)
     model = env.model
     T, R = model.T, model.R
     gamma = 0.99
@@ -274,7 +263,7 @@ def test_frozen_lake_optimal_success_probability():
     succeeds with probability ~0.8235 from the start; under Gymnasium's 100-step
     limit the same policy succeeds ~0.74 of the time (the often-quoted figure).
     """
-    env = _make_or_skip("FrozenLake-v1", "rljax.envs.frozen_lake", map_name="4x4", is_slippery=True)
+    env, _ = rljax.make("FrozenLake-v1", map_name="4x4", is_slippery=True)
     model = env.model
     start = int(np.argmax(model.initial))
     with jax.enable_x64(True):

@@ -35,40 +35,18 @@ Discrete observations (``Discrete`` spaces: Taxi, the probes, ...) are one-hot
 encoded; vectors (times ``obs_scale``) go through an MLP, MinAtar images through a
 small CNN (:mod:`rljax.agents.nets`).
 
-Huber's delta must match the TD errors that carry the signal. On CartPole (gamma
-0.99, Q -> ~100) the only news that the cart left the track or the pole fell comes
-from the terminated transitions, ~1.5% of a batch, whose TD errors are ~Q itself;
-every other TD error is ~0.2-0.6. Huber(delta) bounds each sample's gradient by delta,
-and Adam then normalises the whole gradient, so no learning rate gives those samples
-their weight back. Measured at the old 200k-step preset (8 seeds, 80k-160k steps):
-with delta = 1 the terminal transitions pulled 25% of the gradient norm (2.0 of 7.9)
-and the network kept valuing the states they start from at Q ~ 90-120 -- like
-states that do not end -- for the whole run (3/8 seeds solved); with squared error
-they pulled 80% (37 of 45) and their Q fell to 2-10 (7/8 solved); delta 10 and 100
-gave Q 2-10 and 8/8. At the fast preset: delta 1 solves 4/16 seeds, 3: 10/16, 10-100:
-15-16/16 (experiments/dqn_cartpole_preset_search.py), so the preset keeps the Huber
-loss with delta = 20, a fifth of the Q scale 1 / (1 - gamma): quadratic for every TD
-error once Q has converged, linear only for the transient ones above 20.
+Why the CartPole preset is built as it is (the measurements: the docs' agent notes):
 
-Staying solved. With the learning rate annealed over the whole run (to 3% at its end),
-the CartPole preset solved 14/16 seeds at its 46k budget but 12/16 at 4x it: the
-schedules stretch with the run, and a policy that solves the task keeps being trained.
-With the anneal fixed to the preset's 46k steps and then held at 1%, 16/16 stayed solved
-at 2x, but at 4x (184k) seeds fell back from 500, starting at ~110k steps (13/16 solved
-at the end with Double DQN): once the 100k-transition buffer has wrapped, it holds only
-play from after the solution, with no failures left to learn their values from (a 200k
-buffer moved the collapse to ~140k). So the preset anneals the learning rate to zero
-over its 46k steps (``schedule_steps``): the first 46k steps of any longer run are the
-preset's run, and after them the network is fixed (16/16 at 4x). Double DQN (the online
-network picks a', the target network values it) removes the bootstrap's
-max-of-noisy-estimates bias at the 500-step truncations: with it the end-of-run solved
-count at 46k went from 14/16 to 16/16 on seeds 0-15 and from 14/16 to 15/16 on seeds
-100-115 (``benchmarks/preset_stability.py``).
-
-How fast Q can grow is set by the target network, not by the loss: with a soft update
-every gradient step the target follows dQ/dstep = tau (1 - (1 - gamma) Q) -- measured
-0.028 per gradient step at tau = 0.03 --, a time constant of 1 / (tau (1 - gamma))
-gradient steps (3.3k at the old preset, which is why it needed 140k env steps).
+- Huber loss with delta 20, a fifth of the Q scale 1 / (1 - gamma): the news that an
+  episode ended comes only from terminated transitions (~1.5% of a batch) whose TD
+  errors are ~Q; delta 1 caps their gradient and solved 4/16 seeds, delta 10-100 15-16/16.
+- The learning rate anneals to zero over the preset's budget (``schedule_steps``): once
+  the replay has wrapped it holds no failures to learn from, and a network still being
+  trained forgot the solution (13/16 at 4x the budget; 16/16 with the anneal).
+- Double DQN removes the max-of-noisy-estimates bias at the 500-step truncations
+  (14/16 -> 16/16 seeds at the budget).
+- The target network sets how fast Q can grow: a soft update has a time constant of
+  1 / (tau (1 - gamma)) gradient steps (the preset's tau is 0.1).
 """
 
 from __future__ import annotations

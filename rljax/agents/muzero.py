@@ -57,33 +57,11 @@ Value and reward heads: ``value_head="categorical"`` (default) is the paper's: a
 x is squashed by h(x) = sign(x)(sqrt(|x| + 1) - 1) + 0.001 x, written as two-hot
 weights on the integers -``support_size`` .. ``support_size`` and learned by
 cross-entropy; predictions are the expectation, unsquashed. ``"scalar"``: one output
-and a squared error. Why categorical is the default: it is the paper's, and its loss
-does not grow with the value scale (log(2 * support_size + 1) for a uniform prediction),
-while a squared value error grows with ~1 / (1 - gamma) (100 at gamma 0.99) against
-rewards of 1 and a policy cross-entropy of ~1, so it dominates the shared gradient by
-an amount that changes as the agent improves. On CartPole that domination is real but
-did not hurt. Measured at the CartPole preset (4 seeds, 199,680 env steps/seed,
-100-episode deterministic-search evaluations), ``rljax train muzero --env CartPole-v1
---seeds 4`` (categorical) against the same with ``--set value_head=scalar``:
-
-- final returns 500, 472.15, 478.1, 500 (categorical) and 500, 500, 397.2, 500
-  (scalar): 3/4 >= 475 each; every seed of both reached 475 at some evaluation
-  (median 74,880 env steps for both);
-- the last 10 evaluations: 26/40 >= 475, mean 469 (categorical); 32/40, mean 478
-  (scalar); mean over all 20 evaluations 373 and 406: scalar slightly ahead, but 4
-  seeds cannot tell that from seed noise (one categorical evaluation at 43 moves
-  these a lot);
-- seed 0's weighted value term (0.25 x value loss) against its policy loss, per
-  evaluation interval: scalar 8-38 against 1.1-1.3 for the first ~70k env steps,
-  then 1-8 against 0.8-1.1; categorical 0.2-0.6 against 0.6-1.05 (first 150k).
-  Adam's per-parameter step normalisation and the global-norm clip bound what the
-  larger term can do to the step size.
-
-So CartPole does not back the reason for the default (nor refute it: its values stay
-near 100); categorical stays the default because it is the paper's and scale-free
-for environments whose values are less uniform. Scalar compiled in 42 s and trained
-in 216 s (lane width 8); categorical 22-31 s and 138-181 s (lane width 4, in
-``experiments/muzero_cartpole.py``): the machine's load differed, not a speed comparison.
+and a squared error. Categorical is the default
+because it is the paper's and its loss does not grow with the value scale, while a
+squared value error grows with ~1 / (1 - gamma) and can dominate the shared gradient
+(on CartPole it did not hurt: both heads solved 3/4 seeds; the docs' agent notes have
+the measurement).
 
 What is and is not from the papers: no prioritised replay (uniform), no reanalyse
 (stored policies are never refreshed), no self-play across processes: everything is
