@@ -16,7 +16,7 @@ Cells (each its own process, so compile caches and XLA flags do not leak between
   in about 3 minutes: the return curve.
 
 ``--tiny`` shrinks every size (seeds, steps) so that a CPU runs the whole suite in a
-couple of minutes; the test suite runs it (tests/test_gpu_suite.py).
+couple of minutes; the test suite runs it (tests/project/test_gpu_suite.py).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Each function works on the last axis and broadcasts over any leading ones::
     Gaussian:     log pi(x) = sum_i  -(x_i - mu_i)^2 / (2 sigma_i^2) - log sigma_i - log(2 pi) / 2
                   H         = sum_i  log sigma_i + log(2 pi e) / 2           (sigma = exp(log_std))
 
-``tests/test_ppo.py`` checks them against ``scipy.stats``.
+``tests/agents/test_ppo.py`` checks them against ``scipy.stats``.
 
 Not distrax: it is not a dependency, it would bring TensorFlow Probability's JAX
 substrate with it (pyproject.toml and uv.lock changes), and its import would cost every

@@ -235,7 +235,7 @@ def act(key: jax.Array, state: DQNState, obs: jax.Array, config: DQNConfig, cloc
 
     The greedy (evaluation) action is the first of tied maxima, with no random draw: a
     network's float Q values tie almost never (0 exact ties in 10M random observations at
-    the CartPole-v1 preset, trained or freshly initialised: ``tests/test_dqn.py``), while
+    the CartPole-v1 preset, trained or freshly initialised: ``tests/agents/test_dqn.py``), while
     the tie-break's draw cost a third of every evaluation (100 greedy episodes of 16
     seeds: 0.72 / 0.51 s -> 0.47 / 0.40 s, two runs each). A network whose units are all
     dead (every Q value its zero-initialised bias) would act 0 where the draw was uniform.

@@ -8,7 +8,7 @@ import ast
 from typing import Any, Sequence
 
 # rljax.runs.loggers.LOG_CHOICES, spelled out here: importing that module loads NumPy, and
-# building the parser must stay cheap (tests/test_loggers.py checks the two agree).
+# building the parser must stay cheap (tests/runs/test_loggers.py checks the two agree).
 LOG_CHOICES = ("none", "tensorboard", "wandb")
 
 

@@ -4,7 +4,7 @@ gymnax only registers ``CartPole-v1`` (500 steps). Gymnasium's ``CartPole-v0`` h
 the same dynamics and differs only in its ``TimeLimit`` (200 steps) and reward
 threshold (195 instead of 475), so v0 here is a thin subclass that changes the
 default ``max_steps_in_episode`` and the name. See
-``tests/test_cartpole_gymnasium.py`` for how gymnax's CartPole compares with
+``tests/envs/test_cartpole_gymnasium.py`` for how gymnax's CartPole compares with
 Gymnasium's step by step.
 """
 

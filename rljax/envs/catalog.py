@@ -26,7 +26,7 @@ ENVS: dict[str, str] = {
 }
 
 # gymnax.registered_envs of the locked gymnax version, copied so that listing them
-# does not import gymnax (and JAX); tests/test_cli_fast.py checks that they agree.
+# does not import gymnax (and JAX); tests/api/test_cli_fast.py checks that they agree.
 GYMNAX_ENV_IDS: tuple[str, ...] = (
     "CartPole-v1",
     "Pendulum-v1",

@@ -116,7 +116,7 @@ def _aggregates(metrics: dict[str, np.ndarray], names: Sequence[str]) -> dict[st
     The IQM is :func:`rljax.analysis.stats.iqm`'s (``scipy.stats.trim_mean(x, 0.25)``: cut
     ``int(n / 4)`` values from each end, average the rest) computed with NumPy here:
     scipy's per-call overhead (about a millisecond) was most of the logger's cost.
-    tests/test_loggers.py checks the two agree.
+    tests/runs/test_loggers.py checks the two agree.
     """
     table = np.array([np.asarray(metrics[k], dtype=np.float64) for k in names]).reshape(len(names), -1)
     finite = np.isfinite(table)

@@ -51,7 +51,7 @@ def _step(env: Any, key: jax.Array, env_state: Any, action: jax.Array, env_param
     gymnax's ``step`` computes (and selects) at every step is never used; skipping it
     made a greedy CartPole-v1 evaluation 2.1x faster (100 episodes of 500 steps, 8 runs:
     0.57 -> 0.27 s). Every transition is bitwise what ``env.step`` gives
-    (tests/test_evaluate.py). A network policy's Q values may round differently in the
+    (tests/training/test_evaluate.py). A network policy's Q values may round differently in the
     smaller program XLA now compiles, and a near-tie then picks the other action: at
     the default DQN on CartPole-v1, 43 of 160 evaluation means moved (by up to 12 of
     500), training itself bitwise the same. Environments whose ``step`` does more
@@ -72,7 +72,7 @@ def step_without_reset(
     ``is_truncated``) and keeps the state where the episode ended; ``obs`` is then what
     ``step`` reports as ``info["final_observation"]``. Used by evaluations (the reset
     would be thrown away) and by :mod:`rljax.policies.render` (the last frame would show the
-    next episode's start). ``tests/test_render.py`` checks it against ``step`` (up to
+    next episode's start). ``tests/policies/test_render.py`` checks it against ``step`` (up to
     float rounding: XLA may fuse the two compiled programs differently).
     """
     key_step, _ = jax.random.split(key)  # gymnax's step: (key_step, key_reset)

@@ -23,7 +23,7 @@ from rljax.experiment import train
 from rljax.training.batch import lapack_calls
 from rljax.training.watchdog import EXIT_HANG, Watchdog
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_initialisation_with_orthogonal_layers_never_deadlocks():

@@ -25,7 +25,7 @@ from rljax.cli import main
 from rljax.envs import SOLVED_AT
 from rljax.training.batch import FAST_COMPILE
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # experiments/ is a folder of scripts, not an installed package
 
 from experiments.custom_agent import DoubleQState, double_q_learning  # noqa: E402

@@ -11,7 +11,7 @@ import pytest
 from rljax.agents import get_agent
 from rljax.training.batch import FAST_COMPILE
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_benchmark():
