@@ -31,7 +31,7 @@ def test_docs_build_strict(tmp_path):
     assert "Reinforcement learning as pure functions." in (site / "index.html").read_text()
     # The docstrings' Sphinx roles are links now, not ":class:" text.
     base = (site / "api/agents/base/index.html").read_text()
-    assert ":class:" not in base and 'href="../../loop/#rljax.training.loop"' in base
+    assert ":class:" not in base and 'href="../../training/loop/#rljax.training.loop"' in base
 
 
 def test_top_level_page_lists_every_lazy_name():
