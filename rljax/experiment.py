@@ -143,32 +143,11 @@ def train(
     runner = BatchRunner(loop, lanes, devices)
 
     cache_dir = compile_cache_module.enable(compile_cache_module.resolve(compile_cache))
-    # A multi-process run has one folder (on a filesystem every process sees): process 0
-    # writes and locks it; every process writes only its own checkpoint shards into it.
-    writer = jax.process_index() == 0
+    writer = jax.process_index() == 0  # process 0 writes the run folder (see open_run_folder)
     folder = None
     if out is not None:  # validated above; only now is anything written
         spec = plan.run_spec("train", seeds, lane_width, compiler_options == FAST_COMPILE)
-        folder = Path(out)
-        if resume:
-
-            def open_folder():
-                if writer and folder.is_dir():  # (a missing one: check_resume says there is nothing to resume)
-                    lock_folder(folder, argv)  # before reading it: one writer per folder
-                check_resume(folder, spec)
-
-            on_every_process(open_folder, "opening the run folder")
-        else:
-            if jax.process_count() > 1:  # every process refuses an existing folder before process 0 empties it
-                on_every_process(lambda: check_out_dir(folder, overwrite), "checking the run folder")
-
-            def make_folder():
-                if writer:
-                    made = prepare_out_dir(folder, overwrite, argv)  # created (or emptied) and locked
-                    write_json_atomic(made / "run.json", spec)
-                    write_json_atomic(made / "manifest.json", manifest(seeds, list(argv) if argv else None, cache_dir))
-
-            on_every_process(make_folder, "creating the run folder")
+        folder = open_run_folder(Path(out), spec, seeds, resume, overwrite, argv, cache_dir)
         checkpoint_dir = folder
         streams = MetricsStreams([folder], seeds) if writer else None
         user_on_segment = on_segment
@@ -260,17 +239,70 @@ def train(
         compile_cache=cache_watch.stats.as_dict(),
     )
     if folder is not None:
-        if jax.process_count() == 1:
-            states = result.agent_states()
-        else:  # every process takes part in gathering what process 0 writes (the replay only if asked)
-            states = state.agent_state if save_replay else loop.agent.policy_part(state.agent_state)
-            states = lanes.unpack(to_host(states))
-        if writer:
-            if resume:  # metrics.csv may hold rows written after the checkpoint: rebuild it
-                streams.rebuild(result)
-            write_config_outputs(folder, result, 0, result.agent)
-            save_final_states(folder, loop.agent, states, save_replay)
+        finish_run_folder(folder, result, loop.agent, lanes, save_replay, streams if resume else None)
     return result
+
+
+def open_run_folder(
+    folder: Path,
+    spec: dict[str, Any],
+    seeds: Sequence[int],
+    resume: bool,
+    overwrite: bool,
+    argv: Sequence[str] | None,
+    cache_dir: Path | None,
+) -> Path:
+    """Creates (or, to resume, checks) a run's folder, locked for this process; returns it.
+
+    A multi-process run has one folder (on a filesystem every process sees): process 0
+    writes and locks it; every process writes only its own checkpoint shards into it.
+    """
+    writer = jax.process_index() == 0
+    if resume:
+
+        def open_folder():
+            if writer and folder.is_dir():  # (a missing one: check_resume says there is nothing to resume)
+                lock_folder(folder, argv)  # before reading it: one writer per folder
+            check_resume(folder, spec)
+
+        on_every_process(open_folder, "opening the run folder")
+        return folder
+    if jax.process_count() > 1:  # every process refuses an existing folder before process 0 empties it
+        on_every_process(lambda: check_out_dir(folder, overwrite), "checking the run folder")
+
+    def make_folder():
+        if writer:
+            made = prepare_out_dir(folder, overwrite, argv)  # created (or emptied) and locked
+            write_json_atomic(made / "run.json", spec)
+            write_json_atomic(made / "manifest.json", manifest(seeds, list(argv) if argv else None, cache_dir))
+
+    on_every_process(make_folder, "creating the run folder")
+    return folder
+
+
+def finish_run_folder(
+    folder: Path,
+    result: TrainResult,
+    agent: Agent,
+    lanes: Lanes,
+    save_replay: bool,
+    resumed_streams: MetricsStreams | None,
+) -> None:
+    """Writes a finished run's summary, curves, config and final agent states into its folder.
+
+    ``resumed_streams``: the metrics streams of a resumed run, whose ``metrics.csv`` may
+    hold rows written after its checkpoint and is rebuilt from the result.
+    """
+    if jax.process_count() == 1:
+        states = result.agent_states()
+    else:  # every process takes part in gathering what process 0 writes (the replay only if asked)
+        states = result.final_state.agent_state
+        states = lanes.unpack(to_host(states if save_replay else agent.policy_part(states)))
+    if jax.process_index() == 0:
+        if resumed_streams is not None:
+            resumed_streams.rebuild(result)
+        write_config_outputs(folder, result, 0, result.agent)
+        save_final_states(folder, agent, states, save_replay)
 
 
 def save_final_states(folder: Path, agent: Agent, states: Any, save_replay: bool) -> None:
