@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from guarantees import assert_learning_rate_sweep_is_one_program, assert_seed_alone_equals_seed_in_batch, run_state
 
 import rljax
 from rljax.agents.base import Clock, Transition
@@ -33,11 +34,6 @@ PROBES = {
     4: "Probe-ActionDependentReward",
     5: "Probe-ActionObsDependentReward",
 }
-
-
-def run_state(result, run: int = 0):
-    """The agent state of one run from a packed ``[lanes, width, ...]`` final state."""
-    return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:])[run], result.final_state.agent_state)
 
 
 def cartpole_state(config: DQNConfig, seed: int = 0):
@@ -323,49 +319,23 @@ TINY = {
 
 
 def test_seed_alone_equals_seed_in_batch():
-    kwargs = dict(overrides=TINY, total_steps=1_000, eval_episodes=5)
-    batch = train("dqn", "CartPole-v1", seeds=range(16), **kwargs)
-    alone = train("dqn", "CartPole-v1", seeds=[5], **kwargs)
-    in_batch, by_itself = run_state(batch, 5), run_state(alone, 0)
-    for a, b in zip(jax.tree.leaves(by_itself), jax.tree.leaves(in_batch)):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(alone.metrics["eval_return"][0], batch.metrics["eval_return"][5])
-    # and different seeds really are different runs (keys come from the seed alone)
-    other = run_state(batch, 6)
-    assert not np.array_equal(
-        other.params["params"]["MLP_0"]["Dense_0"]["kernel"], in_batch.params["params"]["MLP_0"]["Dense_0"]["kernel"]
+    assert_seed_alone_equals_seed_in_batch(
+        lambda **kw: train("dqn", "CartPole-v1", **kw),
+        seeds=range(16),
+        seed=5,
+        overrides=TINY,
+        total_steps=1_000,
+        eval_episodes=5,
     )
 
 
 def test_learning_rate_sweep_is_one_program():
-    traces = {"init": 0, "update": 0}
-
-    def counted(name, fn):
-        def wrapper(*args):
-            traces[name] += 1  # runs at trace time only
-            return fn(*args)
-
-        return wrapper
-
-    agent = dataclasses.replace(dqn, init=counted("init", dqn.init), update=counted("update", dqn.update))
     lrs = [1e-4, 3e-4, 1e-3, 3e-3]
-    result = train(
-        agent,
-        "CartPole-v1",
-        seeds=range(8),
-        overrides=[{**TINY, "learning_rate": lr} for lr in lrs],
-        total_steps=1_000,
-        eval_episodes=5,
+    result = assert_learning_rate_sweep_is_one_program(
+        train, dqn, lrs, seeds=range(8), overrides=TINY, env_id="CartPole-v1", total_steps=1_000, eval_episodes=5
     )
-    assert traces["update"] == 1, traces  # one traced (so compiled) update serves all 32 runs
-    assert result.config_ids == [c for c in range(4) for _ in range(8)]
     recorded = result.metrics["learning_rate"][:, 0]  # the mean over the first segment (annealed)
     np.testing.assert_allclose(recorded[::8] / np.array(lrs), recorded[0] / lrs[0], rtol=1e-5)
-    # the same seed under different learning rates learns different networks
-    assert not np.array_equal(
-        run_state(result, 0).params["params"]["MLP_0"]["Dense_0"]["kernel"],
-        run_state(result, 24).params["params"]["MLP_0"]["Dense_0"]["kernel"],
-    )
 
 
 def test_schedule_steps_fix_the_schedules_horizon_whatever_the_run_length():

@@ -2,13 +2,12 @@
 plain Python for ragged episodes, the value transform, bad input, probes, batch invariance,
 one-program sweeps."""
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import mctx
 import numpy as np
 import pytest
+from guarantees import assert_learning_rate_sweep_is_one_program, assert_seed_alone_equals_seed_in_batch, run_state
 
 import rljax
 from rljax.agents import get_agent
@@ -27,12 +26,6 @@ from rljax.agents.muzero import (
 from rljax.experiment import train
 from rljax.training.loop import make_loop
 from rljax.training.plan import build
-
-
-def run_state(result, run: int = 0):
-    """The agent state of one run from a packed ``[lanes, width, ...]`` final state."""
-    return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:])[run], result.final_state.agent_state)
-
 
 TINY = {
     "num_envs": 2,
@@ -244,44 +237,30 @@ def test_registered():
 
 
 def test_seed_alone_equals_seed_in_batch():
-    kwargs = dict(overrides=TINY, total_steps=160, eval_episodes=2, lane_width=4)
-    batch = train("muzero", "CartPole-v1", seeds=range(4), **kwargs)
-    alone = train("muzero", "CartPole-v1", seeds=[2], **kwargs)
-    in_batch, by_itself = run_state(batch, 2), run_state(alone, 0)
-    for a, b in zip(jax.tree.leaves(by_itself), jax.tree.leaves(in_batch)):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(alone.metrics["eval_return"][0], batch.metrics["eval_return"][2])
-    assert np.isfinite(batch.metrics["loss"][:, -1]).all()  # it learned (past warm-up) in that time
-    other = run_state(batch, 3)
-    kernel = lambda s: s.params["params"]["represent_mlp"]["Dense_0"]["kernel"]  # noqa: E731
-    assert not np.array_equal(kernel(other), kernel(in_batch))
-
-
-def test_learning_rate_sweep_is_one_program():
-    traces = {"update": 0}
-
-    def counted(fn):
-        def wrapper(*args):
-            traces["update"] += 1  # runs at trace time only
-            return fn(*args)
-
-        return wrapper
-
-    agent = dataclasses.replace(muzero, update=counted(muzero.update))
-    lrs = [1e-3, 1e-2]
-    result = train(
-        agent,
-        "CartPole-v1",
-        seeds=range(2),
-        overrides=[{**TINY, "learning_rate": lr} for lr in lrs],
+    batch, _ = assert_seed_alone_equals_seed_in_batch(
+        lambda **kw: train("muzero", "CartPole-v1", **kw),
+        seeds=range(4),
+        seed=2,
+        overrides=TINY,
         total_steps=160,
         eval_episodes=2,
         lane_width=4,
     )
-    assert traces["update"] == 1, traces
-    assert result.config_ids == [0, 0, 1, 1]
-    a, b = run_state(result, 0), run_state(result, 2)  # seed 0 at both learning rates
-    assert not np.array_equal(a.params["params"]["value_head"]["kernel"], b.params["params"]["value_head"]["kernel"])
+    assert np.isfinite(batch.metrics["loss"][:, -1]).all()  # it learned (past warm-up) in that time
+
+
+def test_learning_rate_sweep_is_one_program():
+    assert_learning_rate_sweep_is_one_program(
+        train,
+        muzero,
+        [1e-3, 1e-2],
+        seeds=range(2),
+        overrides=TINY,
+        env_id="CartPole-v1",
+        total_steps=160,
+        eval_episodes=2,
+        lane_width=4,
+    )
 
 
 # --- Learning: probes ------------------------------------------------------------------------------
