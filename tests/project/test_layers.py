@@ -158,3 +158,21 @@ def test_a_deliberately_backwards_import_is_caught(module, line, late):
 def test_a_new_folder_without_a_layer_is_refused():
     with pytest.raises(KeyError, match="newwing/"):
         layer_of("rljax.newwing.thing", design_layers())
+
+
+def wing_imports() -> set[tuple[str, str]]:
+    """``(wing, wing it imports)`` for every import between two wings, the private floor left out."""
+    edges = set()
+    for module, source in rljax_sources().items():
+        for target in imported_modules(source):
+            a, b = wing_of(module), wing_of(target)
+            if a != b and not b.startswith("_") and (a == "__init__.py" or not a.startswith("_")):
+                edges.add((a, b))
+    return edges
+
+
+def test_the_design_pages_drawing_is_the_import_graph():
+    block = DESIGN.read_text().split("```mermaid", 1)[1].split("```", 1)[0]
+    drawn = set(re.findall(r'\["([^"]+)"\] --> \w+\["([^"]+)"\]', block))
+    code = wing_imports()
+    assert drawn == code, {"drawn, not in the code": drawn - code, "in the code, undrawn": code - drawn}
