@@ -16,13 +16,17 @@ class UsageError(Exception):
     """Bad command-line input: printed without a traceback, exit code 2."""
 
 
-def key_values(pairs: Sequence[str], flag: str) -> dict[str, str]:
+def key_values(pairs: Sequence[str], flag: str, aliases: dict[str, str] | None = None) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; a key given twice (or under an alias) is refused."""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise UsageError(f"{flag} expects key=value; got {pair!r}")
-        out[key.strip()] = value.strip()
+        key = (aliases or {}).get(key.strip(), key.strip())
+        if key in out:
+            raise UsageError(f"{flag} gives {key!r} twice ({out[key]!r} and {value.strip()!r}): give it once")
+        out[key] = value.strip()
     return out
 
 
@@ -37,12 +41,17 @@ def literal(text: str) -> Any:
 def parse_seeds(seeds: int | None, seed_list: str | None) -> list[int]:
     """``--seeds N`` -> 0..N-1; ``--seed-list 3,5,7`` -> exactly those."""
     if seed_list is not None:
+        parts = [s.strip() for s in seed_list.split(",")]
+        if parts and not parts[-1]:
+            parts.pop()  # a trailing comma ("3,5,") is harmless
+        if not parts or any(not p for p in parts):
+            raise UsageError(f"--seed-list expects comma-separated integers, none empty; got {seed_list!r}")
         try:
-            out = [int(s) for s in seed_list.split(",") if s.strip()]
+            out = [int(s) for s in parts]
         except ValueError:
             raise UsageError(f"--seed-list expects comma-separated integers; got {seed_list!r}") from None
-        if not out or any(s < 0 for s in out):
-            raise UsageError(f"--seed-list needs non-negative integers; got {seed_list!r}")
+        if any(not 0 <= s < 2**32 for s in out):
+            raise UsageError(f"--seed-list needs non-negative integers below 2**32 (32-bit keys); got {seed_list!r}")
         if len(set(out)) != len(out):
             raise UsageError(f"--seed-list has repeated seeds: {seed_list!r}")
         return out

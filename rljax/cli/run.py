@@ -135,7 +135,7 @@ def _prepare(args: argparse.Namespace) -> tuple[list[int], dict[str, str], dict[
     """
     _check_names_and_out(args)
     seeds = parse_seeds(1 if args.seeds is None else args.seeds, args.seed_list)
-    overrides = {ALIASES.get(k, k): v for k, v in key_values(args.set, "--set").items()}
+    overrides = key_values(args.set, "--set", ALIASES)
     env_kwargs = {k: literal(v) for k, v in key_values(args.env_arg, "--env-arg").items()}
     if args.total_steps is not None and args.total_steps < 1:
         raise UsageError(f"--total-steps must be >= 1; got {args.total_steps}")

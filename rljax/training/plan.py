@@ -24,6 +24,8 @@ from rljax.training.loop import Loop, make_loop
 
 DEFAULT_TOTAL_STEPS = 100_000
 DEFAULT_EVAL_EPISODES = 100
+# The loop counts env steps, episodes and updates per seed in int32 (JAX's default without x64).
+MAX_STEPS = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,10 @@ def build(
     if int(eval_episodes) < 1:
         raise ValueError(f"eval_episodes must be >= 1; got {eval_episodes}")
     steps = int(total_steps if total_steps is not None else preset_steps)
+    if steps > MAX_STEPS:
+        raise ValueError(f"total_steps must be <= {MAX_STEPS:,} (the loop counts env steps in int32); got {steps:,}")
+    if eval_every is not None and int(eval_every) > MAX_STEPS:
+        raise ValueError(f"eval_every must be <= {MAX_STEPS:,} env steps; got {int(eval_every):,}")
     loop = make_loop(
         env,
         env_params,
@@ -107,6 +113,11 @@ def build(
         eval_every=eval_every if eval_every is not None or not preset_evaluations else steps // preset_evaluations,
         eval_episodes=int(eval_episodes),
     )  # make_loop validates configs[0] (its static fields shape the loop); the others here
+    if loop.schedule.total_steps > MAX_STEPS:  # rounded up to whole segments
+        raise ValueError(
+            f"total_steps {steps:,} rounds up to {loop.schedule.total_steps:,} env steps (whole segments), "
+            f"past the {MAX_STEPS:,} the loop counts in int32: ask for fewer"
+        )
     for c in configs[1:]:
         agent.validate(c, env, env_params)
     return Plan(agent, env_id, env_kwargs, overrides, configs, loop, total_steps, eval_every, int(eval_episodes))
@@ -164,6 +175,8 @@ def check_run_options(
         raise ValueError("need at least one seed")
     if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct non-negative integers; got {seeds}")
+    if any(s >= 2**32 for s in seeds):
+        raise ValueError(f"seeds must be < 2**32 (a seed is a 32-bit key); got {max(seeds)}")
     if int(lane_width) < 1:
         raise ValueError(f"lane_width must be >= 1; got {lane_width}")
     available = len(run_devices())
@@ -173,6 +186,8 @@ def check_run_options(
         raise ValueError(f"watchdog_seconds must be >= 0 (0 = off); got {watchdog_seconds}")
     if checkpoint_every is not None and int(checkpoint_every) <= 0:
         raise ValueError(f"checkpoint_every must be > 0 env steps; got {checkpoint_every}")
+    if checkpoint_every is not None and int(checkpoint_every) > MAX_STEPS:
+        raise ValueError(f"checkpoint_every must be <= {MAX_STEPS:,} env steps; got {int(checkpoint_every):,}")
     return seeds
 
 
