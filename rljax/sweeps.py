@@ -132,6 +132,9 @@ def sweep(
     (``lane_width``, ``progress``, ...).
     Every program's configuration is validated before anything is trained or written.
     """
+    both = sorted(set(grid) & set(overrides or {}))
+    if both:
+        raise ValueError(f"{', '.join(both)} is both swept (grid) and fixed (overrides / --set): give it once")
     combos, static = grid_combinations(agent, grid)
     if static and not allow_recompile:
         raise ValueError(

@@ -69,6 +69,34 @@ def check_options(env_id: str, factory: Callable[..., Any], kwargs: dict[str, An
     if unknown:
         options = ", ".join(allowed + ["discretize"]) if allowed else "only discretize"
         raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))} for {env_id}; its options: {options}")
+    for name, value in kwargs.items():
+        check_option_type(env_id, name, value, parameters[name].default)
+
+
+def check_option_type(env_id: str, name: str, value: Any, default: Any) -> None:
+    """A one-line error for an option whose value is not of its default's kind (bool, int, float, str).
+
+    Why: a value the command line could not parse arrives as a string, and ``"maybe"`` for a
+    bool option would otherwise count as True; a string for a size fails deep inside the factory.
+    """
+    import math
+    import numbers
+
+    import numpy as np
+
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, (bool, np.bool_)), "True or False"
+    elif isinstance(default, int):
+        ok, kind = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)), "an integer"
+    elif isinstance(default, float):
+        ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+        kind = "a finite number"
+    elif isinstance(default, str):
+        ok, kind = isinstance(value, str), "a string"
+    else:
+        return  # no default to go by (None, a table, ...): the factory checks it
+    if not ok:
+        raise ValueError(f"{env_id} option {name}={value!r} must be {kind}")
 
 
 def make(env_id: str, **kwargs: Any) -> tuple[environment.Environment, Any]:

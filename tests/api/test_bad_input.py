@@ -43,6 +43,24 @@ CASES = [
     (["train", "dqn", "--env", "Breakout-MinAtar", "--env-arg", "foo=1", *OUT], "use_minimal_action_set"),
     (["train", "q_learning", "--env", "CartPole-v1", "--env-arg", "discretize=nope", *OUT], "discretize"),
     (["train", "q_learning", "--env", "Chain", "--env-arg", "length", *OUT], "--env-arg expects key=value"),
+    (["train", "q_learning", "--env", "Chain", "--env-arg", "length=abc", *OUT], "Chain option length='abc' must be"),
+    (["train", "q_learning", "--env", "Chain", "--env-arg", "length=-1", *OUT], "length must be >= 3"),
+    (["train", "q_learning", "--env", "FrozenLake-v1", "--env-arg", "is_slippery=maybe", *OUT], "True or False"),
+    (["train", "q_learning", "--env", "GridMaze", "--env-arg", "foo=1", *OUT], "its options: layout"),
+    (["train", "q_learning", "--env", "TabularMDP", *OUT], "TabularMDP needs both T"),
+    # --- train: non-finite and mistyped values ---
+    (["train", "q_learning", "--env", "Chain", "--set", "gamma=nan", *OUT], "gamma must be in [0.0, 1.0]; got nan"),
+    (["train", "q_learning", "--env", "Chain", "--set", "learning_rate=inf", *OUT], "got inf"),
+    (["train", "q_learning", "--env", "Chain", "--set", "learning_rate=1e400", *OUT], "got inf"),
+    (["train", "dqn", "--env", "CartPole-v1", "--set", "num_envs=0", *OUT], "num_envs must be >= 1"),
+    (["train", "dqn", "--env", "CartPole-v1", "--set", "num_envs=2.5", *OUT], "cannot parse num_envs='2.5' as int"),
+    (["train", "dqn", "--env", "CartPole-v1", "--set", "double_dqn=maybe", *OUT], "as bool"),
+    (["train", "ppo", "--env", "CartPole-v1", "--set", "num_minibatches=3", *OUT], "must divide"),
+    (["train", "ppo", "--env", "CartPole-v1", "--set", "clip_eps=0", *OUT], "clip_eps must be > 0"),
+    (["train", "ppo", "--env", "CartPole-v1", "--set", "num_epochs=0", *OUT], "num_epochs must be >= 1"),
+    (["train", "pqn", "--env", "CartPole-v1", "--set", "q_lambda=1.5", *OUT], "q_lambda must be in [0.0, 1.0]"),
+    (["train", "pqn", "--env", "Pendulum-v1", *OUT], "needs a discrete action space"),
+    (["train", "muzero", "--env", "CartPole-v1", "--set", "num_simulations=0", *OUT], "num_simulations must be >= 1"),
     # --- train: seeds, steps, lanes, devices, cadence ---
     (["train", "q_learning", "--env", "Chain", "--seeds", "0", *OUT], "--seeds must be >= 1"),
     (["train", "q_learning", "--env", "Chain", "--seed-list", "1,1", *OUT], "repeated seeds"),
@@ -82,6 +100,9 @@ CASES = [
         "names 'learning_rate' twice",
     ),
     (["sweep", "q_learning", "--env", "Chain", "--grid", "colour=1,2", *OUT], "unknown hyperparameter 'colour'"),
+    (["sweep", "q_learning", "--env", "Chain", "--grid", "learning_rate=nan,0.1", *OUT], "got nan"),
+    (["sweep", "q_learning", "--env", "Chain", "--grid", "gamma=0.9,inf", *OUT], "got inf"),
+    (["sweep", "q_learning", "--env", "Chain", "--grid", "lr=0.1,0.2", "--set", "lr=0.3", *OUT], "give it once"),
     (["sweep", "q_learning", "--env", "Chain", "--grid", "lr=0.1,0", *OUT], "learning_rate"),
     (["sweep", "q_learning", "--env", "Chain", "--grid", "num_envs=1,2", *OUT], "--allow-recompile"),
     (["sweep", "nope", "--env", "Chain", "--grid", "lr=0.1,0.2", *OUT], "unknown agent 'nope'"),
@@ -91,6 +112,11 @@ CASES = [
     (["report", "{tmp}/existing"], "summary.json"),
     (["render", "{tmp}/missing", "--seed", "0", "--out", "{tmp}/a.gif"], "missing"),
     (["render", "{tmp}/existing", "--seed", "0", "--out", "{tmp}/a.gif"], "run.json"),
+    (["render", "{tmp}/existing", "--seed", "0", "--out", "{tmp}/a.gif", "--fps", "0"], "fps must be in (0, 50]"),
+    (["report", "{tmp}/existing", "{tmp}/missing"], "neither a run folder"),
+    (["evaluate", "{tmp}/missing", "--episodes", "2"], "missing"),
+    (["evaluate", "{tmp}/existing", "--episodes", "2"], "run.json"),
+    (["evaluate", "{tmp}/existing", "--episodes", "0"], "episodes"),
 ]
 
 
@@ -116,8 +142,8 @@ def test_a_bad_command_line_is_one_line_exit_2_and_writes_nothing(tmp_path, caps
     assert snapshot(tmp_path) == before
 
 
-def test_there_are_at_least_forty_cases():
-    assert len(CASES) >= 40
+def test_there_are_at_least_eighty_cases():
+    assert len(CASES) >= 80
 
 
 def test_step_counts_rounded_to_whole_segments_are_said(tmp_path, capsys):
