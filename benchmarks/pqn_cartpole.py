@@ -167,7 +167,7 @@ def markdown(table: dict[str, dict]) -> str:
     """The table printed at the end (and pasted into docs/guide/results.md)."""
 
     def num(x, fmt):
-        return "-" if x is None else format(x, fmt)
+        return "-" if x is None else format(x, fmt) + ("x" if fmt == ".2f" else "")
 
     lines = [
         "| row | env steps per seed | compile s | train s | total s | / DQN total | solved (each round) "
@@ -176,9 +176,10 @@ def markdown(table: dict[str, dict]) -> str:
     ]
     for row, t in table.items():
         solved = ", ".join(f"{s}/{t['seeds']}" for s in t["solved_each"])
+        ratio = "1 (reference)" if row == "dqn" else num(t.get("ratio_to_dqn"), ".2f")
         lines.append(
             f"| {row} | {t['env_steps_per_seed']:,} | {t['compile_s']:.1f} | {t['train_s']:.1f} | "
-            f"{t['total_s']:.1f} | {num(t.get('ratio_to_dqn'), '.2f')}x | {solved} | "
+            f"{t['total_s']:.1f} | {ratio} | {solved} | "
             f"{num(t['median_steps_first'], ',.0f')} / {num(t['median_steps_held'], ',.0f')} | "
             f"{t['peak_rss_mb']:.0f} |"
         )

@@ -53,6 +53,7 @@ def test_medians_over_rounds_and_the_ratio_of_totals_in_the_same_round():
     assert "ratio_to_dqn" not in table["dqn"] and table["dqn"]["measurements"] == 4
     text = bench.markdown(table)
     assert "| pqn | 1,000 | 2.0 | 2.0 | 4.0 | 0.50x | 16/16, 15/16, 14/16 | 200 / 200 | 500 |" in text
+    assert "| dqn | 1,000 | 3.5 | 3.5 | 7.0 | 1 (reference) |" in text
 
 
 def test_a_cold_measurement_in_a_subprocess():
