@@ -4,9 +4,12 @@
     python experiments/ppo_measurements.py gradients    # shared torso: value vs policy gradient on it
     python experiments/ppo_measurements.py bounds       # clip vs tanh Gaussian actions, Pendulum-v1 preset
     python experiments/ppo_measurements.py truncation   # bootstrapped vs terminal truncations, CartPole-v1
+    python experiments/ppo_measurements.py truncation Pendulum-v1   # the same on Pendulum-v1, seeds 0-15
 
 Each prints, per setting, how many seeds end solved (CartPole-v1: greedy mean >= 475 over 100
-episodes) or the IQM and worst of the final returns (Pendulum-v1).
+episodes) or the IQM and worst of the final returns (Pendulum-v1; with ``truncation``, also
+the median env steps to the first evaluation at -200 or more and to the one from which
+every later evaluation stayed there).
 """
 
 from __future__ import annotations
@@ -88,10 +91,48 @@ def bounds() -> None:
     report_iqm(final_returns("Pendulum-v1", range(16), settings))
 
 
-def truncation() -> None:
+def steps_to(curves: np.ndarray, steps: np.ndarray, threshold: float) -> tuple[list, list]:
+    """Per seed, the env steps of the first evaluation >= ``threshold`` and of the first from
+    which every later one stayed >= it (None where there is none)."""
+    first, held = [], []
+    for returns, at in zip(curves, steps):
+        ok = returns >= threshold
+        hits = np.flatnonzero(ok)
+        first.append(float(at[hits[0]]) if hits.size else None)
+        misses = np.flatnonzero(~ok)
+        start = 0 if not misses.size else misses[-1] + 1
+        held.append(float(at[start]) if start < ok.size else None)
+    return first, held
+
+
+def median_steps(steps: list) -> str:
+    """The median over every seed (a seed that never got there counts as later than all others)."""
+    x = np.sort([np.inf if s is None else s for s in steps])
+    m = float(np.median(x))
+    return "not reached" if not np.isfinite(m) else f"{m:,.0f}"
+
+
+def truncation(env_id: str = "CartPole-v1") -> None:
     settings = {"bootstrapped": {}, "as terminal": {"truncation_as_terminal": True}}
-    report_solved(final_returns("CartPole-v1", range(32), settings))
+    if env_id == "CartPole-v1":
+        report_solved(final_returns("CartPole-v1", range(32), settings))
+        return
+    # Pendulum-v1: every episode ends by truncation at 200 steps (it has no terminal state).
+    threshold = -200.0
+    for label, override in settings.items():
+        result = rljax.train("ppo", env_id, seeds=range(16), overrides=override, progress=False)
+        curves = np.asarray(result.metrics["eval_return"], dtype=float)
+        steps = np.asarray(result.metrics["env_steps"], dtype=float)
+        report_iqm({label: curves[:, -1]})
+        first, held = steps_to(curves, steps, threshold)
+        print(
+            f"{'':40s} >= {threshold:g} at the end {int((curves[:, -1] >= threshold).sum())}/{len(curves)}; "
+            f"median env steps to {threshold:g}: first {median_steps(first)} "
+            f"({sum(s is not None for s in first)}/{len(first)} reached), held {median_steps(held)}"
+        )
+        print(f"{'':40s} final returns {np.round(curves[:, -1], 1).tolist()}")
 
 
 if __name__ == "__main__":
-    {"torso": torso, "gradients": gradients, "bounds": bounds, "truncation": truncation}[sys.argv[1]]()
+    modes = {"torso": torso, "gradients": gradients, "bounds": bounds, "truncation": truncation}
+    modes[sys.argv[1]](*sys.argv[2:])

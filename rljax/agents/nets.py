@@ -101,7 +101,7 @@ class MinAtarTorso(nn.Module):
     """The convolution of the MinAtar DQN baseline (Young & Tian, 2019): one 3x3 convolution
     with ``channels`` filters, stride 1, VALID padding, ReLU, then flatten.
 
-    Input: one ``[10, 10, C]`` image (MinAtar's binary channels); output: ``[8 * 8 * channels]``.
+    Input: ``[..., 10, 10, C]`` images (MinAtar's binary channels); output: ``[..., 8 * 8 * channels]``.
     ``layer_norm``: a LayerNorm over each pixel's ``channels`` between the convolution and
     the ReLU (PQN's MinAtar network, purejaxql's ``pqn_minatar.py``).
     """
@@ -114,7 +114,7 @@ class MinAtarTorso(nn.Module):
         x = nn.Conv(self.channels, kernel_size=(3, 3), strides=(1, 1), padding="VALID")(x)
         if self.layer_norm:
             x = nn.LayerNorm()(x)
-        return nn.relu(x).reshape(-1)
+        return nn.relu(x).reshape(x.shape[:-3] + (-1,))  # any leading axes (PPO's batches)
 
 
 class QNetwork(nn.Module):

@@ -159,7 +159,7 @@ def test_observation_statistics_take_in_the_rollout_after_the_update_and_acting_
         ("CartPole-v1", {"activation": "gelu"}, "activation must be one of"),
         ("Pendulum-v1", {"action_bounds": "squash"}, "action_bounds must be one of clip, tanh"),
         ("Taxi-v3", {"normalize_obs": True}, "normalize_obs needs Box observations"),
-        ("Breakout-MinAtar", {}, r"flat \(1-d\) Box observations"),
+        ("Breakout-MinAtar", {"torso": "mlp"}, "'cnn' reads \\[H, W, C\\] images"),
     ],
 )
 def test_bad_configurations_are_one_line_errors(env_id, override, match):
