@@ -57,7 +57,7 @@ class TrainedPolicy:
 
     @functools.cached_property
     def initial_actor_state(self) -> Any:
-        """The actor state at an episode's start (:attr:`rljax.agents.Agent.init_actor_state`);
+        """The actor state at an episode's start (:attr:`rljax.agents.base.Agent.init_actor_state`);
         ``None`` for a policy without a memory."""
         return self.agent.initial_actor_state(self.env, self.env_params, self.config)
 
