@@ -259,6 +259,8 @@ def test_bad_recurrent_settings_are_one_line_errors(override, match):
     with pytest.raises(ValueError, match=match) as err:
         rljax.build("ppo", "CartPoleNoVel-v1", {"recurrent": True, **override}, total_steps=10)
     assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="torso='cnn' has no recurrent form"):
+        rljax.build("ppo", "Breakout-MinAtar", {"recurrent": True}, total_steps=10)
 
 
 def test_the_command_line_refuses_minibatches_that_split_sequences(tmp_path, capsys):
