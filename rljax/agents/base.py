@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 from gymnax.environments import spaces
 
@@ -50,6 +51,7 @@ class Transition(struct.PyTreeNode):
     truncated: jax.Array
     valid: jax.Array
     extras: Any = None
+    actor_state: Any = None
 
     @property
     def done(self) -> jax.Array:
@@ -70,12 +72,15 @@ class Clock(struct.PyTreeNode):
 
 
 class ActOutput(struct.PyTreeNode):
-    """What ``act`` returns when it has per-step data for the rollout batch: the action,
-    and ``extras`` (a pytree the loop stores as ``batch.extras``; e.g. a search's policy
-    and value, or the log-probability the action was sampled with)."""
+    """What ``act`` returns when it has per-step data for the rollout batch or an actor
+    state: the action; ``extras`` (a pytree the loop stores as ``batch.extras``; e.g. a
+    search's policy and value, or the log-probability the action was sampled with); and,
+    for an agent with an actor state (``Agent.init_actor_state``), the next one (the
+    same structure, shapes and dtypes as the one ``act`` was given)."""
 
     action: jax.Array
     extras: Any = None
+    actor_state: Any = None
 
 
 def split_act_output(out: Any) -> tuple[jax.Array, Any]:
@@ -98,6 +103,7 @@ class ActFn(Protocol):
         config: Config,
         clock: Clock,
         explore: bool,
+        actor_state: Any = ...,  # passed only to an agent that has one (Agent.init_actor_state)
     ) -> jax.Array | ActOutput: ...
 
 
@@ -110,6 +116,10 @@ class UpdateFn(Protocol):
 def config_num_envs(config: Config) -> int:
     """``config.num_envs``: how many environments an agent runs per seed, unless it says otherwise."""
     return int(config.num_envs)
+
+
+class InitActorStateFn(Protocol):
+    def __call__(self, env: Any, env_params: Any, config: Config) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -127,7 +137,11 @@ class Agent:
         log-probability); evaluation and loaded policies keep the action only. The
         action has the action space's dtype and shape (the loop checks, at trace
         time). ``explore=False`` is the evaluation policy: greedy for value methods,
-        argmax (the mean, for continuous actions) for policy gradients.
+        argmax (the mean, for continuous actions) for policy gradients. An agent with
+        an actor state (``init_actor_state``) is given it as a seventh argument,
+        ``act(key, state, obs, config, clock, explore, actor_state)``, and returns
+        ``ActOutput(action, extras, next_actor_state)``; :meth:`call_act` is how every
+        caller (loop, evaluation, loaded policies) calls ``act``.
       update: ``(key, state, batch, config, clock) -> (state, metrics)`` on a
         :class:`Transition` batch of shape ``[rollout_length, num_envs]``.
       rollout_length: ``(config, env_params) -> K``, env steps per update (static).
@@ -145,6 +159,17 @@ class Agent:
         trained policy needs, for ``agent_state.msgpack`` (e.g. the state with its
         replay buffer set to ``None``; ``act`` must work on it). ``None``: the whole
         state. Checkpoints always hold the whole state (resume needs the replay).
+      init_actor_state: optional ``(env, env_params, config) -> actor state`` of ONE
+        environment at an episode's start (a pytree of arrays; ``None`` from it, or no
+        function, means the agent acts without one). The actor state is what ``act``
+        carries from one step of an environment to the next: a recurrent policy's hidden
+        state, a frame stack. The loop keeps one per environment in its carried state
+        (so checkpoints and ``--resume`` hold it), sets an environment's back to this
+        value after a step that ended its episode (terminated or truncated) and, for an
+        ``episodic`` agent, at every rollout's start; ``batch.actor_state`` holds what
+        ``act`` read at each step. Every evaluation episode and a loaded policy after
+        ``reset()`` start from it. It must not depend on the agent state: a trained
+        policy starts from it too.
     """
 
     name: str
@@ -158,14 +183,71 @@ class Agent:
     num_envs: Callable[[Config], int] = config_num_envs
     presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     policy_state: Callable[[AgentState], AgentState] | None = None
+    init_actor_state: InitActorStateFn | None = None
 
     def policy_part(self, state: AgentState) -> AgentState:
         """What ``agent_state.msgpack`` keeps of ``state`` (one seed's or stacked): see ``policy_state``."""
         return state if self.policy_state is None else self.policy_state(state)
 
+    def initial_actor_state(self, env: Any, env_params: Any, config: Config) -> Any:
+        """One environment's actor state at an episode's start; ``None`` for an agent without one."""
+        if self.init_actor_state is None:
+            return None
+        actor_state = self.init_actor_state(env, env_params, config)
+        if actor_state is None:
+            return None
+        leaves = jax.tree.leaves(actor_state)
+        if not leaves or not all(isinstance(x, (jax.Array, np.ndarray)) for x in leaves):
+            raise TypeError(
+                f"{self.name}'s init_actor_state must give a pytree of arrays (or None); got {actor_state!r}"
+            )
+        return jax.tree.map(jnp.asarray, actor_state)
+
+    def call_act(
+        self,
+        key: jax.Array,
+        state: AgentState,
+        obs: jax.Array,
+        config: Config,
+        clock: Clock,
+        explore: bool,
+        actor_state: Any = None,
+    ) -> tuple[jax.Array, Any, Any]:
+        """``act`` for ONE observation as the loop, evaluations and loaded policies call it:
+        ``(action, extras, next actor state)``.
+
+        ``actor_state`` is ``None`` for an agent without one, and ``act`` is then called
+        with its six arguments (its next actor state is ``None``); otherwise ``act`` gets
+        it as a seventh and must return an :class:`ActOutput` whose ``actor_state`` has
+        the same structure, dtypes and shapes (a one-line ``TypeError`` at trace time
+        where it does not).
+        """
+        if actor_state is None:
+            action, extras = split_act_output(self.act(key, state, obs, config, clock, explore))
+            return action, extras, None
+        out = self.act(key, state, obs, config, clock, explore, actor_state)
+        if not isinstance(out, ActOutput) or out.actor_state is None:
+            raise TypeError(
+                f"{self.name} has an actor state, so its act must return ActOutput(action, extras, actor_state); "
+                f"got {type(out).__name__}" + ("" if not isinstance(out, ActOutput) else " without an actor_state")
+            )
+        check_like(out.actor_state, actor_state, 0, f"{self.name}'s next actor_state")
+        return out.action, out.extras, out.actor_state
+
     def preset(self, env_id: str) -> dict[str, Any]:
         """The tuned overrides for ``env_id`` (empty if there are none), ``total_steps`` included."""
         return dict(self.presets.get(env_id, {}))
+
+
+def reset_where(done: jax.Array, initial: Any, actor_state: Any) -> Any:
+    """``actor_state`` (leading axes ``done.shape``: ``[B]`` envs, or ``[K, B]``) with ONE
+    environment's ``initial`` actor state put back wherever ``done`` is True: what the loop
+    does after a step that ended an episode, and what a recurrent update re-does."""
+
+    def pick(initial_leaf: jax.Array, leaf: jax.Array) -> jax.Array:
+        return jnp.where(done.reshape(done.shape + (1,) * (leaf.ndim - done.ndim)), initial_leaf, leaf)
+
+    return jax.tree.map(pick, initial, actor_state)
 
 
 def schedule_horizon(config: Config, clock: Clock) -> jax.Array:

@@ -1,5 +1,6 @@
-"""Network pieces shared by the neural agents: an MLP, a small MinAtar CNN torso, a Q-network,
-the observation encoding and the one optimiser they all use (global-norm clipped Adam).
+"""Network pieces shared by the neural agents: an MLP, a small MinAtar CNN torso, a recurrent
+(embedding -> GRU) torso, a Q-network, the observation encoding and the one optimiser they all
+use (global-norm clipped Adam).
 
 :class:`QNetwork` maps ONE observation to its action values; agents ``jax.vmap`` it
 over batches (XLA turns that into batched matrix products and convolutions). Sizes
@@ -80,6 +81,40 @@ class MLP(nn.Module):
                     x = nn.LayerNorm()(x)
                 x = act(x)
         return x
+
+
+class GRUTorso(nn.Module):
+    """One step of a recurrent torso: ``(h [..., H], x [..., F]) -> h' [..., H]``.
+
+    A Dense embedding of ``x`` (``features`` wide, orthogonal init scaled by sqrt(2), then
+    ``activation``) feeds a GRU cell of ``features`` units (flax's ``nn.GRUCell``); ``h'``
+    is both the next hidden state and the features the heads read (PureJaxRL's
+    ``ppo_rnn.py``: embed -> GRU -> heads). Leading axes are batch axes, so one call
+    steps one environment, a batch of them, or every step of a stored rollout at once
+    (given each step's hidden state). :meth:`embed` and :meth:`recur` are the two halves:
+    a scan over a sequence embeds every step at once and runs only the cell step by step.
+    The state at an episode's start is :meth:`initial_state` (zeros).
+    """
+
+    features: int
+    activation: Activation = "tanh"
+
+    def setup(self):
+        self.embedding = nn.Dense(self.features, kernel_init=nn.initializers.orthogonal(jnp.sqrt(2.0)))
+        self.cell = nn.GRUCell(self.features)
+
+    def embed(self, x: jax.Array) -> jax.Array:
+        return ACTIVATIONS[self.activation](self.embedding(x))
+
+    def recur(self, h: jax.Array, e: jax.Array) -> jax.Array:
+        return self.cell(h, e)[0]
+
+    def __call__(self, h: jax.Array, x: jax.Array) -> jax.Array:
+        return self.recur(h, self.embed(x))
+
+    @staticmethod
+    def initial_state(features: int) -> jax.Array:
+        return jnp.zeros((features,), jnp.float32)
 
 
 def clipped_adam(learning_rate: jax.Array, max_grad_norm: jax.Array, eps: float | jax.Array = 1e-8):

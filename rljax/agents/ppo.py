@@ -7,6 +7,13 @@ logits (Discrete), or a diagonal Gaussian with a state-independent learned log-s
 (``ActOutput.extras``). Evaluation (``explore=False``) is deterministic: the argmax, or
 the Gaussian's mean.
 
+Recurrent (``recurrent=True``, PureJaxRL's ``ppo_rnn.py``): each environment carries a GRU
+state h, the agent's actor state (``Agent.init_actor_state``: zeros at an episode's start;
+the loop resets it after the step that ended the episode)::
+
+    h'      <- GRU(h, embed(s))          one torso under both heads (shared_torso), or one each
+    pi, V   <- heads(h')                 the actor state the next step reads is h'
+
 Learning, after every ``rollout_length`` steps of those environments (a batch of
 N = rollout_length x num_envs transitions)::
 
@@ -17,10 +24,18 @@ N = rollout_length x num_envs transitions)::
              s'_t is the TRUE successor: a terminated step does not bootstrap, a truncated
              one bootstraps from V(its final observation), the rollout's last step from
              V(the observation after it); truncation_as_terminal=True treats a truncated
-             step as terminated (PureJaxRL's PPO), to measure what that costs
+             step as terminated (PureJaxRL's PPO), to measure what that costs;
+             recurrent: V(s'_t) = V(GRU(h'_t, embed(s'_t))), the episode's own memory
+             (h'_t from the state act read at t, batch.actor_state), before any reset
     repeat num_epochs times:
         shuffle the N transitions (a permutation drawn from a split key)
+            recurrent: shuffle the num_envs sequences instead; a minibatch is
+            num_envs / num_minibatches whole sequences of rollout_length steps
         for each of num_minibatches minibatches:
+            recurrent: pi, V <- the GRU re-run along each sequence from the rollout's first
+                       state h_0 (batch.actor_state[0]), reset to zeros after every done
+                       step as while acting (only the cell in a lax.scan; the embedding
+                       and heads on every step at once); the first ratio is then 1
             ratio   = pi(a|s) / pi_old(a|s)
             A       = (A - mean A) / (std A + 1e-8)            if normalize_advantages (per minibatch)
             L_pi    = -mean min(ratio A, clip(ratio, 1 - clip_eps, 1 + clip_eps) A)
@@ -72,6 +87,17 @@ worst of seeds 16-31 was below -450 at every evaluation), clip's worst ended wit
 default is ``"clip"`` (also the references' choice). (``experiments/ppo_measurements.py
 bounds``.)
 
+Recurrent PPO needs its memory where the observation hides the state: on CartPoleNoVel-v1
+(CartPole-v1 without its velocities) at its preset (102.4k steps; 100-episode greedy
+evaluations; 2-core Intel Xeon CPU, 2026-12-07; ``rljax train ppo --env CartPoleNoVel-v1
+--seeds 16``) 14/16 seeds end solved on seeds 0-15 (IQM 500.0, worst 153.3) and 12/16 on
+16-31 (IQM 500.0, worst 176.3); the same settings feed-forward (``--set recurrent=false``)
+end solved in 0/16 (IQM 43.9, best 46.2), and so does the CartPole-v1 preset's
+feed-forward shape (4 envs x 32 steps, 64-64 separate MLPs; IQM 42.9): without velocities
+a reactive policy cannot tell which way the pole moves. 16 seeds: compile 11 s, train
+157 s recurrent / 10 s feed-forward (the GRU's steps are sequential, in acting and in
+every minibatch).
+
 Truncation: the time limit bootstraps from V(final observation); PureJaxRL's
 ``truncation_as_terminal=True`` treats it as a terminal state. On CartPole-v1 at the
 preset, where every solved episode ends by truncation at 500 steps, 31/32 seeds (0-31)
@@ -101,6 +127,7 @@ from rljax.agents.base import (
     check_choice,
     check_positive,
     check_range,
+    reset_where,
 )
 from rljax.agents.distributions import (
     categorical_entropy,
@@ -111,7 +138,7 @@ from rljax.agents.distributions import (
     gaussian_sample,
 )
 from rljax.agents.minibatches import minibatch_epochs
-from rljax.agents.nets import ACTIVATIONS, MLP, Activation, MinAtarTorso, clipped_adam, encode_observation
+from rljax.agents.nets import ACTIVATIONS, MLP, Activation, GRUTorso, MinAtarTorso, clipped_adam, encode_observation
 from rljax.agents.normalize import (
     RewardScalingState,
     RunningStats,
@@ -163,6 +190,10 @@ class PPOConfig:
     action_bounds: ActionBounds = struct.field(pytree_node=False, default="clip")  # Box actions only
     normalize_obs: bool = struct.field(pytree_node=False, default=False)
     scale_rewards: bool = struct.field(pytree_node=False, default=False)
+    # embed -> GRU torso (gru_size units; one shared, or one each with shared_torso=False),
+    # hidden_sizes the heads' layers; minibatches are whole env sequences
+    recurrent: bool = struct.field(pytree_node=False, default=False)
+    gru_size: int = struct.field(pytree_node=False, default=128)
 
 
 class PPOState(struct.PyTreeNode):
@@ -244,8 +275,78 @@ def _through(module: nn.Module | None, x: jax.Array) -> jax.Array:
     return x if module is None else module(x)
 
 
-def network(config: PPOConfig, num_outputs: int) -> ActorCritic:
+class RecurrentActorCritic(nn.Module):
+    """ONE step of the recurrent actor and critic: ``(carry, x [..., F]) -> (carry', policy
+    output [..., num_outputs], V [...])``; leading axes are batch axes.
+
+    ``x`` goes through an embedding and a GRU (:class:`rljax.agents.nets.GRUTorso`, ``gru_size``
+    units), whose new hidden state feeds the heads: MLPs of ``hidden_sizes`` with the
+    feed-forward network's initialisation (0.01 policy head, 1.0 value head). One torso
+    under both heads (``shared_torso=True``: the carry is its ``[..., gru_size]`` hidden
+    state, PureJaxRL's ``ppo_rnn.py``), or one each (the carry is ``(actor's, critic's)``).
+    :meth:`policy` steps the actor alone (evaluation; the critic's part of the carry is
+    passed through).
+    """
+
+    num_outputs: int
+    gru_size: int = 128
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    activation: Activation = "tanh"
+    shared_torso: bool = False
+
+    def setup(self):
+        hidden = tuple(self.hidden_sizes)
+        if self.shared_torso:
+            self.torso = GRUTorso(self.gru_size, self.activation)
+        else:
+            self.actor_torso = GRUTorso(self.gru_size, self.activation)
+            self.critic_torso = GRUTorso(self.gru_size, self.activation)
+        self.actor = MLP(
+            (*hidden, self.num_outputs), activation=self.activation, kernel_init="orthogonal", head_scale=0.01
+        )
+        self.critic = MLP((*hidden, 1), activation=self.activation, kernel_init="orthogonal", head_scale=1.0)
+
+    def __call__(self, carry: Any, x: jax.Array) -> tuple[Any, jax.Array, jax.Array]:
+        carry = self.recur(carry, self.embed(x))
+        return (carry, *self.heads(carry))
+
+    def policy(self, carry: Any, x: jax.Array) -> tuple[Any, jax.Array]:
+        if self.shared_torso:
+            h = self.torso(carry, x)
+            return h, self.actor(h)
+        h_actor = self.actor_torso(carry[0], x)
+        return (h_actor, carry[1]), self.actor(h_actor)
+
+    # The three stages, for a scan over a sequence: embed every step, recur step by step, heads on every step.
+    def embed(self, x: jax.Array) -> Any:
+        if self.shared_torso:
+            return self.torso.embed(x)
+        return self.actor_torso.embed(x), self.critic_torso.embed(x)
+
+    def recur(self, carry: Any, e: Any) -> Any:
+        if self.shared_torso:
+            return self.torso.recur(carry, e)
+        return self.actor_torso.recur(carry[0], e[0]), self.critic_torso.recur(carry[1], e[1])
+
+    def heads(self, carry: Any) -> tuple[jax.Array, jax.Array]:
+        h_actor, h_critic = (carry, carry) if self.shared_torso else carry
+        return self.actor(h_actor), self.critic(h_critic)[..., 0]
+
+
+def initial_actor_state(env: Any, env_params: Any, config: PPOConfig) -> Any:
+    """One environment's GRU state(s) at an episode's start (zeros); ``None`` unless ``recurrent``."""
+    if not config.recurrent:
+        return None
+    h = GRUTorso.initial_state(int(config.gru_size))
+    return h if config.shared_torso else (h, h)
+
+
+def network(config: PPOConfig, num_outputs: int) -> ActorCritic | RecurrentActorCritic:
     """The Flax module of the config's actor and critic."""
+    if config.recurrent:
+        return RecurrentActorCritic(
+            num_outputs, int(config.gru_size), tuple(config.hidden_sizes), config.activation, bool(config.shared_torso)
+        )
     return ActorCritic(
         num_outputs,
         tuple(config.hidden_sizes),
@@ -273,6 +374,21 @@ def policy_output(state: PPOState, params: Any, obs: jax.Array, config: PPOConfi
     """The policy output (logits, or the Gaussian's mean) alone, under ``params``."""
     net = network(config, state.num_outputs)
     return net.apply(params["net"], network_input(state, obs, config), method=ActorCritic.policy)
+
+
+def recurrent_forward(
+    state: PPOState, params: Any, carry: Any, obs: jax.Array, config: PPOConfig
+) -> tuple[Any, jax.Array, jax.Array]:
+    """``(carry', policy output, V)``: one recurrent step from ``carry`` (any leading axes, the same as ``obs``')."""
+    return network(config, state.num_outputs).apply(params["net"], carry, network_input(state, obs, config))
+
+
+def recurrent_policy_output(
+    state: PPOState, params: Any, carry: Any, obs: jax.Array, config: PPOConfig
+) -> tuple[Any, jax.Array]:
+    """``(carry', policy output)``: one recurrent step of the actor alone."""
+    net = network(config, state.num_outputs)
+    return net.apply(params["net"], carry, network_input(state, obs, config), method=RecurrentActorCritic.policy)
 
 
 def to_bounds(state: PPOState, sample: jax.Array, bounds: str) -> jax.Array:
@@ -331,7 +447,10 @@ def init(key: jax.Array, env: Any, env_params: Any, config: PPOConfig) -> PPOSta
     categories, num_outputs, low, high = _spaces(env, env_params)
     obs_shape = jax.eval_shape(env.reset, key, env_params)[0].shape
     features = (categories,) if categories else tuple(obs_shape)
-    params = {"net": network(config, num_outputs).init(key, jnp.zeros(features, jnp.float32))}
+    x = jnp.zeros(features, jnp.float32)
+    carry = initial_actor_state(env, env_params, config)
+    net = network(config, num_outputs)
+    params = {"net": net.init(key, carry, x) if config.recurrent else net.init(key, x)}
     if low:
         params["log_std"] = jnp.full((num_outputs,), config.initial_log_std, jnp.float32)
     return PPOState(
@@ -347,28 +466,44 @@ def init(key: jax.Array, env: Any, env_params: Any, config: PPOConfig) -> PPOSta
 
 
 def act(
-    key: jax.Array, state: PPOState, obs: jax.Array, config: PPOConfig, clock: Clock, explore: bool
+    key: jax.Array,
+    state: PPOState,
+    obs: jax.Array,
+    config: PPOConfig,
+    clock: Clock,
+    explore: bool,
+    actor_state: Any = None,
 ) -> jax.Array | ActOutput:
     """For ONE observation: a sample of the policy with its log-probability and V(s) for the
-    batch (``explore``), or the deterministic evaluation action (argmax / the mean, in the Box)."""
+    batch (``explore``), or the deterministic evaluation action (argmax / the mean, in the Box).
+    ``recurrent``: ``actor_state`` is the GRU state(s) before this step, and the
+    :class:`ActOutput` carries the one after it."""
     if not explore:
-        policy_out = policy_output(state, state.params, obs, config)
+        if config.recurrent:
+            actor_state, policy_out = recurrent_policy_output(state, state.params, actor_state, obs, config)
+        else:
+            policy_out = policy_output(state, state.params, obs, config)
         if state.continuous:
-            return to_bounds(state, policy_out, config.action_bounds)
-        return jnp.argmax(policy_out).astype(jnp.int32)
-    policy_out, value = forward(state, state.params, obs, config)
+            action = to_bounds(state, policy_out, config.action_bounds)
+        else:
+            action = jnp.argmax(policy_out).astype(jnp.int32)
+        return action if actor_state is None else ActOutput(action, None, actor_state)
+    if config.recurrent:
+        actor_state, policy_out, value = recurrent_forward(state, state.params, actor_state, obs, config)
+    else:
+        policy_out, value = forward(state, state.params, obs, config)
     if state.continuous:
         mean = policy_out
         sample = gaussian_sample(key, mean, state.params["log_std"])
         log_prob = gaussian_log_prob(mean, state.params["log_std"], sample)
         extras = {"log_prob": log_prob, "value": value, "sample": sample}
-        return ActOutput(to_bounds(state, sample, config.action_bounds), extras)
+        return ActOutput(to_bounds(state, sample, config.action_bounds), extras, actor_state)
     action = categorical_sample(key, policy_out)
-    return ActOutput(action, {"log_prob": categorical_log_prob(policy_out, action), "value": value})
+    return ActOutput(action, {"log_prob": categorical_log_prob(policy_out, action), "value": value}, actor_state)
 
 
 class Minibatch(struct.PyTreeNode):
-    """What one gradient step reads, per transition."""
+    """What one gradient step reads, per transition (recurrent: per env, ``[num_steps]`` sequences)."""
 
     obs: jax.Array
     action: jax.Array  # the taken action (Discrete) or the Gaussian sample before the bounds (Box)
@@ -376,6 +511,8 @@ class Minibatch(struct.PyTreeNode):
     value: jax.Array  # V(s) when it acted
     advantage: jax.Array
     target: jax.Array  # the critic's target G = A + V
+    done: jax.Array | None = None  # recurrent: the step ended its episode (the GRU state is reset after it)
+    start: Any = None  # recurrent: the GRU state(s) the env's first step read [per env]
 
 
 def scaled_rewards(
@@ -400,9 +537,15 @@ def advantages_and_targets(
 
     ``V(s_t)`` is what the critic said when acting (``batch.extras["value"]``); ``V(s'_t)`` is
     the critic's value of ``batch.next_obs`` (the true successor: a final observation where
-    the episode ended, the next observation otherwise).
+    the episode ended, the next observation otherwise). ``recurrent``: the GRU state after
+    ``s_t`` (from the state ``act`` read there, ``batch.actor_state``) steps on with
+    ``s'_t``, the same episode's memory, before any reset.
     """
-    _, next_values = forward(state, state.params, batch.next_obs, config)
+    if config.recurrent:
+        after, _, _ = recurrent_forward(state, state.params, batch.actor_state, batch.obs, config)
+        _, _, next_values = recurrent_forward(state, state.params, after, batch.next_obs, config)
+    else:
+        _, next_values = forward(state, state.params, batch.next_obs, config)
     gae = jax.vmap(
         lambda r, te, tr, v, nv: gae_advantages(
             r, te, tr, v, nv, config.gamma, config.gae_lambda, config.truncation_as_terminal
@@ -413,9 +556,30 @@ def advantages_and_targets(
     return gae(rewards, batch.terminated, batch.truncated, batch.extras["value"], next_values)
 
 
+def recurrent_replay(state: PPOState, params: Any, mb: Minibatch, config: PPOConfig) -> tuple[jax.Array, jax.Array]:
+    """``(policy outputs, V)`` ``[num_steps, envs, ...]`` of whole env sequences under ``params``:
+    the GRU runs from each env's ``mb.start``, set back to its initial state after every
+    ``done`` step, as it did while acting. Only the GRU cells run step by step (a
+    ``lax.scan``); the embeddings and heads see every step at once."""
+    net = network(config, state.num_outputs)
+    initial = initial_actor_state(None, None, config)
+    embedded = net.apply(params["net"], network_input(state, mb.obs, config), method=RecurrentActorCritic.embed)
+
+    def step(carry, inputs):
+        e, done = inputs
+        carry = net.apply(params["net"], carry, e, method=RecurrentActorCritic.recur)
+        return reset_where(done, initial, carry), carry
+
+    hidden = jax.lax.scan(step, mb.start, (embedded, mb.done))[1]
+    return net.apply(params["net"], hidden, method=RecurrentActorCritic.heads)
+
+
 def ppo_loss(params: Any, state: PPOState, mb: Minibatch, config: PPOConfig) -> tuple[jax.Array, dict[str, jax.Array]]:
     """The clipped surrogate, the (clipped) value loss and the entropy bonus of one minibatch."""
-    policy_out, value = forward(state, params, mb.obs, config)
+    if config.recurrent:
+        policy_out, value = recurrent_replay(state, params, mb, config)
+    else:
+        policy_out, value = forward(state, params, mb.obs, config)
     log_prob, entropy = log_prob_and_entropy(state, params, policy_out, mb.action)
     chex.assert_equal_shape([log_prob, mb.log_prob, value, mb.target])
     log_ratio = log_prob - mb.log_prob
@@ -455,13 +619,19 @@ def update(
     advantages, targets = advantages_and_targets(state, batch, rewards, config)
     taken = batch.extras["sample"] if state.continuous else batch.action
     data = Minibatch(batch.obs, taken, batch.extras["log_prob"], batch.extras["value"], advantages, targets)
-    n = config.rollout_length * config.num_envs
-    data = jax.tree.map(lambda x: x.reshape((n,) + x.shape[2:]), data)
+    if config.recurrent:  # shuffled by env, whole sequences: [num_envs, rollout_length, ...]
+        data = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), data.replace(done=batch.done))
+        data = data.replace(start=jax.tree.map(lambda x: x[0], batch.actor_state))
+    else:
+        n = config.rollout_length * config.num_envs
+        data = jax.tree.map(lambda x: x.reshape((n,) + x.shape[2:]), data)
     learning_rate = annealed_learning_rate(config, clock)
     tx = optimizer(config, learning_rate)
 
     def gradient_step(carry, mb):
         params, opt_state = carry
+        if config.recurrent:  # back to time-major for the scan: [rollout_length, envs, ...]
+            mb = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), mb.replace(start=None)).replace(start=mb.start)
         (loss, metrics), grads = jax.value_and_grad(ppo_loss, has_aux=True)(params, state, mb, config)
         updates, opt_state = tx.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), {**metrics, "loss": loss}
@@ -490,6 +660,15 @@ def validate(config: PPOConfig, env: Any, env_params: Any) -> None:
         if int(getattr(config, name)) < 1:
             raise ValueError(f"{name} must be >= 1; got {getattr(config, name)}")
     n = int(config.num_envs) * int(config.rollout_length)
+    if config.recurrent and int(config.num_envs) % int(config.num_minibatches):
+        raise ValueError(
+            f"recurrent ppo's minibatches are whole env sequences: num_minibatches ({config.num_minibatches}) "
+            f"must divide num_envs ({config.num_envs})"
+        )
+    if config.recurrent and int(config.gru_size) < 1:
+        raise ValueError(f"gru_size must be >= 1; got {config.gru_size}")
+    if config.recurrent and config.torso == "cnn":
+        raise ValueError("recurrent=True embeds flat observations; torso='cnn' has no recurrent form")
     if n % int(config.num_minibatches):
         raise ValueError(
             f"num_minibatches ({config.num_minibatches}) must divide num_envs * rollout_length "
@@ -591,7 +770,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # Breakout-MinAtar: the MinAtar CNN (3x3, 16 filters) and 128 ReLU units in actor and
     # critic, 64 envs x 32 steps, 4 epochs of 8 minibatches, lr 5e-4 annealed, gamma 0.99,
-    # lambda 0.95, entropy 0.01 (PureJaxRL's MinAtar shape at a 2-core-CPU budget).
+    # lambda 0.95, entropy 0.01 (PureJaxRL's MinAtar shape at a 2-core-CPU budget). 16 seeds
+    # on a 2-core CPU shared with other jobs: mean greedy return 0.82 (IQM 0.54) at the first
+    # evaluation (8,192 steps), reached after 16.7 min with compilation.
     "Breakout-MinAtar": {
         "total_steps": 65_536,
         "evaluations": 8,
@@ -602,6 +783,25 @@ PRESETS: dict[str, dict[str, Any]] = {
         "rollout_length": 32,
         "num_minibatches": 8,
         "learning_rate": 5e-4,
+    },
+    # CartPoleNoVel-v1 (CartPole-v1 seen as [x, theta]): recurrent, one 64-unit embedding and
+    # GRU under both heads (64-unit layers), 32 envs x 16 steps, 4 epochs of 2 minibatches of
+    # 16 whole sequences, lr 1e-2 annealed. 100-episode greedy evaluations: 14/16 seeds solved
+    # on 0-15 (IQM 500.0) and 12/16 on 16-31 (IQM 500.0); feed-forward (recurrent=False) 0/16,
+    # IQM 43.9. Found with rljax sweep (4 seeds, 102.4k steps, 20-episode evaluations): lr
+    # 1e-3 / 3e-3 / 1e-2 ended solved in 1 / 2 / 4 of 4 seeds; separate torsos at lr 3e-3 in
+    # 2 of 4, 8 envs x 32 steps in 2 of 4. 16 seeds: compile 11 s, train 157-165 s (2 CPU cores).
+    "CartPoleNoVel-v1": {
+        "total_steps": 102_400,
+        "evaluations": 5,
+        "recurrent": True,
+        "shared_torso": True,
+        "gru_size": 64,
+        "hidden_sizes": (64,),
+        "num_envs": 32,
+        "rollout_length": 16,
+        "num_minibatches": 2,
+        "learning_rate": 1e-2,
     },
 }
 
@@ -614,4 +814,5 @@ ppo = Agent(
     rollout_length=lambda config, env_params: int(config.rollout_length),
     validate=validate,
     presets=PRESETS,
+    init_actor_state=initial_actor_state,
 )

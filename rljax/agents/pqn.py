@@ -361,7 +361,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # epsilon 1 -> 0.3 over the first 31k steps, lr 5e-4 annealed to zero over the budget
     # (see "Staying solved"). 16 seeds, 100-episode greedy evaluations: 16/16 solved at the
     # end on seeds 0-15 and on 16-31 (the worst 484.4), the same at 2x the budget; 16 seeds
-    # train in ~12 s on 2 CPU cores (DQN's 46k-step preset: ~4 s). Scaling the
+    # train in ~12 s on 2 CPU cores (DQN's 46k-step preset: ~4 s); cold, compile + train
+    # 2.2x the default DQN's, peak RSS 790 MB vs 814 (benchmarks/pqn_cartpole.py, loaded
+    # 2-core Intel Xeon, 2026-12-07: 82.6 + 344.3 s vs 89.5 + 106.8 s, medians of 2 rounds). Scaling the
     # observations as DQN's preset does made no difference (32/32 either way): the LayerNorm
     # after the first layer takes out their scale.
     "CartPole-v1": _CARTPOLE,

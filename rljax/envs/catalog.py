@@ -14,6 +14,7 @@ ENVS: dict[str, str] = {
     "FrozenLake-v1": "rljax.envs.frozen_lake:make_frozen_lake",
     "FrozenLake8x8-v1": "rljax.envs.frozen_lake:make_frozen_lake_8x8",
     "CartPole-v0": "rljax.envs.cartpole:make_cartpole_v0",
+    "CartPoleNoVel-v1": "rljax.envs.cartpole:make_cartpole_no_velocity",
     "Chain": "rljax.envs.chain:make_chain",
     "GridMaze": "rljax.envs.grid_maze:make_grid_maze",
     "TabularMDP": "rljax.envs.tabular_mdp:make_tabular_mdp",

@@ -21,6 +21,7 @@ _RLJAX_ENVS: dict[str, str] = dict(ENVS)
 SOLVED_AT: dict[str, float] = {
     "CartPole-v1": 475.0,
     "CartPole-v0": 195.0,
+    "CartPoleNoVel-v1": 475.0,
     "Taxi-v3": 7.0,
     "FrozenLake-v1": 0.7,
 }
@@ -104,8 +105,9 @@ def make(env_id: str, **kwargs: Any) -> tuple[environment.Environment, Any]:
 
     Args:
       env_id: an rljax id (``Taxi-v3``, ``FrozenLake-v1``, ``CartPole-v0``, ``Chain``,
-        ``GridMaze``, ``TabularMDP``, ``BernoulliBandit``, ``Probe-*``) or any gymnax id
-        (``CartPole-v1``, ``Breakout-MinAtar``, ...).
+        ``GridMaze``, ``TabularMDP``, ``BernoulliBandit``, ``Probe-*``; ``CartPoleNoVel-v1``,
+        CartPole-v1 observed as ``[x, theta]`` without its velocities: a task that needs
+        memory) or any gymnax id (``CartPole-v1``, ``Breakout-MinAtar``, ...).
       **kwargs: options of that environment (``map_name="8x8"``, ``is_slippery=False``,
         ``length=9``, ...). ``discretize=...`` wraps a continuous-observation
         environment in :class:`rljax.envs.DiscretizedObservation` (see

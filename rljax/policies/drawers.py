@@ -21,6 +21,7 @@ Drawer = Callable[[Any], Frame]  # environment state -> frame
 SUPPORTED_ENVS = (
     "CartPole-v0",
     "CartPole-v1 (also with discretize=...)",
+    "CartPoleNoVel-v1",
     "Taxi-v3",
     "FrozenLake-v1",
     "FrozenLake8x8-v1",

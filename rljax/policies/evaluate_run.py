@@ -151,7 +151,9 @@ def _describe_actions(space: Any) -> str | None:
 
 
 def _batched_act(template: Any):
-    """``(agent_state, key, obs[N, ...]) -> actions[N]``, jitted once for every seed (the state is an argument)."""
+    """``(agent_state, key, obs[N, ...], actor states[N, ...]) -> (actions[N], actor states[N, ...])``,
+    jitted once for every seed (the state is an argument); the actor states are ``None``
+    for a policy without a memory."""
     import jax
     import jax.numpy as jnp
 
@@ -160,12 +162,12 @@ def _batched_act(template: Any):
     inner = env.env if discretize is not None else env
     dtype = inner.observation_space(template.env_params).dtype
 
-    def act(agent_state, key, obs):
+    def act(agent_state, key, obs, actor_states):
         policy = dataclasses.replace(template, agent_state=agent_state)
         obs = jnp.asarray(obs, dtype=dtype)
         if discretize is not None:  # the run saw binned observations: bin Gymnasium's the same way
             obs = discretize(obs)
-        return jax.vmap(policy.act)(jax.random.split(key, obs.shape[0]), obs)
+        return jax.vmap(policy.step)(jax.random.split(key, obs.shape[0]), obs, actor_states)
 
     return jax.jit(act)
 
@@ -176,9 +178,13 @@ def _rljax_returns(template: Any, states: Sequence[Any], seeds: Sequence[int], e
 
     from rljax.training.evaluate import evaluate
 
+    initial = template.initial_actor_state  # every episode starts from it (None: no memory)
+
     def play(agent_state, key):
         policy = dataclasses.replace(template, agent_state=agent_state)
-        return evaluate(key, template.env, template.env_params, policy.act, episodes)
+        if initial is None:
+            return evaluate(key, template.env, template.env_params, policy.act, episodes)
+        return evaluate(key, template.env, template.env_params, policy.step, episodes, actor_state=initial)
 
     stacked = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *states)
     keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.PRNGKey(s), _EVAL_TAG))(np.asarray(seeds))
@@ -186,13 +192,21 @@ def _rljax_returns(template: Any, states: Sequence[Any], seeds: Sequence[int], e
 
 
 def _gymnasium_returns(
-    act: Any, agent_state: Any, seed: int, episodes: int, gym_id: str, options: dict[str, Any], envs: list[Any]
+    act: Any,
+    agent_state: Any,
+    seed: int,
+    episodes: int,
+    gym_id: str,
+    options: dict[str, Any],
+    envs: list[Any],
+    initial_actor_state: Any = None,
 ) -> np.ndarray:
     """``[episodes]`` returns of one seed's policy in Gymnasium, the episodes stepped side by side.
 
     One batched policy call per time step for all unfinished episodes (a call per
     episode step would cost a dispatch each). Episode ``i`` of seed ``s`` resets with
-    a Gymnasium seed drawn from ``SeedSequence([s, i])``: reproducible, distinct.
+    a Gymnasium seed drawn from ``SeedSequence([s, i])``: reproducible, distinct. A policy
+    with a memory carries one actor state per episode, each from ``initial_actor_state``.
     """
     import jax
 
@@ -208,9 +222,11 @@ def _gymnasium_returns(
     # On the device once: a NumPy state would be copied in at every call (a DQN's state
     # carries its replay buffer, tens of MB).
     agent_state = jax.device_put(agent_state)
+    actor_states = jax.tree.map(lambda x: np.broadcast_to(x, (episodes, *x.shape)), initial_actor_state)
     t = 0
     while active.any():
-        actions = np.asarray(act(agent_state, jax.random.fold_in(key, t), obs))
+        actions, actor_states = act(agent_state, jax.random.fold_in(key, t), obs, actor_states)
+        actions = np.asarray(actions)
         for i in np.flatnonzero(active):
             # A Discrete action as a Python int; a Box action as the float array it is.
             action = int(actions[i]) if np.issubdtype(actions.dtype, np.integer) else actions[i]
@@ -272,7 +288,10 @@ def evaluate_run(
     if gym_id is not None:
         act, envs = _batched_act(template), [probe]
         gym = np.stack(
-            [_gymnasium_returns(act, st, s, episodes, gym_id, options, envs) for s, st in zip(seeds, states)]
+            [
+                _gymnasium_returns(act, st, s, episodes, gym_id, options, envs, template.initial_actor_state)
+                for s, st in zip(seeds, states)
+            ]
         )
         for env in envs:
             env.close()

@@ -62,11 +62,17 @@ class Episode:
 # env and policy are static (hashed by identity), so every episode of the same
 # policy reuses one compiled step; env_params is traced.
 @partial(jax.jit, static_argnums=(0, 1))
-def _policy_step(env: Any, policy: Policy, env_params: Any, key: jax.Array, state: Any, obs: jax.Array):
-    """One step of ``policy`` in ``env`` without auto-reset; returns the new key first."""
+def _policy_step(
+    env: Any, policy: Policy, env_params: Any, key: jax.Array, state: Any, obs: jax.Array, actor_state: Any = None
+):
+    """One step of ``policy`` in ``env`` without auto-reset; returns the new key first and
+    the policy's next actor state last (``None`` for a policy without a memory)."""
     key, key_act, key_step = jax.random.split(key, 3)
-    action = policy(key_act, obs)
-    return (key, *step_without_reset(env, key_step, state, action, env_params))
+    if actor_state is None:
+        action = policy(key_act, obs)
+    else:
+        action, actor_state = policy(key_act, obs, actor_state)
+    return (key, *step_without_reset(env, key_step, state, action, env_params), actor_state)
 
 
 def play_episode(
@@ -78,6 +84,7 @@ def play_episode(
     *,
     draw: Drawer | None = None,
     caption: bool = True,
+    actor_state: Any = None,
 ) -> Episode:
     """Plays one episode of ``policy`` from a fresh reset and draws every state.
 
@@ -93,6 +100,8 @@ def play_episode(
       draw: ``state -> RGB frame``; default :func:`drawer_for`.
       caption: add a line under each frame with the step, the return so far and,
         on the last frame, how the episode ended.
+      actor_state: for a policy with a memory, ``(key, obs, actor_state) -> (action,
+        actor_state)``, its state at the episode's start (``None``: ``(key, obs) -> action``).
     """
     if max_steps is not None and max_steps < 1:
         raise ValueError(f"max_steps must be >= 1; got {max_steps}")
@@ -106,7 +115,9 @@ def play_episode(
     limit = max_steps if max_steps is not None else int(getattr(env_params, "max_steps_in_episode", 100_000))
     total, t, end = 0.0, 0, "max_steps"
     while t < limit:
-        key, obs, state, reward, terminated, truncated = _policy_step(env, policy, env_params, key, state, obs)
+        key, obs, state, reward, terminated, truncated, actor_state = _policy_step(
+            env, policy, env_params, key, state, obs, actor_state
+        )
         t += 1
         total += float(reward)
         if bool(terminated):
@@ -222,12 +233,16 @@ def render_run(
     spec = read_spec(resolve_run_dir(run_dir))
     drawer_for(*make(spec["env"], **(spec.get("env_kwargs") or {})))  # fail before loading what we cannot draw
     trained = load_policy(run_dir, seed)
-    env, env_params, policy, spec = trained.env, trained.env_params, trained.act, trained.spec
+    env, env_params, spec = trained.env, trained.env_params, trained.spec
+    initial = trained.initial_actor_state  # every episode starts from it (None: no memory)
+    policy = trained.act if initial is None else trained.step
     hold = max(1, round(HOLD_END_S * fps))
     frames: list[Frame] = []
     played = []
     for i in range(episodes):
-        episode = play_episode(env, env_params, policy, jax.random.fold_in(jax.random.PRNGKey(seed), i), max_steps)
+        episode = play_episode(
+            env, env_params, policy, jax.random.fold_in(jax.random.PRNGKey(seed), i), max_steps, actor_state=initial
+        )
         frames += episode.frames + [episode.frames[-1]] * hold
         played.append(episode)
     write_gif(frames, out, fps)

@@ -8,6 +8,11 @@ restores one seed's state from the second, and returns its evaluation policy
 gradients; the mean for a continuous policy), jitted, for any environment ``rljax
 train`` can train on. Actions come out as NumPy arrays of the action space's dtype:
 an int for ``Discrete``, a float vector inside the bounds for ``Box``.
+
+A policy with a memory (an agent with an actor state, e.g. ``ppo`` with
+``recurrent=True``) keeps its actor state between calls: call :meth:`TrainedPolicy.reset`
+at every episode's start (a freshly loaded policy starts reset), as the training loop
+and its evaluations do.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rljax.agents import get_agent
-from rljax.agents.base import Agent, Clock, split_act_output
+from rljax.agents.base import Agent, Clock
 from rljax.runs.agent_states import load_agent_state
 from rljax.runs.manifest import read_spec, resolve_run_dir
 from rljax.training.plan import build
@@ -36,7 +41,10 @@ class TrainedPolicy:
 
     Call it with an observation, as a NumPy array or a Python number (a
     Gymnasium observation works as it is): ``action = policy(obs)``. Inside
-    traced code (a ``lax.scan`` over an episode), use :meth:`act`.
+    traced code (a ``lax.scan`` over an episode), use :meth:`act`, or :meth:`step`
+    for a policy with a memory (``initial_actor_state`` is not ``None``): then calls
+    of the policy carry its actor state from one to the next, and :meth:`reset` (at
+    every episode's start) sets it back to ``initial_actor_state``.
     """
 
     env: Any
@@ -48,13 +56,36 @@ class TrainedPolicy:
     spec: dict[str, Any]
     run_dir: Path
 
-    def act(self, key: jax.Array, obs: jax.Array) -> jax.Array:
-        """The policy as a pure function ``(key, obs) -> action`` (traceable)."""
+    @functools.cached_property
+    def initial_actor_state(self) -> Any:
+        """The actor state at an episode's start (:attr:`rljax.agents.base.Agent.init_actor_state`);
+        ``None`` for a policy without a memory."""
+        return self.agent.initial_actor_state(self.env, self.env_params, self.config)
+
+    def step(self, key: jax.Array, obs: jax.Array, actor_state: Any) -> tuple[jax.Array, Any]:
+        """The policy as a pure function ``(key, obs, actor_state) -> (action, next actor state)``
+        (traceable), for any agent: ``actor_state`` is ``None`` for one without a memory."""
         # The clock at the end of training: the evaluation policy should not read
         # it, but one that did would see the trained agent's clock.
         horizon = int(self.spec.get("total_steps") or 0)
         clock = Clock.start(horizon).replace(env_steps=jnp.int32(horizon))
-        return split_act_output(self.agent.act(key, self.agent_state, obs, self.config, clock, False))[0]
+        action, _, actor_state = self.agent.call_act(key, self.agent_state, obs, self.config, clock, False, actor_state)
+        return action, actor_state
+
+    def act(self, key: jax.Array, obs: jax.Array) -> jax.Array:
+        """The policy as a pure function ``(key, obs) -> action`` (traceable); a policy with a
+        memory has no such function: a one-line ``TypeError`` points to :meth:`step`."""
+        if self.initial_actor_state is not None:
+            raise TypeError(
+                f"{self.agent.name}'s policy carries an actor state: use step(key, obs, actor_state) "
+                "starting from initial_actor_state, or call the policy"
+            )
+        return self.step(key, obs, None)[0]
+
+    def reset(self) -> None:
+        """Starts a new episode: the actor state goes back to ``initial_actor_state`` (a no-op
+        for a policy without one). Call it whenever the environment was reset."""
+        self._memory[0] = self.initial_actor_state
 
     def __call__(self, obs: Any, key: jax.Array | None = None) -> np.ndarray:
         """The action for one observation (NumPy in, NumPy out: an int, or a float vector for Box actions).
@@ -71,15 +102,26 @@ class TrainedPolicy:
             )
         if key is None:
             key = jax.random.fold_in(jax.random.PRNGKey(self.seed), next(self._calls))
-        return np.asarray(self._jitted_act(key, obs))
+        if self.initial_actor_state is None:
+            return np.asarray(self._jitted_act(key, obs))
+        action, self._memory[0] = self._jitted_step(key, obs, self._memory[0])
+        return np.asarray(action)
 
     @functools.cached_property
     def _calls(self) -> itertools.count:
         return itertools.count()  # a cached_property writes the instance's __dict__: allowed on a frozen dataclass
 
     @functools.cached_property
+    def _memory(self) -> list[Any]:
+        return [self.initial_actor_state]  # the actor state the next call reads
+
+    @functools.cached_property
     def _jitted_act(self):
         return jax.jit(self.act)  # compiled on the first call
+
+    @functools.cached_property
+    def _jitted_step(self):
+        return jax.jit(self.step)
 
 
 def load_policy(

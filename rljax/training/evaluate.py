@@ -9,39 +9,56 @@ import jax.numpy as jnp
 from gymnax.environments import environment
 
 Policy = Callable[[jax.Array, jax.Array], jax.Array]  # (key, obs) -> action
+# (key, obs, actor state) -> (action, next actor state): a policy that carries a memory
+StatefulPolicy = Callable[[jax.Array, jax.Array, Any], tuple[jax.Array, Any]]
 
 
-def episode_return(key: jax.Array, env: Any, env_params: Any, policy: Policy) -> jax.Array:
+def episode_return(
+    key: jax.Array, env: Any, env_params: Any, policy: Policy | StatefulPolicy, actor_state: Any = None
+) -> jax.Array:
     """Undiscounted return of one episode of ``policy``, from a fresh reset.
 
     Runs until the environment reports ``terminated`` or ``truncated`` (its own
     time limit), so the episode length is whatever the environment allows.
+    ``actor_state``: for a policy with a memory (``(key, obs, actor_state) -> (action,
+    actor_state)``), its state at the episode's start; ``None`` for ``(key, obs) -> action``.
     """
+    if actor_state is None:
+        stateless = policy
+        policy = lambda k, o, a: (stateless(k, o), a)  # noqa: E731 -- None carries nothing
     key_reset, key = jax.random.split(key)
     obs, env_state = env.reset(key_reset, env_params)
 
     def cond(carry):
-        return ~carry[-1]
+        return ~carry[4]
 
     def body(carry):
-        key, obs, env_state, total, _ = carry
+        key, obs, env_state, total, _, actor_state = carry
         key, key_act, key_step = jax.random.split(key, 3)
-        action = policy(key_act, obs)
+        action, actor_state = policy(key_act, obs, actor_state)
         obs, env_state, reward, terminated, truncated = _step(env, key_step, env_state, action, env_params)
-        return key, obs, env_state, total + reward, jnp.logical_or(terminated, truncated)
+        return key, obs, env_state, total + reward, jnp.logical_or(terminated, truncated), actor_state
 
-    init = (key, obs, env_state, jnp.float32(0.0), jnp.bool_(False))
+    init = (key, obs, env_state, jnp.float32(0.0), jnp.bool_(False), actor_state)
     return jax.lax.while_loop(cond, body, init)[3]
 
 
-def evaluate(key: jax.Array, env: Any, env_params: Any, policy: Policy, num_episodes: int) -> jax.Array:
+def evaluate(
+    key: jax.Array,
+    env: Any,
+    env_params: Any,
+    policy: Policy | StatefulPolicy,
+    num_episodes: int,
+    actor_state: Any = None,
+) -> jax.Array:
     """Returns of ``num_episodes`` independent episodes, shape ``[num_episodes]``.
 
     Each episode gets its own key split from ``key``; the episodes run in
-    parallel (``vmap``) until the last one ends.
+    parallel (``vmap``) until the last one ends. ``actor_state``: see
+    :func:`episode_return` (every episode starts from it).
     """
     keys = jax.random.split(key, num_episodes)
-    return jax.vmap(lambda k: episode_return(k, env, env_params, policy))(keys)
+    return jax.vmap(lambda k: episode_return(k, env, env_params, policy, actor_state))(keys)
 
 
 def _step(env: Any, key: jax.Array, env_state: Any, action: jax.Array, env_params: Any) -> tuple:

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from rljax.agents.base import Agent, AgentState, Clock, Config, Transition, check_actions, split_act_output
+from rljax.agents.base import Agent, AgentState, Clock, Config, Transition, check_actions, reset_where
 from rljax.training.evaluate import evaluate
 
 
@@ -43,6 +43,8 @@ class LoopState(struct.PyTreeNode):
     episode_return: jax.Array  # [B] running undiscounted return of each env's episode
     episode_length: jax.Array  # [B]
     diverged_at: jax.Array  # env steps at the first non-finite loss or parameter; -1 if none
+    # [B, ...] what ``act`` reads at the next step (Agent.init_actor_state); None: an agent without one
+    actor_state: Any = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,19 @@ class Loop:
         _, key_agent, _, _ = jax.random.split(key, 4)
         return self.agent.init(key_agent, self.env, self.env_params, config)
 
+    def initial_actor_state(self, config: Config) -> Any:
+        """One environment's actor state at an episode's start (``None`` for an agent without one)."""
+        return self.agent.initial_actor_state(self.env, self.env_params, config)
+
+    def _reset_actor_state(self, actor_state: Any, config: Config, done: jax.Array | None = None) -> Any:
+        """The ``[B, ...]`` actor states set back to the initial one (only where ``done`` [B] is True, if given)."""
+        initial = self.initial_actor_state(config)
+        if initial is None:
+            return None
+        if done is None:
+            return jax.tree.map(lambda x: jnp.broadcast_to(x, (self.num_envs, *x.shape)), initial)
+        return reset_where(done, initial, actor_state)
+
     def start(self, key: jax.Array, config: Config, agent_state: AgentState) -> LoopState:
         """:meth:`init` given the agent's initial state: environment resets and counters."""
         key, _, key_reset, eval_key = jax.random.split(key, 4)
@@ -117,6 +132,7 @@ class Loop:
             episode_return=zeros,
             episode_length=jnp.zeros(self.num_envs, jnp.int32),
             diverged_at=jnp.int32(-1),
+            actor_state=self._reset_actor_state(None, config),
         )
 
     def _rollout(self, state: LoopState, config: Config):
@@ -125,21 +141,23 @@ class Loop:
         key, key_reset = jax.random.split(state.key)
         obs, env_state = state.obs, state.env_state
         ep_return, ep_length = state.episode_return, state.episode_length
+        actor_state = state.actor_state
         if agent.episodic:  # every rollout is B fresh episodes
             reset_keys = jax.random.split(key_reset, self.num_envs)
             obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, params)
             ep_return, ep_length = jnp.zeros_like(ep_return), jnp.zeros_like(ep_length)
+            actor_state = self._reset_actor_state(actor_state, config)
 
         def step(carry, _):
-            key, obs, env_state, ep_return, ep_length, ended = carry
+            key, obs, env_state, ep_return, ep_length, ended, actor_state = carry
             # One split for the whole step: fewer PRNG calls, smaller program.
             keys = jax.random.split(key, 2 * self.num_envs + 1)
             key, act_keys, step_keys = keys[0], keys[1 : self.num_envs + 1], keys[self.num_envs + 1 :]
-            # ``act`` may return ActOutput(action, extras): the agent's per-step data (a
-            # search's policy and value, a sample's log-probability) rides in the batch.
-            action, extras = split_act_output(
-                jax.vmap(lambda k, o: agent.act(k, state.agent_state, o, config, state.clock, True))(act_keys, obs)
-            )
+            # ``act`` may return ActOutput(action, extras[, actor_state]): the agent's per-step
+            # data (a search's policy and value, a sample's log-probability) rides in the batch.
+            action, extras, next_actor_state = jax.vmap(
+                lambda k, o, a: agent.call_act(k, state.agent_state, o, config, state.clock, True, a)
+            )(act_keys, obs, actor_state)
             check_actions(agent.name, env, params, action, (self.num_envs,))
             next_obs, env_state, reward, terminated, truncated, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
                 step_keys, env_state, action, params
@@ -154,8 +172,11 @@ class Loop:
                 truncated=truncated,
                 valid=valid,
                 extras=extras,
+                actor_state=actor_state,
             )
             done = jnp.logical_or(terminated, truncated)
+            # The next episode's first act reads the initial actor state.
+            actor_state = self._reset_actor_state(next_actor_state, config, done)
             ep_return = ep_return + jnp.where(valid, reward, 0.0)
             ep_length = ep_length + valid.astype(jnp.int32)
             finished = done & valid
@@ -164,14 +185,21 @@ class Loop:
             ep_length = jnp.where(done, 0, ep_length)
             if agent.episodic:
                 ended = ended | done
-            return (key, next_obs, env_state, ep_return, ep_length, ended), (transition, stats)
+            return (key, next_obs, env_state, ep_return, ep_length, ended, actor_state), (transition, stats)
 
         ended = jnp.zeros(self.num_envs, bool)
-        carry = (key, obs, env_state, ep_return, ep_length, ended)
-        (key, obs, env_state, ep_return, ep_length, _), (batch, stats) = jax.lax.scan(
+        carry = (key, obs, env_state, ep_return, ep_length, ended, actor_state)
+        (key, obs, env_state, ep_return, ep_length, _, actor_state), (batch, stats) = jax.lax.scan(
             step, carry, None, length=self.rollout_length
         )
-        state = state.replace(key=key, obs=obs, env_state=env_state, episode_return=ep_return, episode_length=ep_length)
+        state = state.replace(
+            key=key,
+            obs=obs,
+            env_state=env_state,
+            episode_return=ep_return,
+            episode_length=ep_length,
+            actor_state=actor_state,
+        )
         return state, batch, stats
 
     def _iteration(self, state: LoopState, config: Config):
@@ -199,13 +227,20 @@ class Loop:
     def evaluate(self, state: LoopState, config: Config) -> jax.Array:
         """Returns of ``eval_episodes`` fresh episodes of the agent's evaluation policy."""
         key = jax.random.fold_in(state.eval_key, state.segment)
+        initial = self.initial_actor_state(config)  # every episode starts from it
 
-        def policy(k, obs):
-            action = split_act_output(self.agent.act(k, state.agent_state, obs, config, state.clock, False))[0]
+        def policy(k, obs, actor_state):
+            action, _, actor_state = self.agent.call_act(
+                k, state.agent_state, obs, config, state.clock, False, actor_state
+            )
             check_actions(self.agent.name, self.env, self.env_params, action, ())
-            return action
+            return action, actor_state
 
-        return evaluate(key, self.env, self.env_params, policy, self.schedule.eval_episodes)
+        if initial is None:
+            return evaluate(
+                key, self.env, self.env_params, lambda k, o: policy(k, o, None)[0], self.schedule.eval_episodes
+            )
+        return evaluate(key, self.env, self.env_params, policy, self.schedule.eval_episodes, actor_state=initial)
 
     def train_segment(self, state: LoopState, config: Config) -> tuple[LoopState, dict[str, jax.Array]]:
         """``iterations_per_segment`` iterations (the training part of :meth:`segment`)."""
