@@ -160,8 +160,8 @@ class PPOConfig:
 
     Traced (a sweep over them is one compiled program): ``learning_rate``,
     ``learning_rate_end_fraction``, ``gamma``, ``gae_lambda``, ``clip_eps``,
-    ``entropy_coef``, ``value_coef``, ``max_grad_norm``, ``adam_eps`` and
-    ``initial_log_std``. Static: everything marked ``struct.field(pytree_node=False)``.
+    ``entropy_coef``, ``value_coef``, ``max_grad_norm``, ``adam_eps``,
+    ``initial_log_std`` and ``schedule_steps``. Static: everything marked ``struct.field(pytree_node=False)``.
     """
 
     learning_rate: float = 2.5e-4  # Adam step size at the start of the run
@@ -174,6 +174,10 @@ class PPOConfig:
     max_grad_norm: float = 0.5  # global-norm gradient clipping; 0 = no clipping
     adam_eps: float = 1e-5  # PureJaxRL's and CleanRL's (Adam's default is 1e-8)
     initial_log_std: float = 0.0  # Box actions: the Gaussian's log-std at initialisation
+    # Env steps over which the learning rate anneals; 0 = the run's length. A preset sets it
+    # to its budget, so a longer run is the preset's run followed by steps at learning rate
+    # learning_rate * learning_rate_end_fraction (0: the network no longer changes).
+    schedule_steps: int = 0
     # --- static ---
     num_envs: int = struct.field(pytree_node=False, default=4)
     rollout_length: int = struct.field(pytree_node=False, default=128)  # steps per env per update
@@ -676,6 +680,7 @@ def validate(config: PPOConfig, env: Any, env_params: Any) -> None:
         )
     check_positive("learning_rate", config.learning_rate)
     check_range("learning_rate_end_fraction", config.learning_rate_end_fraction, 0.0, 1.0)
+    check_range("schedule_steps", config.schedule_steps, 0, 2**31 - 1)
     check_range("gamma", config.gamma, 0.0, 1.0)
     check_range("gae_lambda", config.gae_lambda, 0.0, 1.0)
     check_positive("clip_eps", config.clip_eps)
@@ -730,6 +735,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 16 seeds: compile ~5 s, train 17-53 s on 2 shared CPU cores.
     "Pendulum-v1": {
         "total_steps": 204_800,
+        "schedule_steps": 204_800,  # a longer run keeps this run's network (see "Staying solved")
         "evaluations": 5,
         "num_envs": 16,
         "rollout_length": 64,
@@ -761,6 +767,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (experiments/ppo_mountaincar_search.py, 10-episode evaluations).
     "MountainCarContinuous-v0": {
         "total_steps": 131_072,
+        "schedule_steps": 131_072,
         "evaluations": 4,
         "num_envs": 16,
         "rollout_length": 256,
