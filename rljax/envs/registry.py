@@ -24,6 +24,7 @@ SOLVED_AT: dict[str, float] = {
     "CartPoleNoVel-v1": 475.0,
     "Taxi-v3": 7.0,
     "FrozenLake-v1": 0.7,
+    "MountainCarContinuous-v0": 90.0,
 }
 
 
