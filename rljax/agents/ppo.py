@@ -645,7 +645,13 @@ def update(
     )
     obs_stats = state.obs_stats
     if config.normalize_obs:  # after the epochs: they read the statistics acting read
-        obs_stats = update_running_stats(obs_stats, encode_observation(batch.obs, state.num_obs_categories))
+        updated = update_running_stats(obs_stats, encode_observation(batch.obs, state.num_obs_categories))
+        # Past schedule_steps the network is fixed (learning rate at its end value, 0 in the
+        # presets), and so are the statistics: otherwise they keep moving with the solved
+        # policy's own states (Pendulum's variances shrink as it balances) and feed the
+        # fixed network other inputs than it learned on.
+        frozen = (config.schedule_steps > 0) & (clock.env_steps > config.schedule_steps)
+        obs_stats = jax.tree.map(lambda old, new: jnp.where(frozen, old, new), obs_stats, updated)
     metrics = jax.tree.map(jnp.mean, metrics)
     metrics["learning_rate"] = learning_rate
     if state.continuous:

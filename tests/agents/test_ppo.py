@@ -315,3 +315,17 @@ def test_pendulum_improves_on_the_random_policy_and_loads_as_float_actions_in_th
     played = evaluate_run(out, episodes=10, gymnasium=True, num_resamples=100)
     assert played.gymnasium_id == "Pendulum-v1"
     assert sum(abs(s.z()) <= 3 for s in played.seeds) >= 3, [s.z() for s in played.seeds]
+
+
+def test_past_schedule_steps_the_agent_is_frozen():
+    """With schedule_steps S (learning rate annealed to 0 by S), a run of 3S ends with bitwise
+    the parameters and observation statistics of a run of S: the steps after S change nothing,
+    so a preset stays where its own budget left it."""
+    overrides = {**TINY_CONTINUOUS, "schedule_steps": 256, "learning_rate_end_fraction": 0.0}
+    short = train("Pendulum-v1", seeds=[0], overrides=overrides, total_steps=256, eval_episodes=1)
+    long = train("Pendulum-v1", seeds=[0], overrides=overrides, total_steps=768, eval_episodes=1)
+    a, b = run_state(short, 0), run_state(long, 0)
+    jax.tree.map(np.testing.assert_array_equal, (a.params, a.obs_stats), (b.params, b.obs_stats))
+    # and without the schedule the longer run does change them
+    free = train("Pendulum-v1", seeds=[0], overrides={**TINY_CONTINUOUS}, total_steps=768, eval_episodes=1)
+    assert not np.array_equal(run_state(free, 0).obs_stats.mean, a.obs_stats.mean)
