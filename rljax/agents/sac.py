@@ -141,6 +141,11 @@ class SACState(struct.PyTreeNode):
     def action_dim(self) -> int:
         return len(self.action_low)
 
+    @property
+    def params(self) -> dict[str, Any]:
+        """The trained networks: ``{"actor": ..., "critic": ...}``."""
+        return {"actor": self.actor_params, "critic": self.critic_params}
+
 
 # --- Networks ------------------------------------------------------------------------
 
