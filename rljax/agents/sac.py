@@ -472,7 +472,23 @@ def validate(config: SACConfig, env: Any, env_params: Any) -> None:
 
 # --- Tuned presets (``rljax train sac --env ...`` starts from these) ---------------------
 
-PRESETS: dict[str, dict[str, Any]] = {}
+PRESETS: dict[str, dict[str, Any]] = {
+    # Pendulum-v1: rl-zoo's SAC (1 env, one gradient step per env step, learning after 1k
+    # uniform steps) with 64x64 networks, batches of 128 and lr 3e-3, its gradient steps
+    # taken 8 at a time after every 8 env steps (the same update-to-data ratio, 8x fewer
+    # loop iterations). rljax sweep over lr 1e-3 / 3e-3 (seeds 0-15, 20-episode
+    # evaluations): IQM -152.4 / -149.3 at 10k steps, the worst seed -479.0 / -183.9.
+    "Pendulum-v1": {
+        "total_steps": 20_000,
+        "evaluations": 4,
+        "hidden_sizes": (64, 64),
+        "batch_size": 128,
+        "learning_rate": 3e-3,
+        "learning_starts": 1_000,
+        "train_frequency": 8,
+        "gradient_steps": 8,
+    },
+}
 
 sac = Agent(
     name="sac",
