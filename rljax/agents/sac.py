@@ -479,7 +479,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # loop iterations). rljax sweep over lr 1e-3 / 3e-3 (seeds 0-15, 20-episode
     # evaluations): IQM -152.4 / -149.3 at 10k steps, the worst seed -479.0 / -183.9.
     # Tested at its 20k budget (100-episode greedy evaluations): IQM -146.0, worst -164.2
-    # on seeds 0-15; IQM -142.5, worst -156.4 on seeds 16-31 (rl-zoo's SAC: -157 +- 89).
+    # on seeds 0-15; IQM -142.5, worst -156.4 on seeds 16-31 (rl-zoo's SAC: -157 +- 89); at
+    # 2x (40k) IQM -144.5, worst -165.1 on seeds 0-15.
     "Pendulum-v1": {
         "total_steps": 20_000,
         "evaluations": 4,
@@ -495,7 +496,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # warm-up (5k steps) and a higher target entropy (0 per dimension, not -1). The reward
     # charges 0.1 a^2 per step and pays 100 only at the goal, which white-noise exploration
     # rarely reaches: the zoo's fixed alpha 0.1 left every seed of 16 at "do nothing"
-    # (return ~0) by 10k steps. Results: docs/guide/results.md#sac.
+    # (return ~0) by 10k steps, and this preset does no better: 0/16 seeds >= 90 at its 30k
+    # budget (IQM -0.1; no training episode reached the goal). Not tested at 2x nor on seeds
+    # 16-31. gSDE (the zoo's exploration) is not implemented.
     "MountainCarContinuous-v0": {
         "total_steps": 29_952,  # 3 evaluations of 9,984 env steps (whole updates of 32)
         "evaluations": 3,
