@@ -87,6 +87,9 @@ TABULAR_ENV_KWARGS = {"CartPole-v1": {"discretize": "bins-4x4x29x8"}}
 EXPENSIVE = {
     ("dqn", "Breakout-MinAtar"): "~23 min for 4 seeds at 1x on a 2-core CPU; 16 seeds x (1+2+4)x: 5-11 h",
     ("muzero", "CartPole-v1"): "~10 min for 16 seeds at 1x on a 2-core CPU; 1x+2x+4x: ~70 min",
+    ("pqn", "Breakout-MinAtar"): "16 seeds x 491k steps: tens of minutes per multiple on a 2-core CPU",
+    ("sac", "Pendulum-v1"): "8 gradient steps per 8 env steps: ~30 min for 16 seeds at 1x on a loaded 2-core CPU",
+    ("sac", "MountainCarContinuous-v0"): "~20 min for 16 seeds at 1x on a loaded 2-core CPU",
     ("ppo", "Breakout-MinAtar"): "16 seeds on a loaded 2-core CPU: 17 min to the first of 8 evaluations at 1x",
 }
 DROP_SEEDS = 2  # a longer run "drops" when it solves at least this many seeds fewer than 1x

@@ -35,6 +35,7 @@ _AGENTS: dict[str, str] = {
     "muzero": "rljax.agents.muzero:muzero",
     "ppo": "rljax.agents.ppo:ppo",
     "pqn": "rljax.agents.pqn:pqn",
+    "sac": "rljax.agents.sac:sac",
 }
 _BASE_NAMES = ("Agent", "Clock", "Transition")
 _PATH_FORMS = "'package.module:attribute' or 'path/to/file.py:attribute'"

@@ -20,7 +20,7 @@ DESIGN = ROOT / "docs" / "guide" / "design.md"
 MAX_TOP_LEVEL_FILES = 10
 MAX_LINES = 500
 # One algorithm per file may run longer: its pseudocode docstring, networks and presets stay together.
-ALGORITHMS = {"rljax.agents.dqn", "rljax.agents.muzero", "rljax.agents.ppo"}
+ALGORITHMS = {"rljax.agents.dqn", "rljax.agents.muzero", "rljax.agents.ppo", "rljax.agents.sac"}
 
 
 def design_layers() -> list[list[str]]:
