@@ -322,10 +322,11 @@ def test_past_schedule_steps_the_agent_is_frozen():
     the parameters and observation statistics of a run of S: the steps after S change nothing,
     so a preset stays where its own budget left it."""
     overrides = {**TINY_CONTINUOUS, "schedule_steps": 256, "learning_rate_end_fraction": 0.0}
-    short = train("Pendulum-v1", seeds=[0], overrides=overrides, total_steps=256, eval_episodes=1)
-    long = train("Pendulum-v1", seeds=[0], overrides=overrides, total_steps=768, eval_episodes=1)
+    one = dict(seeds=[0], eval_episodes=1, lane_width=1)  # one run, not a padded lane of 8
+    short = train("Pendulum-v1", overrides=overrides, total_steps=256, **one)
+    long = train("Pendulum-v1", overrides=overrides, total_steps=768, **one)
     a, b = run_state(short, 0), run_state(long, 0)
     jax.tree.map(np.testing.assert_array_equal, (a.params, a.obs_stats), (b.params, b.obs_stats))
     # and without the schedule the longer run does change them
-    free = train("Pendulum-v1", seeds=[0], overrides={**TINY_CONTINUOUS}, total_steps=768, eval_episodes=1)
+    free = train("Pendulum-v1", overrides={**TINY_CONTINUOUS}, total_steps=768, **one)
     assert not np.array_equal(run_state(free, 0).obs_stats.mean, a.obs_stats.mean)
