@@ -2,7 +2,6 @@
 batch invariance, one-program sweeps, resume, and real (small) learning on CartPole-v1
 and Pendulum-v1."""
 
-import dataclasses
 import os
 import signal
 
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 import scipy.special
 import scipy.stats
+from guarantees import assert_learning_rate_sweep_is_one_program, assert_seed_alone_equals_seed_in_batch, run_state
 
 import rljax
 from rljax.agents.base import Clock, Transition
@@ -31,11 +31,6 @@ from rljax.training.interrupts import RunInterrupted
 def train(*args, **kwargs):
     """PPO runs as fast to compile as they can be (short runs), without a progress bar."""
     return rljax.train("ppo", *args, compiler_options=FAST_COMPILE, progress=False, **kwargs)
-
-
-def run_state(result, run: int = 0):
-    """The agent state of one run from a packed ``[lanes, width, ...]`` final state."""
-    return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:])[run], result.final_state.agent_state)
 
 
 # --- Distributions -----------------------------------------------------------------------
@@ -214,38 +209,23 @@ TINY_CONTINUOUS = {**TINY, "normalize_obs": True, "scale_rewards": True}
 
 @pytest.mark.parametrize("env_id,overrides", [("CartPole-v1", TINY), ("Pendulum-v1", TINY_CONTINUOUS)])
 def test_seed_alone_equals_seed_in_batch(env_id, overrides):
-    kwargs = dict(overrides=overrides, total_steps=256, eval_episodes=3)
-    batch = train(env_id, seeds=range(6), **kwargs)
-    alone = train(env_id, seeds=[4], **kwargs)
-    jax.tree.map(np.testing.assert_array_equal, run_state(alone, 0), run_state(batch, 4))
-    np.testing.assert_array_equal(alone.metrics["eval_return"][0], batch.metrics["eval_return"][4])
-    a, b = run_state(batch, 4).params, run_state(batch, 5).params
-    assert not all(jax.tree.leaves(jax.tree.map(np.array_equal, a, b)))  # seeds differ
+    assert_seed_alone_equals_seed_in_batch(
+        lambda **kw: train(env_id, **kw), seeds=range(6), seed=4, overrides=overrides, total_steps=256, eval_episodes=3
+    )
 
 
 def test_learning_rate_sweep_is_one_program():
-    traces = {"update": 0}
-
-    def counted(*args):
-        traces["update"] += 1  # runs at trace time only
-        return update(*args)
-
-    agent = dataclasses.replace(ppo, update=counted)
     lrs = [1e-4, 1e-3, 1e-2]
-    result = rljax.train(
-        agent,
-        "CartPole-v1",
+    result = assert_learning_rate_sweep_is_one_program(
+        lambda agent, **kw: rljax.train(agent, "CartPole-v1", compiler_options=FAST_COMPILE, progress=False, **kw),
+        ppo,
+        lrs,
         seeds=range(2),
-        overrides=[{**TINY, "learning_rate": lr, "learning_rate_end_fraction": 1.0} for lr in lrs],
+        overrides={**TINY, "learning_rate_end_fraction": 1.0},
         total_steps=128,
         eval_episodes=2,
-        compiler_options=FAST_COMPILE,
-        progress=False,
     )
-    assert traces["update"] == 1, traces
     np.testing.assert_allclose(result.metrics["learning_rate"][::2, 0], lrs, rtol=1e-6)
-    w = [run_state(result, i).params["net"]["params"]["actor"]["Dense_0"]["kernel"] for i in (0, 2)]
-    assert not np.array_equal(*w)  # the same seed under another learning rate learns another network
 
 
 def test_an_interrupted_and_resumed_run_equals_the_uninterrupted_one(tmp_path, test_compile_cache):

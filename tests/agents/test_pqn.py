@@ -10,11 +10,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from guarantees import assert_learning_rate_sweep_is_one_program, assert_seed_alone_equals_seed_in_batch, run_state
 
 import rljax
 from rljax.agents.base import Clock, Transition
 from rljax.agents.nets import QNetwork
-from rljax.agents.pqn import PQNConfig, epsilon_now, init, lambda_targets, learning_rate_at, pqn, q_values, update
+from rljax.agents.pqn import PQNConfig, epsilon_now, init, lambda_targets, learning_rate_at, pqn, q_values
 from rljax.training.batch import FAST_COMPILE
 from rljax.training.interrupts import RunInterrupted
 
@@ -22,11 +23,6 @@ from rljax.training.interrupts import RunInterrupted
 def train(*args, **kwargs):
     """PQN runs as fast to compile as they can be (short runs), without a progress bar."""
     return rljax.train("pqn", *args, compiler_options=FAST_COMPILE, progress=False, **kwargs)
-
-
-def run_state(result, run: int = 0):
-    """The agent state of one run from a packed ``[lanes, width, ...]`` final state."""
-    return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:])[run], result.final_state.agent_state)
 
 
 def cartpole_state(config: PQNConfig, seed: int = 0):
@@ -201,39 +197,29 @@ TINY = {"num_envs": 4, "rollout_length": 8, "num_minibatches": 2, "num_epochs": 
 
 
 def test_seed_alone_equals_seed_in_batch():
-    kwargs = dict(overrides=TINY, total_steps=512, eval_episodes=3)
-    batch = train("CartPole-v1", seeds=range(6), **kwargs)
-    alone = train("CartPole-v1", seeds=[4], **kwargs)
-    jax.tree.map(np.testing.assert_array_equal, run_state(alone, 0), run_state(batch, 4))
-    np.testing.assert_array_equal(alone.metrics["eval_return"][0], batch.metrics["eval_return"][4])
-    np.testing.assert_array_equal(alone.metrics["loss"][0], batch.metrics["loss"][4])
-    a, b = run_state(batch, 4).params, run_state(batch, 5).params
-    assert not all(jax.tree.leaves(jax.tree.map(np.array_equal, a, b)))  # seeds differ
+    assert_seed_alone_equals_seed_in_batch(
+        lambda **kw: train("CartPole-v1", **kw),
+        seeds=range(6),
+        seed=4,
+        metrics=("eval_return", "loss"),
+        overrides=TINY,
+        total_steps=512,
+        eval_episodes=3,
+    )
 
 
 def test_learning_rate_sweep_is_one_program():
-    traces = {"update": 0}
-
-    def counted(*args):
-        traces["update"] += 1  # runs at trace time only
-        return update(*args)
-
-    agent = dataclasses.replace(pqn, update=counted)
     lrs = [1e-4, 1e-3, 1e-2]
-    result = rljax.train(
-        agent,
-        "CartPole-v1",
+    result = assert_learning_rate_sweep_is_one_program(
+        lambda agent, **kw: rljax.train(agent, "CartPole-v1", compiler_options=FAST_COMPILE, progress=False, **kw),
+        pqn,
+        lrs,
         seeds=range(2),
-        overrides=[{**TINY, "learning_rate": lr, "learning_rate_end_fraction": 1.0} for lr in lrs],
+        overrides={**TINY, "learning_rate_end_fraction": 1.0},
         total_steps=128,
         eval_episodes=2,
-        compiler_options=FAST_COMPILE,
-        progress=False,
     )
-    assert traces["update"] == 1, traces
     np.testing.assert_allclose(result.metrics["learning_rate"][::2, 0], lrs, rtol=1e-6)
-    w = [run_state(result, i).params["params"]["MLP_0"]["Dense_0"]["kernel"] for i in (0, 2)]
-    assert not np.array_equal(*w)  # the same seed under another learning rate learns another network
 
 
 def test_an_interrupted_and_resumed_run_equals_the_uninterrupted_one(tmp_path, test_compile_cache):
