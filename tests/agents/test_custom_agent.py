@@ -160,7 +160,8 @@ def test_a_changed_copy_of_a_built_in_is_not_rebuilt_as_the_original(tmp_path):
 
     changed = dataclasses.replace(get_agent("q_learning"), presets={})  # defined nowhere importable
     assert agent_ref(changed) != "q_learning"
-    rljax.train(changed, "Chain", seeds=[0], total_steps=200, eval_episodes=2, progress=False, out=tmp_path / "r")
+    one = dict(seeds=[0], lane_width=1, total_steps=200, eval_episodes=2)  # one run, not a padded lane of 8
+    rljax.train(changed, "Chain", **one, progress=False, out=tmp_path / "r")
     with pytest.raises(ValueError, match="cannot rebuild the agent of .*pass it: load_policy"):
         rljax.load_policy(tmp_path / "r", 0)
     assert rljax.load_policy(tmp_path / "r", 0, agent=changed).agent is changed
