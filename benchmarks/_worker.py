@@ -16,3 +16,19 @@ def worker_result(cmd: list[str]) -> dict:
     if proc.returncode != 0 or not lines:
         return {"error": (proc.stderr or proc.stdout)[-2000:]}
     return json.loads(lines[-1][len("RESULT ") :])
+
+
+def result_row(result) -> dict:
+    """What a worker reports of a ``TrainResult``: seconds, steps, each seed's final greedy
+    return and its steps to the threshold (first touch and held)."""
+    import numpy as np
+
+    summary = result.summary()
+    return {
+        "compile_s": result.compile_time_s,
+        "train_s": result.train_time_s,
+        "env_steps_per_seed": int(result.env_steps_per_seed),
+        "final_greedy_return": [float(x) for x in np.asarray(result.final_eval_return)],
+        "steps_to_threshold": summary["steps_to_threshold"],
+        "steps_to_held_threshold": summary["steps_to_held_threshold"],
+    }

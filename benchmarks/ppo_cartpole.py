@@ -52,7 +52,7 @@ from pathlib import Path
 
 # rljax from this checkout, also for a Python whose environment does not install it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _worker import worker_result  # noqa: E402  (benchmarks/, the script's own folder)
+from _worker import result_row, worker_result  # noqa: E402  (benchmarks/, the script's own folder)
 
 ENV_ID = "CartPole-v1"
 SOLVED_AT = 475.0
@@ -82,7 +82,6 @@ PUREJAXRL_STEPS = 499_712  # 5e5 rounded down to whole updates of 4 x 128 steps,
 
 
 def run_rljax(row: str, num_seeds: int) -> dict:
-    import numpy as np
 
     import rljax
 
@@ -96,15 +95,7 @@ def run_rljax(row: str, num_seeds: int) -> dict:
         overrides = {**preset, "truncation_as_terminal": row.endswith("terminal")}
         kwargs = {"total_steps": PUREJAXRL_STEPS, "eval_every": PUREJAXRL_STEPS // 20, "overrides": overrides}
     result = rljax.train("ppo", ENV_ID, list(range(num_seeds)), progress=False, compile_cache=False, **kwargs)
-    summary = result.summary()
-    return {
-        "compile_s": result.compile_time_s,
-        "train_s": result.train_time_s,
-        "env_steps_per_seed": int(result.env_steps_per_seed),
-        "final_greedy_return": [float(x) for x in np.asarray(result.final_eval_return)],
-        "steps_to_threshold": summary["steps_to_threshold"],
-        "steps_to_held_threshold": summary.get("steps_to_held_threshold"),
-    }
+    return result_row(result)
 
 
 def run_purejaxrl(purejaxrl_dir: str, num_seeds: int) -> dict:

@@ -45,7 +45,7 @@ import numpy as np
 
 # rljax from this checkout, also for a Python whose environment does not install it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _worker import worker_result  # noqa: E402  (benchmarks/, the script's own folder)
+from _worker import result_row, worker_result  # noqa: E402  (benchmarks/, the script's own folder)
 
 ENV_ID = "CartPole-v1"
 SOLVED_AT = 475.0
@@ -87,16 +87,7 @@ def run_row(row: str, num_seeds: int, total_steps: int | None, overrides: dict) 
     result = rljax.train(
         agent, ENV_ID, list(range(num_seeds)), overrides=overrides, progress=False, compile_cache=False, **kwargs
     )
-    summary = result.summary()
-    return {
-        "compile_s": result.compile_time_s,
-        "train_s": result.train_time_s,
-        "env_steps_per_seed": int(result.env_steps_per_seed),
-        "final_greedy_return": [float(x) for x in np.asarray(result.final_eval_return)],
-        "steps_to_threshold": summary["steps_to_threshold"],
-        "steps_to_held_threshold": summary["steps_to_held_threshold"],
-        "config": summary["config"],
-    }
+    return {**result_row(result), "config": result.summary()["config"]}
 
 
 def measure(row: str, num_seeds: int, total_steps: int | None = None, overrides: dict | None = None) -> dict:

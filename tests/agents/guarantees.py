@@ -5,15 +5,32 @@
   state and metrics it gives inside a batch, and two seeds of the batch differ.
 - :func:`assert_learning_rate_sweep_is_one_program`: a grid of learning rates traces the
   update once, and the same seed learns other parameters under another learning rate.
+- :func:`assert_resume_equals_uninterrupted`: a run stopped by a signal after its third
+  segment and resumed ends with bitwise the metrics and agent state of the run never stopped.
+- :data:`PROBES`: the five probe environments by number (``rljax.envs.probes``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import jax
 import numpy as np
+import pytest
+
+from rljax.training.interrupts import RunInterrupted
+
+PROBES = {
+    1: "Probe-ConstantReward",
+    2: "Probe-ObsDependentReward",
+    3: "Probe-DiscountedReward",
+    4: "Probe-ActionDependentReward",
+    5: "Probe-ActionObsDependentReward",
+}
 
 
 def run_state(result: Any, run: int = 0) -> Any:
@@ -68,3 +85,23 @@ def assert_learning_rate_sweep_is_one_program(
     first, second = run_state(result, 0), run_state(result, len(seeds))  # seeds[0] at two learning rates
     assert not _same(first.params, second.params)
     return result
+
+
+def assert_resume_equals_uninterrupted(
+    train: Callable[..., Any], out: Path, metrics: Sequence[str], **run: Any
+) -> tuple[Any, Any]:
+    """``train(**run)`` straight through, and again into ``out`` stopped by SIGINT after segment 2
+    and resumed; returns ``(straight, resumed)``."""
+    straight = train(**run)
+
+    def stop_after_segment_2(i, metrics):
+        if i == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(RunInterrupted):
+        train(out=out, on_segment=stop_after_segment_2, **run)
+    resumed = train(out=out, resume=True, **run)
+    for name in metrics:
+        np.testing.assert_array_equal(resumed.metrics[name], straight.metrics[name])
+    jax.tree.map(np.testing.assert_array_equal, resumed.final_state.agent_state, straight.final_state.agent_state)
+    return straight, resumed

@@ -7,7 +7,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from guarantees import assert_learning_rate_sweep_is_one_program, assert_seed_alone_equals_seed_in_batch, run_state
+from guarantees import (
+    PROBES,
+    assert_learning_rate_sweep_is_one_program,
+    assert_seed_alone_equals_seed_in_batch,
+    run_state,
+)
 
 import rljax
 from rljax.agents.base import Clock, Transition
@@ -26,14 +31,6 @@ from rljax.agents.dqn import (
 )
 from rljax.agents.exploration import config_epsilon
 from rljax.experiment import train
-
-PROBES = {
-    1: "Probe-ConstantReward",
-    2: "Probe-ObsDependentReward",
-    3: "Probe-DiscountedReward",
-    4: "Probe-ActionDependentReward",
-    5: "Probe-ActionObsDependentReward",
-}
 
 
 def cartpole_state(config: DQNConfig, seed: int = 0):

@@ -7,7 +7,12 @@ import jax.numpy as jnp
 import mctx
 import numpy as np
 import pytest
-from guarantees import assert_learning_rate_sweep_is_one_program, assert_seed_alone_equals_seed_in_batch, run_state
+from guarantees import (
+    PROBES,
+    assert_learning_rate_sweep_is_one_program,
+    assert_seed_alone_equals_seed_in_batch,
+    run_state,
+)
 
 import rljax
 from rljax.agents import get_agent
@@ -264,14 +269,6 @@ def test_learning_rate_sweep_is_one_program():
 
 
 # --- Learning: probes ------------------------------------------------------------------------------
-
-PROBES = {
-    1: "Probe-ConstantReward",
-    2: "Probe-ObsDependentReward",
-    3: "Probe-DiscountedReward",
-    4: "Probe-ActionDependentReward",
-    5: "Probe-ActionObsDependentReward",
-}
 
 PROBE_CONFIG = {
     "num_envs": 4,

@@ -2,16 +2,19 @@
 batch invariance, one-program sweeps, resume, and real (small) learning on CartPole-v1
 and Pendulum-v1."""
 
-import os
-import signal
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.special
 import scipy.stats
-from guarantees import assert_learning_rate_sweep_is_one_program, assert_seed_alone_equals_seed_in_batch, run_state
+from guarantees import (
+    PROBES,
+    assert_learning_rate_sweep_is_one_program,
+    assert_resume_equals_uninterrupted,
+    assert_seed_alone_equals_seed_in_batch,
+    run_state,
+)
 
 import rljax
 from rljax.agents.base import Clock, Transition
@@ -25,7 +28,6 @@ from rljax.agents.ppo import PPOConfig, advantages_and_targets, forward, init, p
 from rljax.policies.evaluate_run import evaluate_run
 from rljax.training.batch import FAST_COMPILE
 from rljax.training.evaluate import evaluate
-from rljax.training.interrupts import RunInterrupted
 
 
 def train(*args, **kwargs):
@@ -172,7 +174,7 @@ def test_static_and_traced_fields():
 
 # --- Probes: exact values and optimal actions -----------------------------------------------
 
-PROBES = {2: "Probe-ObsDependentReward", 3: "Probe-DiscountedReward", 5: "Probe-ActionObsDependentReward"}
+PPO_PROBES = {k: PROBES[k] for k in (2, 3, 5)}
 PROBE_CONFIG = {
     "num_envs": 4,
     "rollout_length": 16,
@@ -185,7 +187,7 @@ PROBE_CONFIG = {
 }
 
 
-@pytest.mark.parametrize("probe", sorted(PROBES))
+@pytest.mark.parametrize("probe", sorted(PPO_PROBES))
 def test_probe_values_and_actions(probe):
     env_id = PROBES[probe]
     result = train(env_id, seeds=[0, 1], overrides=PROBE_CONFIG, total_steps=6_400, eval_episodes=20)
@@ -230,20 +232,16 @@ def test_learning_rate_sweep_is_one_program():
 
 def test_an_interrupted_and_resumed_run_equals_the_uninterrupted_one(tmp_path, test_compile_cache):
     """Pendulum with every piece of state PPO has (Adam, log-std, observation and reward statistics)."""
-    run = dict(seeds=[0, 3], overrides=TINY_CONTINUOUS, total_steps=640, eval_every=128, eval_episodes=2)
-    straight = train("Pendulum-v1", **run)
-
-    def stop_after_segment_2(i, metrics):
-        if i == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    out = tmp_path / "run"
-    with pytest.raises(RunInterrupted):
-        train("Pendulum-v1", out=out, on_segment=stop_after_segment_2, **run)
-    resumed = train("Pendulum-v1", out=out, resume=True, **run)
-    for name in ("eval_return", "loss", "action_std"):
-        np.testing.assert_array_equal(resumed.metrics[name], straight.metrics[name])
-    jax.tree.map(np.testing.assert_array_equal, resumed.final_state.agent_state, straight.final_state.agent_state)
+    assert_resume_equals_uninterrupted(
+        lambda **kw: train("Pendulum-v1", **kw),
+        tmp_path / "run",
+        ("eval_return", "loss", "action_std"),
+        seeds=[0, 3],
+        overrides=TINY_CONTINUOUS,
+        total_steps=640,
+        eval_every=128,
+        eval_episodes=2,
+    )
 
 
 # --- Learning ----------------------------------------------------------------------------------

@@ -3,21 +3,24 @@ batch invariance, one-program sweeps, resume, loading a policy, and real (small)
 CartPole-v1."""
 
 import dataclasses
-import os
-import signal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from guarantees import assert_learning_rate_sweep_is_one_program, assert_seed_alone_equals_seed_in_batch, run_state
+from guarantees import (
+    PROBES,
+    assert_learning_rate_sweep_is_one_program,
+    assert_resume_equals_uninterrupted,
+    assert_seed_alone_equals_seed_in_batch,
+    run_state,
+)
 
 import rljax
 from rljax.agents.base import Clock, Transition
 from rljax.agents.nets import QNetwork
 from rljax.agents.pqn import PQNConfig, epsilon_now, init, lambda_targets, learning_rate_at, pqn, q_values
 from rljax.training.batch import FAST_COMPILE
-from rljax.training.interrupts import RunInterrupted
 
 
 def train(*args, **kwargs):
@@ -154,13 +157,6 @@ def test_static_and_traced_fields():
 
 # --- Probes: exact values and optimal actions -----------------------------------------------
 
-PROBES = {
-    1: "Probe-ConstantReward",
-    2: "Probe-ObsDependentReward",
-    3: "Probe-DiscountedReward",
-    4: "Probe-ActionDependentReward",
-    5: "Probe-ActionObsDependentReward",
-}
 PROBE_CONFIG = {
     "num_envs": 4,
     "rollout_length": 16,
@@ -223,20 +219,16 @@ def test_learning_rate_sweep_is_one_program():
 
 
 def test_an_interrupted_and_resumed_run_equals_the_uninterrupted_one(tmp_path, test_compile_cache):
-    run = dict(seeds=[0, 3], overrides=TINY, total_steps=640, eval_every=128, eval_episodes=2)
-    straight = train("CartPole-v1", **run)
-
-    def stop_after_segment_2(i, metrics):
-        if i == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    out = tmp_path / "run"
-    with pytest.raises(RunInterrupted):
-        train("CartPole-v1", out=out, on_segment=stop_after_segment_2, **run)
-    resumed = train("CartPole-v1", out=out, resume=True, **run)
-    for name in ("eval_return", "loss", "epsilon", "learning_rate"):
-        np.testing.assert_array_equal(resumed.metrics[name], straight.metrics[name])
-    jax.tree.map(np.testing.assert_array_equal, resumed.final_state.agent_state, straight.final_state.agent_state)
+    assert_resume_equals_uninterrupted(
+        lambda **kw: train("CartPole-v1", **kw),
+        tmp_path / "run",
+        ("eval_return", "loss", "epsilon", "learning_rate"),
+        seeds=[0, 3],
+        overrides=TINY,
+        total_steps=640,
+        eval_every=128,
+        eval_episodes=2,
+    )
 
 
 def test_a_loaded_policy_is_the_greedy_policy_of_the_trained_network(tmp_path):

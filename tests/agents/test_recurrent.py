@@ -9,8 +9,6 @@ velocities), which the feed-forward PPO cannot.
 """
 
 import dataclasses
-import os
-import signal
 from pathlib import Path
 
 import jax
@@ -18,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import struct
+from guarantees import assert_resume_equals_uninterrupted
 
 import rljax
 from rljax.agents.base import ActOutput, Agent
@@ -26,7 +25,6 @@ from rljax.cli import main
 from rljax.policies.trained import TrainedPolicy
 from rljax.training.batch import FAST_COMPILE
 from rljax.training.evaluate import episode_return, evaluate, step_without_reset
-from rljax.training.interrupts import RunInterrupted
 
 # --- A counter agent: its actor state counts the steps since its episode started ------------
 
@@ -200,20 +198,16 @@ def test_recurrent_seed_alone_equals_seed_in_batch():
 
 def test_an_interrupted_and_resumed_recurrent_run_equals_the_uninterrupted_one(tmp_path, test_compile_cache):
     """The GRU states of the environments, mid-episode at the interruption, are in the checkpoint."""
-    run = dict(seeds=[0, 2], overrides=TINY_RNN, total_steps=640, eval_every=128, eval_episodes=2)
-    straight = train("CartPoleNoVel-v1", **run)
-
-    def stop_after_segment_2(i, metrics):
-        if i == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    out = tmp_path / "run"
-    with pytest.raises(RunInterrupted):
-        train("CartPoleNoVel-v1", out=out, on_segment=stop_after_segment_2, **run)
-    resumed = train("CartPoleNoVel-v1", out=out, resume=True, **run)
-    for name in ("eval_return", "loss", "approx_kl"):
-        np.testing.assert_array_equal(resumed.metrics[name], straight.metrics[name])
-    jax.tree.map(np.testing.assert_array_equal, resumed.final_state.agent_state, straight.final_state.agent_state)
+    straight, resumed = assert_resume_equals_uninterrupted(
+        lambda **kw: train("CartPoleNoVel-v1", **kw),
+        tmp_path / "run",
+        ("eval_return", "loss", "approx_kl"),
+        seeds=[0, 2],
+        overrides=TINY_RNN,
+        total_steps=640,
+        eval_every=128,
+        eval_episodes=2,
+    )
     jax.tree.map(np.testing.assert_array_equal, resumed.final_state.actor_state, straight.final_state.actor_state)
 
 

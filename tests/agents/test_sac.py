@@ -3,14 +3,17 @@ truncations, action units, warm-up, configuration errors, batch invariance, one-
 sweeps, resume, loading a policy, and real (small) learning on Pendulum-v1."""
 
 import math
-import os
-import signal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from guarantees import assert_learning_rate_sweep_is_one_program, assert_seed_alone_equals_seed_in_batch, run_state
+from guarantees import (
+    assert_learning_rate_sweep_is_one_program,
+    assert_resume_equals_uninterrupted,
+    assert_seed_alone_equals_seed_in_batch,
+    run_state,
+)
 
 import rljax
 from rljax.agents.base import Clock, Transition
@@ -19,7 +22,6 @@ from rljax.agents.sac import SACConfig, critic_targets, from_box, init, policy, 
 from rljax.cli import main
 from rljax.training.batch import FAST_COMPILE
 from rljax.training.evaluate import evaluate
-from rljax.training.interrupts import RunInterrupted
 
 
 def train(*args, **kwargs):
@@ -219,20 +221,16 @@ def test_learning_rate_sweep_is_one_program():
 
 
 def test_an_interrupted_and_resumed_run_equals_the_uninterrupted_one(tmp_path, test_compile_cache):
-    run = dict(seeds=[0, 3], overrides=TINY, total_steps=600, eval_every=100, eval_episodes=2)
-    straight = train("Pendulum-v1", **run)
-
-    def stop_after_segment_2(i, metrics):
-        if i == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    out = tmp_path / "run"
-    with pytest.raises(RunInterrupted):
-        train("Pendulum-v1", out=out, on_segment=stop_after_segment_2, **run)
-    resumed = train("Pendulum-v1", out=out, resume=True, **run)
-    for name in ("eval_return", "critic_loss", "actor_loss", "alpha"):
-        np.testing.assert_array_equal(resumed.metrics[name], straight.metrics[name])
-    jax.tree.map(np.testing.assert_array_equal, resumed.final_state.agent_state, straight.final_state.agent_state)
+    assert_resume_equals_uninterrupted(
+        lambda **kw: train("Pendulum-v1", **kw),
+        tmp_path / "run",
+        ("eval_return", "critic_loss", "actor_loss", "alpha"),
+        seeds=[0, 3],
+        overrides=TINY,
+        total_steps=600,
+        eval_every=100,
+        eval_episodes=2,
+    )
 
 
 # --- Learning, and the trained policy --------------------------------------------------------
