@@ -176,7 +176,8 @@ class PPOConfig:
     initial_log_std: float = 0.0  # Box actions: the Gaussian's log-std at initialisation
     # Env steps over which the learning rate anneals; 0 = the run's length. A preset sets it
     # to its budget, so a longer run is the preset's run followed by steps at learning rate
-    # learning_rate * learning_rate_end_fraction (0: the network no longer changes).
+    # learning_rate * learning_rate_end_fraction (0: the network no longer changes) with the
+    # observation statistics no longer updated.
     schedule_steps: int = 0
     # --- static ---
     num_envs: int = struct.field(pytree_node=False, default=4)
