@@ -123,8 +123,15 @@ class BatchRunner:
         return None if self.mesh is None else NamedSharding(self.mesh, PartitionSpec(LANE_AXIS))
 
     def place(self, tree: Any) -> Any:
-        """Packs ``[size, ...]`` runs into lanes, on the devices they will run on."""
-        packed = self.lanes.pack(tree)
+        """Packs ``[size, ...]`` runs into lanes, on the devices they will run on (every group)."""
+        return self._put(self.lanes.pack(tree))
+
+    def place_groups(self, tree: Any) -> list[Any]:
+        """Packs ``[size, ...]`` runs into the groups the programs run one after another."""
+        return [self._put(group) for group in self.lanes.groups(self.lanes.pack(tree))]
+
+    def _put(self, packed: Any) -> Any:
+        """Packed host arrays on the devices (their lane axis split over the mesh)."""
         if self.mesh is None:
             return jax.device_put(packed)
         sharding = self.sharding
@@ -146,7 +153,7 @@ class BatchRunner:
         ``program_cache`` (:mod:`rljax.runs.program_cache`) the programs go through
         ``jax.export``: a saved entry is loaded instead of tracing, a new one is saved.
         """
-        packed_keys, packed_configs = self.place(keys), self.place(configs)
+        packed_keys, packed_configs = self._first_group(keys), self._first_group(configs)
         if program_cache is not None:
             try:
                 self._compile_exported(packed_keys, packed_configs, compiler_options, program_cache)
@@ -299,24 +306,24 @@ class BatchRunner:
             return self._run(keys, configs, on_segment, resume, checkpoint_every, on_checkpoint, watchdog, should_stop)
 
     def _run(self, keys, configs, on_segment, resume, checkpoint_every, on_checkpoint, watchdog, should_stop):
-        packed_configs = self.place(configs)
+        config_groups = self.place_groups(configs)
         if not self._checked_lapack:  # not compiled ahead of time: the same check, before the first call
-            state_shape = self.state_shape(keys, configs)
+            state_shape = jax.eval_shape(self._init_program, self._first_group(keys), config_groups[0])
             for name in self._programs:
-                self._lowered(name, state_shape, packed_configs)
+                self._lowered(name, state_shape, config_groups[0])
         self._checked_lapack = True
         if resume is None:
-            state, history = self.init(self.place(keys), packed_configs), []
+            groups = [self.init(k, c) for k, c in zip(self.place_groups(keys), config_groups)]
+            history = []
         else:
-            state, history = resume[0], list(resume[1])
-            if self.mesh is not None:
-                state = jax.device_put(state, self.sharding)
+            groups, history = self._split(resume[0]), list(resume[1])
         num_segments = self.loop.schedule.num_segments
         pending: tuple[int, Any] | None = None
 
         def finish(item):
             i, device_metrics = item
-            metrics = {k: np.asarray(v) for k, v in self.lanes.unpack(to_host(device_metrics)).items()}
+            joined = self.lanes.join([to_host(m) for m in device_metrics])
+            metrics = {k: np.asarray(v) for k, v in self.lanes.unpack(joined).items()}
             history.append(metrics)
             if watchdog is not None:
                 watchdog.beat(f"segment {i + 2} of {num_segments}")
@@ -326,22 +333,41 @@ class BatchRunner:
         for i in range(len(history), num_segments):
             if should_stop is not None and should_stop():
                 break
-            state, metrics = self.step(state, packed_configs)  # dispatched, runs asynchronously
+            stepped = [self.step(g, c) for g, c in zip(groups, config_groups)]  # dispatched, run asynchronously
+            groups, metrics = [g for g, _ in stepped], [m for _, m in stepped]
             if pending is not None:
                 finish(pending)
             pending = (i, metrics)
             if checkpoint_every and on_checkpoint and (i + 1) % checkpoint_every == 0 and i + 1 < num_segments:
                 finish(pending)
                 pending = None
-                on_checkpoint(state, history)  # before the next call donates this state
+                on_checkpoint(self._join(groups), history)  # before the next call donates these states
                 if watchdog is not None:
                     watchdog.beat(f"segment {i + 2} of {num_segments}")
         if pending is not None:
             finish(pending)
-        return state, stack_history(history)
+        return self._join(groups, donate=True), stack_history(history)
+
+    def _first_group(self, tree: Any) -> Any:
+        """Group 0 of ``[size, ...]`` runs, placed: what the programs are compiled for."""
+        return self._put(self.lanes.groups(self.lanes.pack(tree))[0])
+
+    def _join(self, groups: list[Any], donate: bool = False) -> Any:
+        """The groups' states as one packed state ``[num_lanes, ...]`` (each device joins its own lanes)."""
+        if len(groups) == 1:
+            return groups[0]
+        placed = {} if self.mesh is None else {"out_shardings": self.sharding}
+        return jax.jit(self.lanes.join, donate_argnums=(0,) if donate else (), **placed)(groups)
+
+    def _split(self, state: Any) -> list[Any]:
+        """A packed state ``[num_lanes, ...]`` (a checkpoint's) -> the groups' states, on their devices."""
+        if self.lanes.num_groups == 1:
+            return [jax.device_put(state, self.sharding) if self.mesh is not None else state]
+        placed = {} if self.mesh is None else {"out_shardings": self.sharding}
+        return jax.jit(self.lanes.groups, **placed)(state)
 
     def state_shape(self, keys: jax.Array, configs: Any) -> Any:
-        """Shapes and dtypes of the packed state (a template for restoring checkpoints)."""
+        """Shapes and dtypes of the packed state of every group (a template for restoring checkpoints)."""
         return jax.eval_shape(self._init_program, self.place(keys), self.place(configs))
 
 

@@ -45,8 +45,15 @@ def _same(a: Any, b: Any) -> bool:
 def assert_seed_alone_equals_seed_in_batch(
     train: Callable[..., Any], seeds: Sequence[int], seed: int, metrics: Sequence[str] = ("eval_return",), **kwargs
 ) -> tuple[Any, Any]:
-    """``train(seeds=..., **kwargs)`` for ``seeds`` and for ``[seed]`` alone; returns both results."""
+    """``train(seeds=..., **kwargs)`` for ``seeds`` and for ``[seed]`` alone; returns both results.
+
+    In lanes of 2 (unless ``lane_width`` is given), so the batch runs as several groups
+    of one lane per device while the seed alone is one group: a program that held more
+    than one lane would compile with other fusions (``rljax.training.lanes``).
+    """
     seeds = list(seeds)
+    kwargs.setdefault("lane_width", 2)
+    assert -(-len(seeds) // kwargs["lane_width"]) > jax.local_device_count(), "the batch must span several groups"
     batch = train(seeds=seeds, **kwargs)
     alone = train(seeds=[seed], **kwargs)
     i = seeds.index(seed)

@@ -249,7 +249,7 @@ def test_seed_alone_equals_seed_in_batch():
         overrides=TINY,
         total_steps=160,
         eval_episodes=2,
-        lane_width=4,
+        lane_width=1,
     )
     assert np.isfinite(batch.metrics["loss"][:, -1]).all()  # it learned (past warm-up) in that time
 
@@ -264,7 +264,7 @@ def test_learning_rate_sweep_is_one_program():
         env_id="CartPole-v1",
         total_steps=160,
         eval_episodes=2,
-        lane_width=4,
+        lane_width=1,
     )
 
 
