@@ -8,16 +8,14 @@ The Python API does what the command line does::
     rljax.sweep(agent, env_id, grid, seeds)       # rljax sweep: traced grids in one program
     rljax.report(folders, out=..., plot=...)      # rljax report: IQM, bootstrap CIs, curves
     rljax.load_policy(run_dir, seed)              # a trained policy, NumPy in, NumPy out
+    rljax.use_cpu_devices()                       # first thing on a CPU: 2 devices, as the command line has
 
-Everything is imported on first use, so ``import rljax`` (and ``rljax --help``) stays cheap.
+Everything is imported on first use, so ``import rljax`` (and ``rljax --help``) stays
+cheap, and importing it changes nothing else in the process: no JAX setting, no import
+hook, no module in ``sys.modules`` but rljax's own.
 """
 
-from rljax import _deferred_imports
 from rljax._version import __version__
-from rljax.training import devices as host_devices
-
-_deferred_imports.install()  # gymnax's import-time seaborn: ~5 s per process (see the module)
-host_devices.configure()  # 2 CPU devices, before JAX starts (see the module)
 
 _LAZY = {
     "make": "rljax.envs:make",
@@ -29,6 +27,9 @@ _LAZY = {
     "load_policy": "rljax.policies.trained:load_policy",
     "get_agent": "rljax.agents:get_agent",
     "agent_names": "rljax.agents:agent_names",
+    "ValidationError": "rljax._errors:ValidationError",
+    "use_cpu_devices": "rljax.training.devices:use_cpu_devices",
+    "RunStuck": "rljax.training.watchdog:RunStuck",
 }
 
 

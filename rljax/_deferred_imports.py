@@ -11,14 +11,21 @@ the compile of most runs.
 module's ``__spec__``, and any attribute access makes a lazy module load. So each
 deferred module is a stand-in in ``sys.modules`` whose first attribute lookup
 imports the real module (and puts it in ``sys.modules``), then forwards to it.
+
+Only while gymnax loads (:func:`deferred`, used by :mod:`rljax.envs._gymnax`, through
+which every rljax module imports gymnax): afterwards the stand-ins leave
+``sys.modules``, so importing rljax changes nothing a user's own ``import seaborn``
+sees; gymnax's modules keep theirs, which import the real module if ever used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import sys
 import types
+from typing import Iterator
 
 DEFERRED = ("seaborn", "matplotlib.pyplot")
 
@@ -43,6 +50,20 @@ def defer(name: str) -> None:
 
 
 def install() -> None:
-    """Defers every module in :data:`DEFERRED`."""
+    """Defers every module in :data:`DEFERRED` (for good: a program that owns its process)."""
     for name in DEFERRED:
         defer(name)
+
+
+@contextlib.contextmanager
+def deferred(names: tuple[str, ...] = DEFERRED) -> Iterator[None]:
+    """Defers ``names`` inside the block; on leaving it, takes out the stand-ins still in ``sys.modules``."""
+    installed = [name for name in names if name not in sys.modules]
+    for name in installed:
+        defer(name)
+    try:
+        yield
+    finally:
+        for name in installed:
+            if isinstance(sys.modules.get(name), _Deferred):
+                del sys.modules[name]

@@ -8,13 +8,16 @@ traced, then trains every (configuration, seed) pair as one compiled program
 
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import jax
 import numpy as np
 
+from rljax._errors import ValidationError
 from rljax.agents import Agent
 from rljax.results import MetricsStreams, TrainResult, write_config_outputs
 from rljax.runs import compile_cache as compile_cache_module
@@ -54,6 +57,7 @@ def train(
     num_devices: int | None = None,
     watchdog_seconds: float | None = DEFAULT_MIN_SECONDS,
     watchdog_advice: str = "",
+    on_hang: str = "raise",
     out: str | Path | None = None,
     overwrite: bool = False,
     argv: Sequence[str] | None = None,
@@ -89,11 +93,15 @@ def train(
       resume: continue from the checkpoint in ``checkpoint_dir``; the result is
         bitwise the one an uninterrupted run gives.
       num_devices: shard the lanes over this many local devices (default: all
-        of them); per-seed results are the same as on one device.
+        of them); per-seed results are bitwise the same on any count >= 2, and
+        agree with one device's to float rounding (neural agents).
       watchdog_seconds: if no segment finishes for this long (or 20x the slowest
-        segment so far, whichever is longer), print every thread's stack and end
-        the process with exit code 4 (:mod:`rljax.training.watchdog`); 0 or None: never.
+        segment so far, whichever is longer), print every thread's stack and stop
+        as ``on_hang`` says (:mod:`rljax.training.watchdog`); 0 or None: never.
       watchdog_advice: a line the watchdog adds to its error (e.g. how to resume).
+      on_hang: what the watchdog does after its report: ``"raise"`` :class:`RunStuck`
+        here (the interpreter lives on; the stuck computation stays where it is) or
+        ``"exit"`` the process with exit code 4 (the command line's choice).
       out: write the run folder of ``rljax train`` there (``run.json``,
         ``manifest.json``, ``metrics.csv`` streamed segment by segment,
         ``summary.json``, ``config.json``, ``curves.png``, the final agent states
@@ -126,121 +134,135 @@ def train(
         eval_episodes=eval_episodes,
     )
     seeds = check_run_options(seeds, lane_width, num_devices, watchdog_seconds, checkpoint_every)
+    if on_hang not in ("raise", "exit"):
+        raise ValidationError(f"on_hang must be 'raise' or 'exit'; got {on_hang!r}")
+    exits = on_hang == "exit"
     loop, configs = plan.loop, plan.configs
     if out is not None and len(configs) > 1:
-        raise ValueError("out= writes one configuration's run folder; use rljax.sweep for several")
+        raise ValidationError("out= writes one configuration's run folder; use rljax.sweep for several")
     if resume and out is None and checkpoint_dir is None:
-        raise ValueError("resume needs checkpoint_dir (or out)")
+        raise ValidationError("resume needs checkpoint_dir (or out)")
     if checkpoint_every is not None and out is None and checkpoint_dir is None:
-        raise ValueError("checkpoint_every needs checkpoint_dir (or out)")
+        raise ValidationError("checkpoint_every needs checkpoint_dir (or out)")
     run_seeds = [s for _ in configs for s in seeds]
     config_ids = [c for c in range(len(configs)) for _ in seeds]
     keys = seed_keys(run_seeds)
     batched = stack_configs([configs[c] for c in config_ids])
     devices = run_devices()
+    if num_devices is None and len(devices) == 1 and devices[0].platform == "cpu":
+        warnings.warn(ONE_CPU_DEVICE, stacklevel=2)
     num_devices = len(devices) if num_devices is None else int(num_devices)
     lanes = Lanes(len(run_seeds), lane_width, num_devices)
     runner = BatchRunner(loop, lanes, devices)
 
-    cache_dir = compile_cache_module.enable(compile_cache_module.resolve(compile_cache))
-    writer = jax.process_index() == 0  # process 0 writes the run folder (see open_run_folder)
-    folder = None
-    if out is not None:  # validated above; only now is anything written
-        spec = plan.run_spec("train", seeds, lane_width, compiler_options == FAST_COMPILE)
-        folder = open_run_folder(Path(out), spec, seeds, resume, overwrite, argv, cache_dir)
-        checkpoint_dir = folder
-        streams = MetricsStreams([folder], seeds) if writer else None
-        user_on_segment = on_segment
+    # JAX's cache settings only for this run: the caller's process is left as it was.
+    with compile_cache_module.using(compile_cache_module.resolve(compile_cache)) as cache_dir:
+        writer = jax.process_index() == 0  # process 0 writes the run folder (see open_run_folder)
+        folder = None
+        if out is not None:  # validated above; only now is anything written
+            spec = plan.run_spec("train", seeds, lane_width, compiler_options == FAST_COMPILE)
+            folder = open_run_folder(Path(out), spec, seeds, resume, overwrite, argv, cache_dir)
+            checkpoint_dir = folder
+            streams = MetricsStreams([folder], seeds) if writer else None
+            user_on_segment = on_segment
 
-        def on_segment(i, metrics):
-            if streams is not None:
-                streams.append(i, metrics)
-            if user_on_segment is not None:
-                user_on_segment(i, metrics)
+            def on_segment(i, metrics):
+                if streams is not None:
+                    streams.append(i, metrics)
+                if user_on_segment is not None:
+                    user_on_segment(i, metrics)
 
-    start = time.perf_counter()
-    with compile_cache_module.CacheWatch(cache_dir) as cache_watch:
-        programs = program_cache(plan, cache_dir, trace_cache)
-        runner.compile(keys, batched, compiler_options, programs)
-    compile_time = time.perf_counter() - start
-    if programs is not None:
-        cache_watch.stats.programs_loaded, cache_watch.stats.programs_saved = programs.loaded, programs.saved
+        start = time.perf_counter()
+        with compile_cache_module.CacheWatch(cache_dir) as cache_watch:
+            programs = program_cache(plan, cache_dir, trace_cache)
+            runner.compile(keys, batched, compiler_options, programs)
+        compile_time = time.perf_counter() - start
+        if programs is not None:
+            cache_watch.stats.programs_loaded, cache_watch.stats.programs_saved = programs.loaded, programs.saved
 
-    restored = load_checkpoint(checkpoint_dir, runner.state_shape(keys, batched), runner.sharding) if resume else None
-    # Training seconds at the end of each segment (for time-to-threshold), continued over a resume.
-    segment_seconds = list(restored.segment_seconds) if restored else []
-    offset = next((t for t in reversed(segment_seconds) if np.isfinite(t)), 0.0)
-    every = None
-    if checkpoint_every is not None:
-        every = max(1, round(checkpoint_every / loop.schedule.steps_per_segment))
+        template = runner.state_shape(keys, batched)
+        restored = load_checkpoint(checkpoint_dir, template, runner.sharding) if resume else None
+        # Training seconds at the end of each segment (for time-to-threshold), continued over a resume.
+        segment_seconds = list(restored.segment_seconds) if restored else []
+        offset = next((t for t in reversed(segment_seconds) if np.isfinite(t)), 0.0)
+        every = None
+        if checkpoint_every is not None:
+            every = max(1, round(checkpoint_every / loop.schedule.steps_per_segment))
 
-    bar = _progress_bar(loop, len(run_seeds)) if progress else None
-    if bar is not None and restored:
-        bar.update(loop.schedule.steps_per_segment * len(run_seeds) * len(restored.history))
+        bar = _progress_bar(loop, len(run_seeds)) if progress else None
+        if bar is not None and restored:
+            bar.update(loop.schedule.steps_per_segment * len(run_seeds) * len(restored.history))
 
-    def after_segment(i, metrics):
-        segment_seconds.append(offset + time.perf_counter() - start)
+        def after_segment(i, metrics):
+            segment_seconds.append(offset + time.perf_counter() - start)
+            if bar is not None:
+                bar.update(loop.schedule.steps_per_segment * len(run_seeds))
+                returns = np.asarray(metrics["eval_return"], dtype=float)
+                returns = returns[np.isfinite(returns)]  # every seed diverged: nan, without numpy's warning
+                bar.set_postfix(eval_return=f"{returns.mean():.2f}" if returns.size else "nan")
+            if on_segment is not None:
+                on_segment(i, metrics)
+
+        def checkpoint(state, history):
+            on_every_process(lambda: save_checkpoint(checkpoint_dir, state, history, segment_seconds), "a checkpoint")
+
+        start = time.perf_counter()
+        with StopOnSignal() as stopper:  # Ctrl-C / SIGTERM: finish the segment, save, then stop
+            should_stop = StopRequested(stopper)
+            state, metrics = runner.run(
+                keys,
+                batched,
+                on_segment=after_segment,
+                resume=(restored.state, restored.history) if restored else None,
+                checkpoint_every=every,
+                on_checkpoint=checkpoint,
+                watchdog=Watchdog(watchdog_seconds, advice=watchdog_advice, exit=os._exit if exits else None),
+                should_stop=should_stop,
+            )
+            jax.block_until_ready(state)
+        train_time = time.perf_counter() - start
         if bar is not None:
-            bar.update(loop.schedule.steps_per_segment * len(run_seeds))
-            returns = np.asarray(metrics["eval_return"], dtype=float)
-            returns = returns[np.isfinite(returns)]  # every seed diverged: nan, without numpy's warning
-            bar.set_postfix(eval_return=f"{returns.mean():.2f}" if returns.size else "nan")
-        if on_segment is not None:
-            on_segment(i, metrics)
+            bar.close()
+        done = metrics["env_steps"].shape[1]
+        if done < loop.schedule.num_segments:  # stopped by a signal
+            saved = out is not None or checkpoint_every is not None  # a sweep's programs cannot resume
+            if saved:
+                history = [{k: v[:, j] for k, v in metrics.items()} for j in range(done)]
+                checkpoint(state, history)
+            signum = should_stop.signum
+            raise RunInterrupted(signum, _interrupt_message(signum, loop, done, folder, saved, argv))
 
-    def checkpoint(state, history):
-        on_every_process(lambda: save_checkpoint(checkpoint_dir, state, history, segment_seconds), "a checkpoint")
-
-    start = time.perf_counter()
-    with StopOnSignal() as stopper:  # Ctrl-C / SIGTERM: finish the segment, save, then stop
-        should_stop = StopRequested(stopper)
-        state, metrics = runner.run(
-            keys,
-            batched,
-            on_segment=after_segment,
-            resume=(restored.state, restored.history) if restored else None,
-            checkpoint_every=every,
-            on_checkpoint=checkpoint,
-            watchdog=Watchdog(watchdog_seconds, advice=watchdog_advice),
-            should_stop=should_stop,
+        result = TrainResult(
+            agent=loop.agent.name,
+            env_id=plan.env_id,
+            env_kwargs=dict(plan.env_kwargs),
+            seeds=run_seeds,
+            config_ids=config_ids,
+            configs=[config_dict(c) for c in configs],
+            metrics=metrics,
+            final_eval_return=metrics["eval_return"][:, -1],
+            eval_episodes=plan.eval_episodes,
+            # Every seed's env steps for non-episodic agents; an episodic agent computes this
+            # many steps per seed, of which each seed's own valid ones are summary's env_steps.
+            env_steps_per_seed=loop.schedule.total_steps,
+            compile_time_s=compile_time,
+            train_time_s=train_time,
+            lane_width=lane_width,
+            num_devices=num_devices,
+            final_state=state,
+            segment_seconds=np.asarray(segment_seconds, dtype=np.float64),
+            compile_cache=cache_watch.stats.as_dict(),
         )
-        jax.block_until_ready(state)
-    train_time = time.perf_counter() - start
-    if bar is not None:
-        bar.close()
-    done = metrics["env_steps"].shape[1]
-    if done < loop.schedule.num_segments:  # stopped by a signal
-        saved = out is not None or checkpoint_every is not None  # a sweep's programs cannot resume
-        if saved:
-            history = [{k: v[:, j] for k, v in metrics.items()} for j in range(done)]
-            checkpoint(state, history)
-        signum = should_stop.signum
-        raise RunInterrupted(signum, _interrupt_message(signum, loop, done, folder, saved, argv))
+        if folder is not None:
+            finish_run_folder(folder, result, loop.agent, lanes, save_replay, streams if resume else None)
+        return result
 
-    result = TrainResult(
-        agent=loop.agent.name,
-        env_id=plan.env_id,
-        env_kwargs=dict(plan.env_kwargs),
-        seeds=run_seeds,
-        config_ids=config_ids,
-        configs=[config_dict(c) for c in configs],
-        metrics=metrics,
-        final_eval_return=metrics["eval_return"][:, -1],
-        eval_episodes=plan.eval_episodes,
-        # Every seed's env steps for non-episodic agents; an episodic agent computes this
-        # many steps per seed, of which each seed's own valid ones are summary's env_steps.
-        env_steps_per_seed=loop.schedule.total_steps,
-        compile_time_s=compile_time,
-        train_time_s=train_time,
-        lane_width=lane_width,
-        num_devices=num_devices,
-        final_state=state,
-        segment_seconds=np.asarray(segment_seconds, dtype=np.float64),
-        compile_cache=cache_watch.stats.as_dict(),
-    )
-    if folder is not None:
-        finish_run_folder(folder, result, loop.agent, lanes, save_replay, streams if resume else None)
-    return result
+
+ONE_CPU_DEVICE = (
+    "JAX has 1 CPU device here and the rljax command 2: neural agents' numbers agree with the "
+    "command line's only to float rounding, and training is slower. For the command line's "
+    "numbers, call rljax.use_cpu_devices() before anything uses JAX."
+)
 
 
 def open_run_folder(

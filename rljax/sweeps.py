@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
+from rljax._errors import ValidationError
 from rljax.agents import Agent, get_agent
 from rljax.agents.base import config_fields, is_static_field
 from rljax.envs import solved_at
@@ -46,11 +47,11 @@ def grid_combinations(agent: str | Agent, grid: dict[str, Sequence[Any]]) -> tup
     """
     agent = get_agent(agent) if isinstance(agent, str) else agent
     if not grid:
-        raise ValueError("a sweep needs at least one hyperparameter with a list of values")
+        raise ValidationError("a sweep needs at least one hyperparameter with a list of values")
     fields = config_fields(agent.config_type)
     for key, values in grid.items():
         if isinstance(values, (str, bytes)) or not len(values):
-            raise ValueError(f"grid values of {key!r} must be a non-empty list; got {values!r}")
+            raise ValidationError(f"grid values of {key!r} must be a non-empty list; got {values!r}")
         for v in values:
             make_config(agent, {key: v})  # unknown key / unparsable value -> clear error
     static = [k for k in grid if is_static_field(fields[k])]
@@ -134,19 +135,19 @@ def sweep(
     """
     both = sorted(set(grid) & set(overrides or {}))
     if both:
-        raise ValueError(f"{', '.join(both)} is both swept (grid) and fixed (overrides / --set): give it once")
+        raise ValidationError(f"{', '.join(both)} is both swept (grid) and fixed (overrides / --set): give it once")
     combos, static = grid_combinations(agent, grid)
     if static and not allow_recompile:
-        raise ValueError(
+        raise ValidationError(
             f"a grid over static hyperparameter(s) {', '.join(static)} would compile one program per "
             f"value; pass allow_recompile=True (--allow-recompile) to do that"
         )
     for name in ("out", "resume", "checkpoint_dir", "on_segment"):
         if name in train_kwargs:
-            raise ValueError(f"sweep does not take {name}= (it writes each configuration's folder itself)")
+            raise ValidationError(f"sweep does not take {name}= (it writes each configuration's folder itself)")
     check_logger(log)  # a missing extra is a usage error before anything is written
     if log != "none" and out is None:
-        raise ValueError(f"log={log!r} writes into the sweep folder: pass out= too")
+        raise ValidationError(f"log={log!r} writes into the sweep folder: pass out= too")
     groups = group_by_static(combos, static)
     labels = [config_label(c) for c in combos]
     overrides_of = [{**(overrides or {}), **c} for c in combos]

@@ -9,6 +9,13 @@ import pytest
 # tests/runs/test_compile_cache.py turns it on, in temporary folders, to test it.
 os.environ.setdefault("RLJAX_COMPILE_CACHE", "off")
 
+# The tests' process trains on 2 CPU devices, as the rljax command does (importing rljax
+# changes nothing by itself); before anything uses JAX. tests/api/test_imports.py checks
+# what happens without it.
+import rljax  # noqa: E402
+
+rljax.use_cpu_devices()
+
 
 @pytest.fixture
 def test_compile_cache(tmp_path, monkeypatch):

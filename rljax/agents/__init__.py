@@ -21,6 +21,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from rljax._errors import ValidationError
+
 if TYPE_CHECKING:
     from rljax.agents.base import Agent, Clock, Transition
 
@@ -63,7 +65,7 @@ def get_agent(name: str) -> Agent:
         return getattr(importlib.import_module(module_name), attr)
     where, sep, attr = str(name).rpartition(":")
     if not sep or not where or not attr.isidentifier():
-        raise ValueError(
+        raise ValidationError(
             f"unknown agent {name!r}; known agents: {', '.join(agent_names())}; or your own as {_PATH_FORMS}"
         )
     module = _import_file(name, where) if where.endswith(".py") else _import_module(name, where)
@@ -72,7 +74,7 @@ def get_agent(name: str) -> Agent:
 
     if not isinstance(agent, Agent):
         what = "has no attribute" if agent is None else f"has a {type(agent).__name__}, not an rljax Agent, at"
-        raise ValueError(f"agent {name!r}: {where} {what} {attr!r}")
+        raise ValidationError(f"agent {name!r}: {where} {what} {attr!r}")
     return agent
 
 
@@ -80,7 +82,7 @@ def _import_module(name: str, module_name: str) -> ModuleType:
     try:
         return importlib.import_module(module_name)
     except ImportError as err:  # the module, or one it imports, is not there: the user's input, not a bug
-        raise ValueError(
+        raise ValidationError(
             f"agent {name!r}: cannot import {module_name!r} ({err}); is it on sys.path / PYTHONPATH?"
         ) from None
 
@@ -88,7 +90,7 @@ def _import_module(name: str, module_name: str) -> ModuleType:
 def _import_file(name: str, path: str) -> ModuleType:
     file = Path(path).expanduser().resolve()
     if not file.is_file():
-        raise ValueError(f"agent {name!r}: no such file {path!r}")
+        raise ValidationError(f"agent {name!r}: no such file {path!r}")
     main = sys.modules.get("__main__")
     if getattr(main, "__file__", None) and Path(main.__file__).resolve() == file:
         return main  # the running script itself: no second copy of its agent

@@ -21,7 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
-from gymnax.environments import spaces
+
+from rljax._errors import ValidationError
+from rljax.envs._gymnax import spaces
 
 AgentState = Any
 Config = Any
@@ -278,7 +280,7 @@ def env_shapes(key: jax.Array, env: Any, env_params: Any) -> tuple[jax.Array, in
     """
     space = env.action_space(env_params)
     if not isinstance(space, spaces.Discrete):
-        raise ValueError(f"env_shapes counts Discrete actions; {env.name} has {type(space).__name__} actions")
+        raise ValidationError(f"env_shapes counts Discrete actions; {env.name} has {type(space).__name__} actions")
     return zero_observation(key, env, env_params), observation_categories(env, env_params), int(space.n)
 
 
@@ -305,7 +307,7 @@ def action_template(env: Any, env_params: Any) -> jax.Array:
         return jnp.zeros((), space.dtype)
     if isinstance(space, spaces.Box):
         return jnp.zeros(tuple(space.shape), space.dtype)
-    raise ValueError(f"rljax agents act in Discrete or Box action spaces; {env.name} has {space!r}")
+    raise ValidationError(f"rljax agents act in Discrete or Box action spaces; {env.name} has {space!r}")
 
 
 def example_transition(obs: jax.Array, extras: Any = None, action: jax.Array | None = None) -> Transition:
@@ -371,10 +373,12 @@ def check_obs_scale(obs_scale: Any, obs_space: Any) -> None:
     """``obs_scale``: one factor > 0, or one per feature of the observation space."""
     scale = tuple(obs_scale)
     if not scale or not all(float(s) > 0 for s in scale):
-        raise ValueError(f"obs_scale must be one or more factors > 0; got {obs_scale}")
+        raise ValidationError(f"obs_scale must be one or more factors > 0; got {obs_scale}")
     features = getattr(obs_space, "shape", ())[-1:] or (1,)
     if len(scale) not in (1, features[0]):
-        raise ValueError(f"obs_scale needs 1 or {features[0]} factors (one per observation feature); got {len(scale)}")
+        raise ValidationError(
+            f"obs_scale needs 1 or {features[0]} factors (one per observation feature); got {len(scale)}"
+        )
 
 
 def config_fields(config_type: type) -> dict[str, dataclasses.Field]:
@@ -394,7 +398,7 @@ def check_range(name: str, value: Any, low: float, high: float, low_open=False, 
     ok_high = v < high if high_open else v <= high
     if not (ok_low and ok_high) or v != v:
         interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"{name} must be in {interval}; got {value}")
+        raise ValidationError(f"{name} must be in {interval}; got {value}")
 
 
 def check_discrete_actions(agent: str, env: Any, env_params: Any, reason: str = "") -> None:
@@ -402,7 +406,9 @@ def check_discrete_actions(agent: str, env: Any, env_params: Any, reason: str = 
     space = env.action_space(env_params)
     if not isinstance(space, spaces.Discrete):
         why = f" ({reason})" if reason else ""
-        raise ValueError(f"{agent} needs a discrete action space{why}; {env.name} has {type(space).__name__} actions")
+        raise ValidationError(
+            f"{agent} needs a discrete action space{why}; {env.name} has {type(space).__name__} actions"
+        )
 
 
 def check_box_actions(agent: str, env: Any, env_params: Any, reason: str = "") -> None:
@@ -410,14 +416,14 @@ def check_box_actions(agent: str, env: Any, env_params: Any, reason: str = "") -
     space = env.action_space(env_params)
     if not isinstance(space, spaces.Box):
         why = f" ({reason})" if reason else ""
-        raise ValueError(f"{agent} needs a continuous (Box) action space{why}; {env.name} has {space!r}")
+        raise ValidationError(f"{agent} needs a continuous (Box) action space{why}; {env.name} has {space!r}")
 
 
 def check_choice(name: str, value: Any, allowed: Iterable[str]) -> None:
     """Raises a ValueError naming ``name`` and the allowed values unless ``value`` is one of them."""
     allowed = tuple(allowed)
     if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        raise ValidationError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
 
 
 def concrete_float(x: Any) -> float | None:
@@ -431,4 +437,4 @@ def check_positive(name: str, value: Any) -> None:
     """Raises a ValueError naming ``name`` unless ``value`` > 0."""
     v = float(value)
     if not v > 0:
-        raise ValueError(f"{name} must be > 0; got {value}")
+        raise ValidationError(f"{name} must be > 0; got {value}")

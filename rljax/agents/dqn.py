@@ -59,8 +59,8 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
-from gymnax.environments import spaces
 
+from rljax._errors import ValidationError
 from rljax.agents.base import (
     Agent,
     Clock,
@@ -79,6 +79,7 @@ from rljax.agents.base import (
 from rljax.agents.exploration import EpsilonClock, EpsilonSchedule, config_epsilon, epsilon_greedy, validate_epsilon
 from rljax.agents.nets import TORSOS, QNetwork, Torso, clipped_adam, scaled_observation
 from rljax.agents.value_targets import double_q_bootstrap, q_learning_bootstrap, td_target
+from rljax.envs._gymnax import spaces
 
 Loss = Literal["huber", "mse", "mae"]
 LOSSES = get_args(Loss)
@@ -329,12 +330,12 @@ def validate(config: DQNConfig, env: Any, env_params: Any) -> None:
     check_discrete_actions("DQN", env, env_params, "one Q value per action")
     obs_space = env.observation_space(env_params)
     if not isinstance(obs_space, (spaces.Discrete, spaces.Box)):
-        raise ValueError(f"DQN needs Discrete or Box observations; {env.name} has {obs_space!r}")
+        raise ValidationError(f"DQN needs Discrete or Box observations; {env.name} has {obs_space!r}")
     check_choice("torso", config.torso, TORSOS)
     if config.torso == "cnn" and len(getattr(obs_space, "shape", ())) != 3:
-        raise ValueError(f"torso='cnn' needs [H, W, C] image observations; {env.name} has {obs_space!r}")
+        raise ValidationError(f"torso='cnn' needs [H, W, C] image observations; {env.name} has {obs_space!r}")
     if config.torso == "embedding" and not isinstance(obs_space, spaces.Discrete):
-        raise ValueError(f"torso='embedding' needs Discrete observations; {env.name} has {obs_space!r}")
+        raise ValidationError(f"torso='embedding' needs Discrete observations; {env.name} has {obs_space!r}")
     check_choice("loss", config.loss, LOSSES)
     check_positive("learning_rate", config.learning_rate)
     check_range("learning_rate_end_fraction", config.learning_rate_end_fraction, 0.0, 1.0)
@@ -354,20 +355,20 @@ def validate(config: DQNConfig, env: Any, env_params: Any) -> None:
         "embedding_dim",
     ):
         if int(getattr(config, name)) < 1:
-            raise ValueError(f"{name} must be >= 1; got {getattr(config, name)}")
+            raise ValidationError(f"{name} must be >= 1; got {getattr(config, name)}")
     check_obs_scale(config.obs_scale, obs_space)
     if any(int(h) < 1 for h in config.hidden_sizes):  # () is allowed: a linear Q (or the embedding itself)
-        raise ValueError(f"hidden_sizes must be widths >= 1; got {config.hidden_sizes}")
+        raise ValidationError(f"hidden_sizes must be widths >= 1; got {config.hidden_sizes}")
     if config.batch_size > config.buffer_size:
-        raise ValueError(f"batch_size ({config.batch_size}) must be <= buffer_size ({config.buffer_size})")
+        raise ValidationError(f"batch_size ({config.batch_size}) must be <= buffer_size ({config.buffer_size})")
     if config.learning_starts < config.batch_size:
-        raise ValueError(
+        raise ValidationError(
             f"learning_starts ({config.learning_starts}) must be >= batch_size ({config.batch_size}): "
             f"the first batches would sample the same few transitions over and over"
         )
     per_update = config.num_envs * config.train_frequency
     if per_update > config.buffer_size:
-        raise ValueError(
+        raise ValidationError(
             f"buffer_size ({config.buffer_size}) must hold one update's transitions: "
             f"num_envs * train_frequency = {per_update}"
         )

@@ -7,6 +7,7 @@ from typing import Literal, get_args
 import jax
 import jax.numpy as jnp
 
+from rljax._errors import ValidationError
 from rljax.agents.base import Clock, check_choice, check_range, schedule_horizon
 
 EpsilonSchedule = Literal["constant", "linear", "exponential", "inverse"]
@@ -40,7 +41,7 @@ def epsilon_at(
         return jnp.maximum(end, start * decay_rate**t)
     if schedule == "inverse":
         return start / (t + 1.0)
-    raise ValueError(f"unknown epsilon schedule {schedule!r}; allowed: {', '.join(EPSILON_SCHEDULES)}")
+    raise ValidationError(f"unknown epsilon schedule {schedule!r}; allowed: {', '.join(EPSILON_SCHEDULES)}")
 
 
 def config_epsilon(config, clock: Clock) -> jax.Array:
@@ -72,7 +73,7 @@ def validate_epsilon(config) -> None:
     if hasattr(config, "schedule_steps"):
         check_range("schedule_steps", config.schedule_steps, 0, 2**31 - 1)
     if config.epsilon_schedule == "linear" and config.epsilon_clock != "steps":
-        raise ValueError("a linear epsilon schedule decays over env steps; set epsilon_clock=steps")
+        raise ValidationError("a linear epsilon schedule decays over env steps; set epsilon_clock=steps")
 
 
 def _nth_max(values: jax.Array, fraction: jax.Array) -> jax.Array:

@@ -82,8 +82,8 @@ import jax.numpy as jnp
 import mctx
 import optax
 from flax import struct
-from gymnax.environments import spaces
 
+from rljax._errors import ValidationError
 from rljax.agents.base import (
     ActOutput,
     Agent,
@@ -102,6 +102,7 @@ from rljax.agents.base import (
 )
 from rljax.agents.nets import MLP, MinAtarTorso, clipped_adam, scaled_observation
 from rljax.agents.value_targets import n_step_targets
+from rljax.envs._gymnax import spaces
 
 ValueHead = Literal["categorical", "scalar"]
 VALUE_HEADS = get_args(ValueHead)
@@ -410,7 +411,9 @@ def unroll_targets(
     chex.assert_rank([rewards, terminated, truncated, next_values, policies], [1, 1, 1, 1, 2])
     K = unroll_steps
     if rewards.shape[0] < K + td_steps:
-        raise ValueError(f"a sub-sequence needs unroll_steps + td_steps = {K + td_steps} steps; got {rewards.shape[0]}")
+        raise ValidationError(
+            f"a sub-sequence needs unroll_steps + td_steps = {K + td_steps} steps; got {rewards.shape[0]}"
+        )
     z = n_step_targets(rewards, terminated, truncated, next_values, gamma, td_steps)[: K + 1]
     done = (terminated | truncated)[:K]
     # ended_before[k]: some step 0..k-1 ended the episode (k = 0..K)
@@ -594,17 +597,17 @@ def validate(config: MuZeroConfig, env: Any, env_params: Any) -> None:
     num_actions = int(env.action_space(env_params).n)
     obs_space = env.observation_space(env_params)
     if not isinstance(obs_space, (spaces.Discrete, spaces.Box)):
-        raise ValueError(f"MuZero needs Discrete or Box observations; {env.name} has {obs_space!r}")
+        raise ValidationError(f"MuZero needs Discrete or Box observations; {env.name} has {obs_space!r}")
     check_choice("torso", config.torso, MUZERO_TORSOS)
     if config.torso == "cnn" and len(getattr(obs_space, "shape", ())) != 3:
-        raise ValueError(f"torso='cnn' needs [H, W, C] image observations; {env.name} has {obs_space!r}")
+        raise ValidationError(f"torso='cnn' needs [H, W, C] image observations; {env.name} has {obs_space!r}")
     check_choice("value_head", config.value_head, VALUE_HEADS)
     check_choice("bootstrap", config.bootstrap, BOOTSTRAPS)
     if int(config.num_simulations) < 1:
-        raise ValueError(f"num_simulations must be >= 1; got {config.num_simulations}")
+        raise ValidationError(f"num_simulations must be >= 1; got {config.num_simulations}")
     m = int(config.max_num_considered_actions)
     if m < 0 or m > num_actions:
-        raise ValueError(
+        raise ValidationError(
             f"max_num_considered_actions must be 0 (every action) or 1..{num_actions} "
             f"(the actions of {env.name}); got {config.max_num_considered_actions}"
         )
@@ -621,9 +624,9 @@ def validate(config: MuZeroConfig, env: Any, env_params: Any) -> None:
         "buffer_size",
     ):
         if int(getattr(config, name)) < 1:
-            raise ValueError(f"{name} must be >= 1; got {getattr(config, name)}")
+            raise ValidationError(f"{name} must be >= 1; got {getattr(config, name)}")
     if any(int(h) < 1 for h in config.hidden_sizes):
-        raise ValueError(f"hidden_sizes must be widths >= 1; got {config.hidden_sizes}")
+        raise ValidationError(f"hidden_sizes must be widths >= 1; got {config.hidden_sizes}")
     check_positive("learning_rate", config.learning_rate)
     check_range("learning_rate_end_fraction", config.learning_rate_end_fraction, 0.0, 1.0)
     check_range("gamma", config.gamma, 0.0, 1.0)
@@ -633,11 +636,11 @@ def validate(config: MuZeroConfig, env: Any, env_params: Any) -> None:
     check_positive("value_scale", config.value_scale)
     check_range("maxvisit_init", config.maxvisit_init, 0.0, float("inf"))
     if int(config.learning_starts) < 0:
-        raise ValueError(f"learning_starts must be >= 0; got {config.learning_starts}")
+        raise ValidationError(f"learning_starts must be >= 0; got {config.learning_starts}")
     per_env = int(config.buffer_size) // int(config.num_envs)
     needed = max(sequence_length(config), int(config.train_frequency))
     if per_env < needed:
-        raise ValueError(
+        raise ValidationError(
             f"buffer_size ({config.buffer_size}) must hold, per env (/ num_envs = {config.num_envs}), at least "
             f"unroll_steps + td_steps and train_frequency steps ({needed}); got {per_env}"
         )

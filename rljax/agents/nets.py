@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from rljax._errors import ValidationError
+
 Torso = Literal["mlp", "cnn", "embedding"]
 TORSOS = get_args(Torso)
 
@@ -192,5 +194,5 @@ class QNetwork(nn.Module):
         elif self.torso == "mlp":
             x = jnp.asarray(obs, jnp.float32).reshape(-1)
         else:
-            raise ValueError(f"unknown torso {self.torso!r}; allowed: {', '.join(TORSOS)}")
+            raise ValidationError(f"unknown torso {self.torso!r}; allowed: {', '.join(TORSOS)}")
         return MLP((*self.hidden_sizes, self.num_actions), layer_norm=self.layer_norm)(x)

@@ -35,6 +35,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from rljax._errors import ValidationError
+
 
 class RunningStats(struct.PyTreeNode):
     """Mean, (population) variance and count of everything seen so far, per element of ``shape``."""
@@ -73,11 +75,11 @@ def update_running_stats(stats: RunningStats, batch: jax.Array) -> RunningStats:
     shape = stats.mean.shape
     lead_ndim = batch.ndim - len(shape)
     if lead_ndim < 0 or batch.shape[lead_ndim:] != shape:
-        raise ValueError(f"a batch of shape {batch.shape} does not end in the statistics' shape {shape}")
+        raise ValidationError(f"a batch of shape {batch.shape} does not end in the statistics' shape {shape}")
     x = batch.reshape((-1,) + shape).astype(jnp.float32)
     n = x.shape[0]
     if n == 0:
-        raise ValueError(f"an empty batch (shape {batch.shape}) has no statistics")
+        raise ValidationError(f"an empty batch (shape {batch.shape}) has no statistics")
     batch_mean = x.mean(axis=0)
     batch_var = x.var(axis=0)
     total = stats.count + n
@@ -154,7 +156,7 @@ def reward_scaling(
 
     def update(state: RewardScalingState, reward: jax.Array, done: jax.Array) -> RewardScalingState:
         if reward.shape != state.returns.shape or done.shape != state.returns.shape:
-            raise ValueError(
+            raise ValidationError(
                 f"reward {reward.shape} and done {done.shape} must have the environment batch shape "
                 f"{state.returns.shape} given to init"
             )

@@ -116,8 +116,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import struct
-from gymnax.environments import spaces
 
+from rljax._errors import ValidationError
 from rljax.agents.base import (
     ActOutput,
     Agent,
@@ -147,6 +147,7 @@ from rljax.agents.normalize import (
     update_running_stats,
 )
 from rljax.agents.value_targets import gae_advantages
+from rljax.envs._gymnax import spaces
 
 ActionBounds = Literal["clip", "tanh"]
 ACTION_BOUNDS = get_args(ActionBounds)
@@ -426,7 +427,7 @@ def _spaces(env: Any, env_params: Any) -> tuple[int, int, tuple[float, ...], tup
     elif isinstance(obs_space, spaces.Box) and len(obs_space.shape) in (1, 3):
         categories = 0
     else:
-        raise ValueError(
+        raise ValidationError(
             f"ppo needs Discrete, flat (1-d) Box or [H, W, C] image observations; {env.name} has {obs_space!r}"
         )
     act_space = env.action_space(env_params)
@@ -437,9 +438,9 @@ def _spaces(env: Any, env_params: Any) -> tuple[int, int, tuple[float, ...], tup
         low = np.broadcast_to(np.asarray(act_space.low, np.float64), (dim,))
         high = np.broadcast_to(np.asarray(act_space.high, np.float64), (dim,))
         if not np.all(low < high):
-            raise ValueError(f"ppo needs Box action bounds with low < high; {env.name} has {act_space!r}")
+            raise ValidationError(f"ppo needs Box action bounds with low < high; {env.name} has {act_space!r}")
         return categories, int(dim), tuple(map(float, low)), tuple(map(float, high))
-    raise ValueError(f"ppo acts in Discrete or flat (1-d) Box action spaces; {env.name} has {act_space!r}")
+    raise ValidationError(f"ppo acts in Discrete or flat (1-d) Box action spaces; {env.name} has {act_space!r}")
 
 
 def optimizer(config: PPOConfig, learning_rate: jax.Array) -> optax.GradientTransformation:
@@ -669,19 +670,19 @@ def validate(config: PPOConfig, env: Any, env_params: Any) -> None:
     categories, _, low, high = _spaces(env, env_params)
     for name in ("num_envs", "rollout_length", "num_epochs", "num_minibatches", "cnn_channels"):
         if int(getattr(config, name)) < 1:
-            raise ValueError(f"{name} must be >= 1; got {getattr(config, name)}")
+            raise ValidationError(f"{name} must be >= 1; got {getattr(config, name)}")
     n = int(config.num_envs) * int(config.rollout_length)
     if config.recurrent and int(config.num_envs) % int(config.num_minibatches):
-        raise ValueError(
+        raise ValidationError(
             f"recurrent ppo's minibatches are whole env sequences: num_minibatches ({config.num_minibatches}) "
             f"must divide num_envs ({config.num_envs})"
         )
     if config.recurrent and int(config.gru_size) < 1:
-        raise ValueError(f"gru_size must be >= 1; got {config.gru_size}")
+        raise ValidationError(f"gru_size must be >= 1; got {config.gru_size}")
     if config.recurrent and config.torso == "cnn":
-        raise ValueError("recurrent=True embeds flat observations; torso='cnn' has no recurrent form")
+        raise ValidationError("recurrent=True embeds flat observations; torso='cnn' has no recurrent form")
     if n % int(config.num_minibatches):
-        raise ValueError(
+        raise ValidationError(
             f"num_minibatches ({config.num_minibatches}) must divide num_envs * rollout_length "
             f"({config.num_envs} * {config.rollout_length} = {n})"
         )
@@ -701,18 +702,18 @@ def validate(config: PPOConfig, env: Any, env_params: Any) -> None:
     check_choice("torso", config.torso, PPO_TORSOS)
     obs_shape = getattr(env.observation_space(env_params), "shape", ())
     if (config.torso == "cnn") != (len(obs_shape) == 3):
-        raise ValueError(
+        raise ValidationError(
             f"torso={config.torso!r} does not fit {env.name}'s observations {obs_shape}: "
             f"'cnn' reads [H, W, C] images, 'mlp' flat vectors and Discrete observations"
         )
     if any(int(h) < 1 for h in config.hidden_sizes):  # () is allowed: linear actor and critic
-        raise ValueError(f"hidden_sizes must be widths >= 1; got {config.hidden_sizes}")
+        raise ValidationError(f"hidden_sizes must be widths >= 1; got {config.hidden_sizes}")
     if config.action_bounds == "tanh" and low and not np.all(np.isfinite(low + high)):
-        raise ValueError(f"action_bounds='tanh' needs finite Box bounds; {env.name} has {low} .. {high}")
+        raise ValidationError(f"action_bounds='tanh' needs finite Box bounds; {env.name} has {low} .. {high}")
     if config.normalize_obs and config.torso == "cnn":
-        raise ValueError("normalize_obs needs flat Box observations; torso='cnn' reads images")
+        raise ValidationError("normalize_obs needs flat Box observations; torso='cnn' reads images")
     if config.normalize_obs and categories:
-        raise ValueError(f"normalize_obs needs Box observations; {env.name} has Discrete ones (one-hot encoded)")
+        raise ValidationError(f"normalize_obs needs Box observations; {env.name} has Discrete ones (one-hot encoded)")
 
 
 # --- Tuned presets (``rljax train ppo --env ...`` starts from these) ---------------------

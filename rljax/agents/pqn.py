@@ -86,8 +86,8 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
-from gymnax.environments import spaces
 
+from rljax._errors import ValidationError
 from rljax.agents.base import (
     Agent,
     Clock,
@@ -103,6 +103,7 @@ from rljax.agents.exploration import epsilon_at, epsilon_greedy
 from rljax.agents.minibatches import minibatch_epochs
 from rljax.agents.nets import QNetwork, encode_observation
 from rljax.agents.value_targets import q_lambda_targets
+from rljax.envs._gymnax import spaces
 
 Loss = Literal["mse", "huber"]
 LOSSES = get_args(Loss)
@@ -306,23 +307,23 @@ def validate(config: PQNConfig, env: Any, env_params: Any) -> None:
     check_discrete_actions("PQN", env, env_params, "one Q value per action")
     obs_space = env.observation_space(env_params)
     if not isinstance(obs_space, (spaces.Discrete, spaces.Box)):
-        raise ValueError(f"PQN needs Discrete or Box observations; {env.name} has {obs_space!r}")
+        raise ValidationError(f"PQN needs Discrete or Box observations; {env.name} has {obs_space!r}")
     check_choice("torso", config.torso, PQN_TORSOS)
     if config.torso == "cnn" and len(getattr(obs_space, "shape", ())) != 3:
-        raise ValueError(f"torso='cnn' needs [H, W, C] image observations; {env.name} has {obs_space!r}")
+        raise ValidationError(f"torso='cnn' needs [H, W, C] image observations; {env.name} has {obs_space!r}")
     check_choice("loss", config.loss, LOSSES)
     check_choice("optimizer", config.optimizer, OPTIMIZERS)
     for name in ("num_envs", "rollout_length", "num_epochs", "num_minibatches", "cnn_channels"):
         if int(getattr(config, name)) < 1:
-            raise ValueError(f"{name} must be >= 1; got {getattr(config, name)}")
+            raise ValidationError(f"{name} must be >= 1; got {getattr(config, name)}")
     n = int(config.num_envs) * int(config.rollout_length)
     if n % int(config.num_minibatches):
-        raise ValueError(
+        raise ValidationError(
             f"num_minibatches ({config.num_minibatches}) must divide num_envs * rollout_length "
             f"({config.num_envs} * {config.rollout_length} = {n})"
         )
     if any(int(h) < 1 for h in config.hidden_sizes):  # () is allowed: a linear Q on the torso's features
-        raise ValueError(f"hidden_sizes must be widths >= 1; got {config.hidden_sizes}")
+        raise ValidationError(f"hidden_sizes must be widths >= 1; got {config.hidden_sizes}")
     check_positive("learning_rate", config.learning_rate)
     check_range("learning_rate_end_fraction", config.learning_rate_end_fraction, 0.0, 1.0)
     check_range("schedule_steps", config.schedule_steps, 0, 2**31 - 1)

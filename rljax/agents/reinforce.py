@@ -46,8 +46,8 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
-from gymnax.environments import spaces
 
+from rljax._errors import ValidationError
 from rljax.agents.base import (
     Agent,
     Clock,
@@ -65,6 +65,7 @@ from rljax.agents.returns import (
     normalize_advantages,
     returns_to_go,
 )
+from rljax.envs._gymnax import spaces
 
 LossAverage = Literal["steps", "episodes"]
 LrSchedule = Literal["constant", "linear"]
@@ -157,7 +158,9 @@ def _observation_info(env: Any, env_params: Any) -> tuple[int, tuple[int, ...]]:
         return int(space.n), (int(space.n),)
     shape = tuple(int(d) for d in space.shape)
     if len(shape) != 1:
-        raise ValueError(f"reinforce's MLP needs flat (1-d) or Discrete observations; {env.name} has shape {shape}")
+        raise ValidationError(
+            f"reinforce's MLP needs flat (1-d) or Discrete observations; {env.name} has shape {shape}"
+        )
     return 0, shape
 
 
@@ -166,7 +169,7 @@ def validate(config: ReinforceConfig, env: Any, env_params: Any) -> None:
     check_discrete_actions("reinforce", env, env_params, "a softmax policy")
     _observation_info(env, env_params)
     if int(config.num_envs) < 1:
-        raise ValueError(f"num_envs (episodes per update) must be >= 1; got {config.num_envs}")
+        raise ValidationError(f"num_envs (episodes per update) must be >= 1; got {config.num_envs}")
     check_positive("learning_rate", config.learning_rate)
     check_range("gamma", config.gamma, 0.0, 1.0)
     check_range("entropy_coef", config.entropy_coef, 0.0, float("inf"))
@@ -178,10 +181,10 @@ def validate(config: ReinforceConfig, env: Any, env_params: Any) -> None:
     check_choice("lr_schedule", config.lr_schedule, LR_SCHEDULES)
     check_choice("activation", config.activation, ACTIVATIONS)
     if any(int(w) < 1 for w in config.hidden_sizes):
-        raise ValueError(f"hidden_sizes must all be >= 1; got {config.hidden_sizes}")
+        raise ValidationError(f"hidden_sizes must all be >= 1; got {config.hidden_sizes}")
     max_steps = getattr(env_params, "max_steps_in_episode", None)
     if max_steps is None or int(max_steps) < 1:
-        raise ValueError(
+        raise ValidationError(
             f"reinforce rolls out whole episodes and needs env_params.max_steps_in_episode >= 1; "
             f"{env.name} has {max_steps!r}"
         )

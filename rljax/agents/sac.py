@@ -69,8 +69,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import struct
-from gymnax.environments import spaces
 
+from rljax._errors import ValidationError
 from rljax.agents.base import (
     Agent,
     Clock,
@@ -87,6 +87,7 @@ from rljax.agents.base import (
 from rljax.agents.distributions import squashed_gaussian_sample
 from rljax.agents.nets import MLP, clipped_adam, scaled_observation
 from rljax.agents.value_targets import td_target
+from rljax.envs._gymnax import spaces
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # SB3's bounds on the actor's log-std head
 
@@ -430,20 +431,20 @@ def validate(config: SACConfig, env: Any, env_params: Any) -> None:
     check_box_actions("sac", env, env_params)
     space = env.action_space(env_params)
     if len(space.shape) != 1:
-        raise ValueError(f"sac acts in flat (1-d) Box action spaces; {env.name} has {space!r}")
+        raise ValidationError(f"sac acts in flat (1-d) Box action spaces; {env.name} has {space!r}")
     low, high = _box_bounds(env, env_params)
     if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(np.less(low, high))):
-        raise ValueError(f"sac needs finite Box action bounds with low < high; {env.name} has {low} .. {high}")
+        raise ValidationError(f"sac needs finite Box action bounds with low < high; {env.name} has {low} .. {high}")
     obs_space = env.observation_space(env_params)
     if not (isinstance(obs_space, spaces.Box) and len(obs_space.shape) == 1):
-        raise ValueError(f"sac's MLPs need flat (1-d) Box observations; {env.name} has {obs_space!r}")
+        raise ValidationError(f"sac's MLPs need flat (1-d) Box observations; {env.name} has {obs_space!r}")
     check_positive("learning_rate", config.learning_rate)
     check_positive("alpha_learning_rate", config.alpha_learning_rate)
     check_range("gamma", config.gamma, 0.0, 1.0)
     check_range("tau", config.tau, 0.0, 1.0, low_open=True)
     check_positive("initial_alpha", config.initial_alpha)
     if not math.isfinite(float(config.target_entropy_per_dim)):
-        raise ValueError(f"target_entropy_per_dim must be finite; got {config.target_entropy_per_dim}")
+        raise ValidationError(f"target_entropy_per_dim must be finite; got {config.target_entropy_per_dim}")
     check_range("max_grad_norm", config.max_grad_norm, 0.0, float("inf"))
     for name in (
         "num_envs",
@@ -454,17 +455,17 @@ def validate(config: SACConfig, env: Any, env_params: Any) -> None:
         "target_update_interval",
     ):
         if int(getattr(config, name)) < 1:
-            raise ValueError(f"{name} must be >= 1; got {getattr(config, name)}")
+            raise ValidationError(f"{name} must be >= 1; got {getattr(config, name)}")
     if int(config.learning_starts) < 0:
-        raise ValueError(f"learning_starts must be >= 0; got {config.learning_starts}")
+        raise ValidationError(f"learning_starts must be >= 0; got {config.learning_starts}")
     if any(int(h) < 1 for h in config.hidden_sizes):  # () is allowed: linear actor and critics
-        raise ValueError(f"hidden_sizes must be widths >= 1; got {config.hidden_sizes}")
+        raise ValidationError(f"hidden_sizes must be widths >= 1; got {config.hidden_sizes}")
     check_obs_scale(config.obs_scale, obs_space)
     if config.batch_size > config.buffer_size:
-        raise ValueError(f"batch_size ({config.batch_size}) must be <= buffer_size ({config.buffer_size})")
+        raise ValidationError(f"batch_size ({config.batch_size}) must be <= buffer_size ({config.buffer_size})")
     per_update = config.num_envs * config.train_frequency
     if per_update > config.buffer_size:
-        raise ValueError(
+        raise ValidationError(
             f"buffer_size ({config.buffer_size}) must hold one update's transitions: "
             f"num_envs * train_frequency = {per_update}"
         )

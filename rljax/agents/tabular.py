@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from rljax._errors import ValidationError
 from rljax.agents.base import Agent, Clock, Transition, check_discrete_actions, check_range
 from rljax.agents.exploration import (
     EpsilonClock,
@@ -78,7 +79,7 @@ class TabularState(struct.PyTreeNode):
 def num_states(env: Any, env_params: Any) -> int:
     """Size of a discrete observation space, or a clear error for continuous ones."""
     if not is_discrete_obs(env, env_params):
-        raise ValueError(
+        raise ValidationError(
             f"tabular agents need discrete observations, but {env.name} has "
             f"{type(env.observation_space(env_params)).__name__} "
             f"observations; wrap it with a discretiser, e.g. rljax.make(env_id, discretize='uniform6') "

@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from rljax._errors import ValidationError
 from rljax.agents.base import (
     Agent,
     Clock,
@@ -87,14 +88,14 @@ def validate(config: TabularPGConfig, env: Any, env_params: Any) -> None:
     num_states(env, env_params)  # discrete observations, or a clear error
     check_discrete_actions("tabular_pg", env, env_params, "a softmax over a table's columns")
     if int(config.num_envs) < 1:
-        raise ValueError(f"num_envs (episodes per update) must be >= 1; got {config.num_envs}")
+        raise ValidationError(f"num_envs (episodes per update) must be >= 1; got {config.num_envs}")
     check_positive("learning_rate", config.learning_rate)
     check_positive("beta", config.beta)
     check_range("gamma", config.gamma, 0.0, 1.0)
     check_choice("update_rule", config.update_rule, UPDATE_RULES)
     max_steps = getattr(env_params, "max_steps_in_episode", None)
     if max_steps is None or int(max_steps) < 1:
-        raise ValueError(f"tabular_pg needs env_params.max_steps_in_episode >= 1; got {max_steps!r}")
+        raise ValidationError(f"tabular_pg needs env_params.max_steps_in_episode >= 1; got {max_steps!r}")
 
 
 def init(key: jax.Array, env: Any, env_params: Any, config: TabularPGConfig) -> TabularPGState:

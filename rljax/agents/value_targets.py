@@ -39,6 +39,8 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from rljax._errors import ValidationError
+
 
 def td_target(reward: jax.Array, terminated: jax.Array, gamma: jax.Array, bootstrap: jax.Array) -> jax.Array:
     """``r + gamma * bootstrap``, without bootstrapping past a terminal state (any matching shapes)."""
@@ -92,7 +94,7 @@ def n_step_targets(
     chex.assert_rank([rewards, terminated, truncated, next_values], 1)
     chex.assert_equal_shape([rewards, terminated, truncated, next_values])
     if n < 1:
-        raise ValueError(f"n must be >= 1; got {n}")
+        raise ValidationError(f"n must be >= 1; got {n}")
     T = rewards.shape[0]
     t = jnp.arange(T)
     target = jnp.zeros(T, jnp.float32)

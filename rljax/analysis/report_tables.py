@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 import rljax.analysis.stats as stats
+from rljax._errors import ValidationError
 from rljax.runs.files import write_bytes_atomic
 from rljax.runs.readers import Run, load_runs
 
@@ -96,7 +97,7 @@ def _check_environments(runs: Sequence[Run], allow_mixed: bool) -> list[str]:
         envs.setdefault(run.env_label, []).append(run.label)
     if len(envs) > 1 and not allow_mixed:
         listing = "; ".join(f"{env}: {', '.join(labels)}" for env, labels in envs.items())
-        raise ValueError(
+        raise ValidationError(
             f"the runs are on different environments ({listing}); their returns are not comparable. "
             f"Pass --allow-mixed to report them side by side anyway"
         )
@@ -187,7 +188,7 @@ def _per_seed(run: Run, key: str, valid: Callable[[Any], bool], what: str) -> li
     if values is not None and (
         not isinstance(values, list) or len(values) != len(run.seeds) or not all(v is None or valid(v) for v in values)
     ):
-        raise ValueError(
+        raise ValidationError(
             f"malformed summary.json in {str(run.path)!r}: {key!r} must be a list with one {what} (or null) per seed"
         )
     return values
@@ -400,9 +401,9 @@ def build_report(
     the runs are on different environments and ``allow_mixed`` is false.
     """
     if not runs:
-        raise ValueError("no runs to report")
+        raise ValidationError("no runs to report")
     if num_resamples < 1:
-        raise ValueError(f"the number of bootstrap resamples must be >= 1; got {num_resamples}")
+        raise ValidationError(f"the number of bootstrap resamples must be >= 1; got {num_resamples}")
     envs = _check_environments(runs, allow_mixed)
     rows = [_run_row(run, num_resamples, confidence, seed) for run in runs]
     lines = ["# rljax report", ""]
@@ -482,9 +483,9 @@ def report(
     outputs = [p for p in (out, csv_path, plot) if p is not None]
     for p in outputs:
         if Path(p).is_dir():
-            raise ValueError(f"output {str(p)!r} is a folder; give a file name")
+            raise ValidationError(f"output {str(p)!r} is a folder; give a file name")
     if len({Path(p).resolve() for p in outputs}) != len(outputs):
-        raise ValueError("--out, --csv and --plot must be different files")
+        raise ValidationError("--out, --csv and --plot must be different files")
     runs = load_runs(paths)
     markdown, rows = build_report(runs, num_resamples, allow_mixed)
     png = render_report_curves(runs, num_resamples=num_resamples) if plot else None

@@ -28,6 +28,7 @@ import numpy as np
 import scipy.stats
 
 from rljax._defaults import DEFAULT_RESAMPLES  # noqa: F401  (defined there, so the CLI reads it cheaply)
+from rljax._errors import ValidationError
 
 Statistic = Callable[..., Any]
 
@@ -43,9 +44,9 @@ def _as_sample(x: Any, name: str = "x") -> np.ndarray:
     """A 1-D float array of finite values; anything else is an error, not a NaN result."""
     arr = np.asarray(x, dtype=float).reshape(-1)
     if arr.size == 0:
-        raise ValueError(f"{name} is empty: a statistic needs at least one value")
+        raise ValidationError(f"{name} is empty: a statistic needs at least one value")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} has non-finite values (NaN or inf); drop or replace them first")
+        raise ValidationError(f"{name} has non-finite values (NaN or inf); drop or replace them first")
     return arr
 
 
@@ -137,7 +138,7 @@ def stratified_bootstrap_ci(
     ``statistic`` must take an ``axis`` keyword. Degenerate data gives ``(v, v)``.
     """
     if not samples_by_task:
-        raise ValueError("samples_by_task is empty")
+        raise ValidationError("samples_by_task is empty")
     tasks = sorted(samples_by_task)
     samples = [_as_sample(samples_by_task[t], name=f"task {t!r}") for t in tasks]
     pooled = np.concatenate(samples)

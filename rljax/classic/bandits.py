@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from rljax._errors import ValidationError
 from rljax.agents.base import concrete_float
 from rljax.agents.exploration import epsilon_greedy, random_argmax
 from rljax.envs import make
@@ -184,7 +185,7 @@ class EpsilonGreedy:
     def validate(self) -> None:
         eps = concrete_float(self.epsilon)
         if eps is not None and not 0.0 <= eps <= 1.0:
-            raise ValueError(f"EpsilonGreedy: epsilon must be in [0, 1]; got {eps}")
+            raise ValidationError(f"EpsilonGreedy: epsilon must be in [0, 1]; got {eps}")
 
 
 @struct.dataclass
@@ -213,7 +214,7 @@ class UCB1:
     def validate(self) -> None:
         c = concrete_float(self.c)
         if c is not None and not c >= 0.0:
-            raise ValueError(f"UCB1: c must be >= 0; got {c}")
+            raise ValidationError(f"UCB1: c must be >= 0; got {c}")
 
 
 @struct.dataclass
@@ -245,7 +246,7 @@ class ThompsonSampling:
         for name in ("prior_alpha", "prior_beta"):
             value = concrete_float(getattr(self, name))
             if value is not None and not value > 0.0:
-                raise ValueError(f"ThompsonSampling: {name} must be > 0; got {value}")
+                raise ValidationError(f"ThompsonSampling: {name} must be > 0; got {value}")
 
 
 STRATEGIES: dict[str, type] = {
@@ -342,7 +343,7 @@ def _build_strategy(strategy: Any, strategy_params: dict[str, Any]) -> BanditStr
     """A strategy instance from a name, a class (+ params) or an instance (+ overrides)."""
     if isinstance(strategy, str):
         if strategy not in STRATEGIES:
-            raise ValueError(f"unknown bandit strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
+            raise ValidationError(f"unknown bandit strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
         strategy = STRATEGIES[strategy]
     if isinstance(strategy, type):
         try:
@@ -390,7 +391,7 @@ def run_bandit(
     strategy = _build_strategy(strategy, strategy_params)
     strategy.validate()
     if int(num_pulls) < 1 or int(num_runs) < 1:
-        raise ValueError(f"num_pulls and num_runs must be >= 1; got {num_pulls} and {num_runs}")
+        raise ValidationError(f"num_pulls and num_runs must be >= 1; got {num_pulls} and {num_runs}")
     probs_np = np.asarray(probs, dtype=np.float32)
     # The env's factory validates probs (1-D, >= 2 arms, each in [0, 1]) with clear errors.
     _, env_params = make("BernoulliBandit", probs=probs_np)

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from rljax._errors import ValidationError
 from rljax.agents.base import concrete_float
 from rljax.envs.tabular import TabularModel
 
@@ -105,12 +106,12 @@ def _model_arrays(model_or_env: Any) -> ModelArrays:
 def _check_gamma(gamma: Any) -> float | None:
     """Raises ValueError for a concrete gamma outside [0, 1]; returns it (None if traced)."""
     if np.ndim(gamma) != 0:
-        raise ValueError(
+        raise ValidationError(
             f"gamma must be a scalar; got shape {np.shape(gamma)} (to sweep several discounts, jax.vmap over gamma)"
         )
     value = concrete_float(gamma)
     if value is not None and not 0.0 <= value <= 1.0:
-        raise ValueError(f"gamma must be in [0, 1]; got {value}")
+        raise ValidationError(f"gamma must be in [0, 1]; got {value}")
     return value
 
 
@@ -271,13 +272,13 @@ def q_value_iteration(
     gamma_value = _check_gamma(gamma)
     if num_iterations is not None:
         if int(num_iterations) < 0:
-            raise ValueError(f"num_iterations must be >= 0; got {num_iterations}")
+            raise ValidationError(f"num_iterations must be >= 0; got {num_iterations}")
         return _q_iteration_fixed(arrays, gamma, int(num_iterations))
 
     if int(max_iterations) < 1:
-        raise ValueError(f"max_iterations must be >= 1; got {max_iterations}")
+        raise ValidationError(f"max_iterations must be >= 1; got {max_iterations}")
     if gamma_value == 1.0 and not np.any(_as_model(model_or_env).terminal):
-        raise ValueError(
+        raise ValidationError(
             "gamma = 1 with a model that has no terminal states: undiscounted values are "
             "infinite or undefined, so value iteration to convergence would not stop. "
             "Use gamma < 1, or pass num_iterations for a finite-horizon solution."
@@ -313,16 +314,16 @@ def _check_policy(policy: np.ndarray, model: TabularModel) -> None:
     """ValueErrors for a concrete policy that is not a distribution over possible actions."""
     if np.any(policy < 0):
         s, a = np.argwhere(policy < 0)[0]
-        raise ValueError(f"policy[{s}, {a}] = {policy[s, a]} is negative")
+        raise ValidationError(f"policy[{s}, {a}] = {policy[s, a]} is negative")
     sums = policy.sum(axis=1)
     bad = ~np.isclose(sums, 1.0, atol=1e-5)
     if np.any(bad):
         s = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"policy[{s}, :] sums to {sums[s]:.6g}, not 1")
+        raise ValidationError(f"policy[{s}, :] sums to {sums[s]:.6g}, not 1")
     impossible = (policy > 0) & ~model.action_mask
     if np.any(impossible):
         s, a = np.argwhere(impossible)[0]
-        raise ValueError(
+        raise ValidationError(
             f"policy[{s}, {a}] = {policy[s, a]:.6g} > 0 but action {a} is impossible in "
             f"state {s} (action_mask False); its value is -inf by this module's convention"
         )
@@ -459,7 +460,7 @@ def policy_evaluation(
     S, A = model.num_states, model.num_actions
     gamma_value = _check_gamma(gamma)
     if method not in ("solve", "iterate"):
-        raise ValueError(f"method must be 'solve' or 'iterate'; got {method!r}")
+        raise ValidationError(f"method must be 'solve' or 'iterate'; got {method!r}")
     policy = _policy_matrix(policy, S, A)
     if not isinstance(policy, jax.core.Tracer):
         policy_np = np.asarray(policy)
@@ -468,7 +469,7 @@ def policy_evaluation(
             proper = _terminates_with_certainty(model, policy_np)
             if not proper.all():
                 stuck = np.flatnonzero(~proper)
-                raise ValueError(
+                raise ValidationError(
                     f"gamma = 1 but from states {stuck[:10].tolist()}"
                     f"{'...' if len(stuck) > 10 else ''} the policy may never reach a "
                     "terminal state, so their undiscounted values are undefined; use gamma < 1"

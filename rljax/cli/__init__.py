@@ -13,6 +13,7 @@ import argparse
 import sys
 from typing import Sequence
 
+from rljax._errors import ValidationError
 from rljax.cli.args import UsageError
 from rljax.cli.folders import (
     add_evaluate_parser,
@@ -90,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from rljax.training import devices as host_devices
 
         host_devices.check()
+        host_devices.configure()  # the command line owns its process: 2 CPU devices once JAX loads
         return commands[args.command](args)
     except RunInterrupted as stop:  # the first Ctrl-C / SIGTERM: stopped cleanly after a segment
         print(f"rljax {args.command}: {stop}", file=sys.stderr)
@@ -97,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WriteFailed as err:  # the disk, not the input: exit 1
         print(f"rljax {args.command}: error: {err.strerror}", file=sys.stderr)
         return 1
-    except (UsageError, ValueError, FileExistsError) as err:
+    except (ValidationError, FileExistsError) as err:  # input rljax checked; anything else is a bug: traceback
         print(f"rljax {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 import ast
 from typing import Any, Sequence
 
+from rljax._errors import ValidationError
+
 # rljax.runs.loggers.LOG_CHOICES, spelled out here: importing that module loads NumPy, and
 # building the parser must stay cheap (tests/runs/test_loggers.py checks the two agree).
 LOG_CHOICES = ("none", "tensorboard", "wandb")
 
 
-class UsageError(Exception):
+class UsageError(ValidationError):
     """Bad command-line input: printed without a traceback, exit code 2."""
 
 

@@ -177,6 +177,7 @@ def _train_kwargs(args: argparse.Namespace, lane_width: int, out: Path) -> dict[
         num_devices=args.num_devices,
         watchdog_seconds=args.watchdog,
         watchdog_advice=_resume_advice(args, out),
+        on_hang="exit",
         compile_cache=False if args.no_compile_cache else None,
         # A command line's process runs only code loaded from files, which an entry of
         # the traced-program cache is checked against (rljax.runs.program_cache).

@@ -20,8 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
-from gymnax.environments import environment, spaces
 
+from rljax._errors import ValidationError
+from rljax.envs._gymnax import environment, spaces
 from rljax.envs.tabular import TabularModel
 
 EnvState = environment.EnvState  # only the time step: a bandit has one state
@@ -37,11 +38,11 @@ class EnvParams(environment.EnvParams):
 def _check_probs(probs: Sequence[float] | np.ndarray) -> np.ndarray:
     arr = np.asarray(probs, dtype=np.float64)
     if arr.ndim != 1 or arr.shape[0] < 2:
-        raise ValueError(f"a bandit needs a 1-D sequence of at least 2 arm probabilities; got shape {arr.shape}")
+        raise ValidationError(f"a bandit needs a 1-D sequence of at least 2 arm probabilities; got shape {arr.shape}")
     bad = ~((arr >= 0.0) & (arr <= 1.0))  # also catches nan
     if np.any(bad):
         a = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"arm probabilities must be in [0, 1]; probs[{a}] = {arr[a]}")
+        raise ValidationError(f"arm probabilities must be in [0, 1]; probs[{a}] = {arr[a]}")
     return arr.astype(np.float32)
 
 

@@ -22,8 +22,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from gymnax.environments import spaces
-from gymnax.environments.classic_control.cartpole import CartPole, EnvParams, EnvState
+
+from rljax.envs._gymnax import classic_cartpole, spaces
+
+CartPole, EnvParams, EnvState = classic_cartpole.CartPole, classic_cartpole.EnvParams, classic_cartpole.EnvState
 
 #: Gymnasium's ``gymnasium.make("CartPole-v0").spec.max_episode_steps``.
 V0_MAX_STEPS = 200

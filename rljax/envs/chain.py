@@ -16,6 +16,7 @@ import operator
 
 import numpy as np
 
+from rljax._errors import ValidationError
 from rljax.envs.tabular import EnvParams, TabularEnv, TabularModel, model_from_dense
 
 LEFT, RIGHT = 0, 1
@@ -29,10 +30,10 @@ def chain_model(length: int = 7, start: int | None = None) -> TabularModel:
     """
     length = operator.index(length)
     if length < 3:
-        raise ValueError(f"Chain length must be >= 3 (two ends and a start cell); got {length}")
+        raise ValidationError(f"Chain length must be >= 3 (two ends and a start cell); got {length}")
     start = length // 2 if start is None else operator.index(start)
     if not 0 < start < length - 1:
-        raise ValueError(f"Chain start must be strictly inside the corridor, in [1, {length - 2}]; got {start}")
+        raise ValidationError(f"Chain start must be strictly inside the corridor, in [1, {length - 2}]; got {start}")
     S, A = length, 2
     T = np.zeros((S, A, S))
     R = np.zeros((S, A, S))
@@ -96,6 +97,6 @@ def make_chain(
       ``(env, env.default_params)``.
     """
     if max_steps_in_episode < 1:
-        raise ValueError(f"max_steps_in_episode must be >= 1; got {max_steps_in_episode}")
+        raise ValidationError(f"max_steps_in_episode must be >= 1; got {max_steps_in_episode}")
     env = ChainEnv(length, start, max_steps_in_episode)
     return env, env.default_params

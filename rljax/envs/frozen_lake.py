@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rljax._errors import ValidationError
 from rljax.envs.tabular import EnvParams, TabularEnv, TabularModel
 
 LEFT, DOWN, RIGHT, UP = range(4)
@@ -84,32 +85,32 @@ def validate_desc(desc: Sequence[str]) -> tuple[str, ...]:
         no start or several starts, no goal.
     """
     if isinstance(desc, str):
-        raise ValueError(
+        raise ValidationError(
             f"desc must be a list of row strings such as ['SFFF', 'FHFH', ...], not a single string {desc!r}"
         )
     rows = tuple(_row_to_str(row) for row in desc)
     if not rows or not rows[0]:
-        raise ValueError("desc must have at least one row and one column; got an empty map")
+        raise ValidationError("desc must have at least one row and one column; got an empty map")
     width = len(rows[0])
     for i, row in enumerate(rows):
         if len(row) != width:
-            raise ValueError(
+            raise ValidationError(
                 f"desc rows must all have the same length: row {i} ({row!r}) has length "
                 f"{len(row)}, expected {width} (the length of row 0)"
             )
     unknown = sorted({c for row in rows for c in row} - set(_CELLS))
     if unknown:
-        raise ValueError(
+        raise ValidationError(
             f"desc has unknown characters {', '.join(map(repr, unknown))}; "
             f"allowed are S (start), F (frozen), H (hole), G (goal)"
         )
     starts = sum(row.count("S") for row in rows)
     if starts == 0:
-        raise ValueError("desc has no start cell 'S'; it needs exactly one")
+        raise ValidationError("desc has no start cell 'S'; it needs exactly one")
     if starts > 1:
-        raise ValueError(f"desc has {starts} start cells 'S'; it needs exactly one")
+        raise ValidationError(f"desc has {starts} start cells 'S'; it needs exactly one")
     if not any("G" in row for row in rows):
-        raise ValueError("desc has no goal cell 'G'; it needs at least one")
+        raise ValidationError("desc has no goal cell 'G'; it needs at least one")
     return rows
 
 
@@ -166,7 +167,7 @@ def _make(
 ) -> tuple[FrozenLakeEnv, EnvParams]:
     if desc is None:
         if map_name not in MAPS:
-            raise ValueError(
+            raise ValidationError(
                 f"unknown map_name {map_name!r}; allowed are {', '.join(map(repr, MAPS))} "
                 f"(or pass a custom map as desc=[...])"
             )

@@ -30,6 +30,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from rljax._errors import ValidationError
 from rljax.envs.tabular import EnvParams, TabularEnv, model_from_dense
 
 UP, RIGHT, DOWN, LEFT = 0, 1, 2, 3
@@ -79,11 +80,13 @@ def _as_layout(layout: MazeLayout | Mapping[str, Any] | None) -> MazeLayout:
     if isinstance(layout, Mapping):
         unknown = set(layout) - set(MazeLayout.__dataclass_fields__)
         if unknown:
-            raise ValueError(
+            raise ValidationError(
                 f"unknown maze layout keys {sorted(unknown)}; expected {sorted(MazeLayout.__dataclass_fields__)}"
             )
         return MazeLayout(**layout)
-    raise ValueError(f"maze layout must be a MazeLayout, a dict of its fields or None; got {type(layout).__name__}")
+    raise ValidationError(
+        f"maze layout must be a MazeLayout, a dict of its fields or None; got {type(layout).__name__}"
+    )
 
 
 def _check_pairs(kind: str, pairs: Any, rows: int, cols: int) -> tuple[tuple[int, int], ...]:
@@ -91,16 +94,16 @@ def _check_pairs(kind: str, pairs: Any, rows: int, cols: int) -> tuple[tuple[int
     out = []
     for pair in pairs:
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-            raise ValueError(f"maze {kind} entry {pair!r} is not a pair of cells")
+            raise ValidationError(f"maze {kind} entry {pair!r} is not a pair of cells")
         u, v = (operator.index(c) for c in pair)
         for c in (u, v):
             if not 0 <= c < rows * cols:
-                raise ValueError(
+                raise ValidationError(
                     f"maze {kind} ({u}, {v}): cell {c} is outside the {rows}x{cols} grid (cells 0..{rows * cols - 1})"
                 )
         (ur, uc), (vr, vc) = divmod(u, cols), divmod(v, cols)
         if abs(ur - vr) + abs(uc - vc) != 1:
-            raise ValueError(f"maze {kind} ({u}, {v}): cells {u} and {v} are not adjacent")
+            raise ValidationError(f"maze {kind} ({u}, {v}): cells {u} and {v} are not adjacent")
         out.append((u, v))
     return tuple(out)
 
@@ -116,21 +119,21 @@ def validate_layout(layout: MazeLayout | Mapping[str, Any] | None) -> MazeLayout
     layout = _as_layout(layout)
     rows, cols = operator.index(layout.rows), operator.index(layout.cols)
     if rows < 1 or cols < 1 or rows * cols < 2:
-        raise ValueError(f"maze must have rows, cols >= 1 and at least 2 cells; got {rows}x{cols}")
+        raise ValidationError(f"maze must have rows, cols >= 1 and at least 2 cells; got {rows}x{cols}")
     n = rows * cols
     start = operator.index(layout.start)
     goal = n - 1 if layout.goal is None else operator.index(layout.goal)
     for what, cell in (("start", start), ("goal", goal)):
         if not 0 <= cell < n:
-            raise ValueError(f"maze {what} {cell} is outside the {rows}x{cols} grid (cells 0..{n - 1})")
+            raise ValidationError(f"maze {what} {cell} is outside the {rows}x{cols} grid (cells 0..{n - 1})")
     if start == goal:
-        raise ValueError(f"maze start and goal must differ; both are {start}")
+        raise ValidationError(f"maze start and goal must differ; both are {start}")
     walls = _check_pairs("wall", layout.walls, rows, cols)
     walls = tuple(sorted({(min(u, v), max(u, v)) for u, v in walls}))
     one_way = tuple(sorted(set(_check_pairs("one_way", layout.one_way, rows, cols))))
     normalized = MazeLayout(rows, cols, walls, one_way, start, goal)
     if goal not in _reachable(normalized, start):
-        raise ValueError(f"maze goal {goal} cannot be reached from start {start}")
+        raise ValidationError(f"maze goal {goal} cannot be reached from start {start}")
     return normalized
 
 
@@ -213,6 +216,6 @@ def make_grid_maze(
       ``(env, env.default_params)``.
     """
     if max_steps_in_episode < 1:
-        raise ValueError(f"max_steps_in_episode must be >= 1; got {max_steps_in_episode}")
+        raise ValidationError(f"max_steps_in_episode must be >= 1; got {max_steps_in_episode}")
     env = GridMazeEnv(layout, max_steps_in_episode)
     return env, env.default_params

@@ -28,6 +28,7 @@ from typing import Callable
 
 import numpy as np
 
+from rljax._errors import ValidationError
 from rljax.envs.tabular import EnvParams, TabularEnv, model_from_dense
 
 
@@ -81,7 +82,7 @@ class ProbeEnv(TabularEnv):
 
 def _check_max_steps(max_steps_in_episode: int) -> None:
     if max_steps_in_episode < 1:
-        raise ValueError(f"max_steps_in_episode must be >= 1; got {max_steps_in_episode}")
+        raise ValidationError(f"max_steps_in_episode must be >= 1; got {max_steps_in_episode}")
 
 
 def _make(env: ProbeEnv) -> tuple[ProbeEnv, EnvParams]:

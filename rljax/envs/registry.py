@@ -5,9 +5,8 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable
 
-import gymnax
-from gymnax.environments import environment
-
+from rljax._errors import ValidationError
+from rljax.envs._gymnax import environment, gymnax
 from rljax.envs.catalog import ENVS, env_ids, unknown_env_message
 
 # id -> "module:factory" (rljax.envs.catalog, which the CLI reads without importing JAX);
@@ -70,7 +69,7 @@ def check_options(env_id: str, factory: Callable[..., Any], kwargs: dict[str, An
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
         options = ", ".join(allowed + ["discretize"]) if allowed else "only discretize"
-        raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))} for {env_id}; its options: {options}")
+        raise ValidationError(f"unknown option(s) {', '.join(map(repr, unknown))} for {env_id}; its options: {options}")
     for name, value in kwargs.items():
         check_option_type(env_id, name, value, parameters[name].default)
 
@@ -98,7 +97,7 @@ def check_option_type(env_id: str, name: str, value: Any, default: Any) -> None:
     else:
         return  # no default to go by (None, a table, ...): the factory checks it
     if not ok:
-        raise ValueError(f"{env_id} option {name}={value!r} must be {kind}")
+        raise ValidationError(f"{env_id} option {name}={value!r} must be {kind}")
 
 
 def make(env_id: str, **kwargs: Any) -> tuple[environment.Environment, Any]:
@@ -130,7 +129,7 @@ def make(env_id: str, **kwargs: Any) -> tuple[environment.Environment, Any]:
             check_options(env_id, type(gymnax.make(env_id)[0]).__init__, kwargs)
         env, params = gymnax.make(env_id, **kwargs)
     else:
-        raise ValueError(unknown_env_message(env_id, registered_ids()))
+        raise ValidationError(unknown_env_message(env_id, registered_ids()))
     if discretize is not None:
         from rljax.envs.wrappers import discretize as _discretize
 

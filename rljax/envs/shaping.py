@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 import jax.numpy as jnp
-from gymnax.environments import environment
 
+from rljax.envs._gymnax import environment
 from rljax.envs.wrappers import EnvWrapper
 
 

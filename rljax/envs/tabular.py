@@ -17,7 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
-from gymnax.environments import environment, spaces
+
+from rljax._errors import ValidationError
+from rljax.envs._gymnax import environment, spaces
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,33 +90,33 @@ def model_from_dense(
     T = np.asarray(T, dtype=np.float64)
     R = np.asarray(R, dtype=np.float64)
     if T.ndim != 3 or T.shape[0] != T.shape[2]:
-        raise ValueError(f"T must have shape [S, A, S]; got {T.shape}")
+        raise ValidationError(f"T must have shape [S, A, S]; got {T.shape}")
     S, A, _ = T.shape
     if R.shape != T.shape:
-        raise ValueError(f"R must have the same shape as T {T.shape}; got {R.shape}")
+        raise ValidationError(f"R must have the same shape as T {T.shape}; got {R.shape}")
     initial = np.asarray(initial, dtype=np.float64)
     if initial.shape != (S,):
-        raise ValueError(f"initial distribution must have shape ({S},); got {initial.shape}")
+        raise ValidationError(f"initial distribution must have shape ({S},); got {initial.shape}")
     if np.any(initial < 0) or not np.isclose(initial.sum(), 1.0, atol=atol):
-        raise ValueError(f"initial distribution must be >= 0 and sum to 1; sums to {initial.sum()}")
+        raise ValidationError(f"initial distribution must be >= 0 and sum to 1; sums to {initial.sum()}")
     if action_mask is None:
         action_mask = np.ones((S, A), dtype=bool)
     action_mask = np.asarray(action_mask, dtype=bool)
     if action_mask.shape != (S, A):
-        raise ValueError(f"action_mask must have shape ({S}, {A}); got {action_mask.shape}")
+        raise ValidationError(f"action_mask must have shape ({S}, {A}); got {action_mask.shape}")
     if terminal is None:
         terminal = np.zeros(S, dtype=bool)
     terminal = np.asarray(terminal, dtype=bool)
     if terminal.shape != (S,):
-        raise ValueError(f"terminal must have shape ({S},); got {terminal.shape}")
+        raise ValidationError(f"terminal must have shape ({S},); got {terminal.shape}")
     if np.any(T < 0):
         s, a, s2 = np.argwhere(T < 0)[0]
-        raise ValueError(f"T[{s}, {a}, {s2}] = {T[s, a, s2]} is negative")
+        raise ValidationError(f"T[{s}, {a}, {s2}] = {T[s, a, s2]} is negative")
     sums = T.sum(axis=2)
     bad = action_mask & ~np.isclose(sums, 1.0, atol=atol)
     if np.any(bad):
         s, a = np.argwhere(bad)[0]
-        raise ValueError(
+        raise ValidationError(
             f"T[{s}, {a}, :] sums to {sums[s, a]:.6g}, not 1 "
             f"(rows of allowed actions must be probability distributions)"
         )

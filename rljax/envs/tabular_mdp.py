@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 
+from rljax._errors import ValidationError
 from rljax.envs.tabular import EnvParams, TabularEnv, model_from_dense
 
 
@@ -81,22 +82,22 @@ def make_tabular_mdp(
         (shape mismatches, rows not summing to 1, ...).
     """
     if max_steps_in_episode < 1:
-        raise ValueError(f"max_steps_in_episode must be >= 1; got {max_steps_in_episode}")
+        raise ValidationError(f"max_steps_in_episode must be >= 1; got {max_steps_in_episode}")
     if preset is not None:
         if preset not in PRESETS:
-            raise ValueError(f"unknown TabularMDP preset {preset!r}; known presets: {sorted(PRESETS)}")
+            raise ValidationError(f"unknown TabularMDP preset {preset!r}; known presets: {sorted(PRESETS)}")
         if T is not None or R is not None or action_mask is not None:
-            raise ValueError("give either preset or T/R/action_mask, not both")
+            raise ValidationError("give either preset or T/R/action_mask, not both")
         T, R, action_mask = PRESETS[preset]()
     if T is None or R is None:
-        raise ValueError("TabularMDP needs both T [S, A, S] and R [S, A, S] (or a preset)")
+        raise ValidationError("TabularMDP needs both T [S, A, S] and R [S, A, S] (or a preset)")
     T = np.asarray(T, dtype=np.float64)
     if T.ndim != 3:  # checked here too: the default `initial` needs S
-        raise ValueError(f"T must have shape [S, A, S]; got {T.shape}")
+        raise ValidationError(f"T must have shape [S, A, S]; got {T.shape}")
     if initial is None or np.ndim(initial) == 0:  # a start state, not a distribution
         index = 0 if initial is None else operator.index(initial)
         if not 0 <= index < T.shape[0]:
-            raise ValueError(f"initial state {index} is outside the {T.shape[0]} states")
+            raise ValidationError(f"initial state {index} is outside the {T.shape[0]} states")
         initial = np.zeros(T.shape[0])
         initial[index] = 1.0
     model = model_from_dense(T, R, initial, terminal, action_mask)

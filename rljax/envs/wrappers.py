@@ -21,7 +21,9 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 import numpy as np
-from gymnax.environments import environment, spaces
+
+from rljax._errors import ValidationError
+from rljax.envs._gymnax import environment, spaces
 
 Order = Literal["C", "F"]
 
@@ -54,13 +56,13 @@ def uniform_edges(num_bins: int | Sequence[int], ranges: Sequence[tuple[float, f
     """
     counts = [num_bins] * len(ranges) if isinstance(num_bins, int) else list(num_bins)
     if len(counts) != len(ranges):
-        raise ValueError(f"got {len(counts)} bin counts for {len(ranges)} ranges")
+        raise ValidationError(f"got {len(counts)} bin counts for {len(ranges)} ranges")
     edges = []
     for i, (n, (low, high)) in enumerate(zip(counts, ranges)):
         if int(n) < 1:
-            raise ValueError(f"dimension {i}: need at least 1 bin; got {n}")
+            raise ValidationError(f"dimension {i}: need at least 1 bin; got {n}")
         if not (np.isfinite(low) and np.isfinite(high) and low < high):
-            raise ValueError(f"dimension {i}: range must be finite with low < high; got {(low, high)}")
+            raise ValidationError(f"dimension {i}: range must be finite with low < high; got {(low, high)}")
         edges.append(np.linspace(low, high, int(n) + 1)[1:-1])
     return edges
 
@@ -176,14 +178,14 @@ class DiscretizedObservation(EnvWrapper):
         if not isinstance(space, spaces.Box):
             raise TypeError(f"{env.name}: DiscretizedObservation needs a Box observation space; got {space!r}")
         if order not in ("C", "F"):
-            raise ValueError(f"order must be 'C' or 'F'; got {order!r}")
+            raise ValidationError(f"order must be 'C' or 'F'; got {order!r}")
         self.order = order
         self._inner_shape = tuple(int(d) for d in space.shape)
         self.edges = _validate_edges(edges, self._inner_shape, env.name)
         self.bins_per_dim = tuple(len(e) + 1 for e in self.edges)
         self.num_states = math.prod(self.bins_per_dim)
         if self.num_states >= 2**31:
-            raise ValueError(
+            raise ValidationError(
                 f"{self.num_states} cells do not fit an int32 index; use fewer bins "
                 f"(bins per dimension: {self.bins_per_dim})"
             )
@@ -207,7 +209,7 @@ class DiscretizedObservation(EnvWrapper):
         obs = jnp.asarray(obs)
         lead = obs.shape[: obs.ndim - len(self._inner_shape)]
         if obs.shape[len(lead) :] != self._inner_shape:
-            raise ValueError(f"expected observations of shape [..., {self._inner_shape}]; got {obs.shape}")
+            raise ValidationError(f"expected observations of shape [..., {self._inner_shape}]; got {obs.shape}")
         flat = obs.reshape(*lead, len(self.edges))
         if flat.dtype == jnp.float64:  # only under jax_enable_x64
             edges = self.edges
@@ -279,7 +281,7 @@ def _validate_edges(edges: Sequence[Any], shape: tuple[int, ...], name: str) -> 
         edges = [edges]  # a single dimension's edges
     edges = list(edges)
     if len(edges) != num_dims:
-        raise ValueError(
+        raise ValidationError(
             f"{name}: expected {num_dims} edge arrays (one per observation dimension, "
             f"observation shape {shape}); got {len(edges)}"
         )
@@ -287,11 +289,11 @@ def _validate_edges(edges: Sequence[Any], shape: tuple[int, ...], name: str) -> 
     for i, e in enumerate(edges):
         e = np.asarray(e, dtype=np.float64)
         if e.ndim != 1:
-            raise ValueError(f"{name}: edges for dimension {i} must be 1-D; got shape {e.shape}")
+            raise ValidationError(f"{name}: edges for dimension {i} must be 1-D; got shape {e.shape}")
         if np.any(np.isnan(e)):
-            raise ValueError(f"{name}: edges for dimension {i} contain NaN")
+            raise ValidationError(f"{name}: edges for dimension {i} contain NaN")
         if np.any(np.diff(e) < 0):
-            raise ValueError(f"{name}: edges for dimension {i} must be sorted ascending; got {e}")
+            raise ValidationError(f"{name}: edges for dimension {i} must be sorted ascending; got {e}")
         out.append(e)
     return tuple(out)
 
@@ -308,7 +310,7 @@ def _box_ranges(env: environment.Environment, params: Any, ranges: Sequence[Any]
     if ranges is None:
         ranges = [None] * num_dims
     if len(ranges) != num_dims:
-        raise ValueError(
+        raise ValidationError(
             f"{env.name}: expected {num_dims} ranges (one per observation dimension, "
             f"observation shape {shape}); got {len(ranges)}"
         )
@@ -322,7 +324,7 @@ def _box_ranges(env: environment.Environment, params: Any, ranges: Sequence[Any]
             unbounded.append(i)
         out.append((float(lo), float(hi)))
     if unbounded:
-        raise ValueError(
+        raise ValidationError(
             f"{env.name}: observation dimension(s) {unbounded} have infinite bounds "
             f"({', '.join(f'[{low[i]:.3g}, {high[i]:.3g}]' for i in unbounded)}), so uniform bins need explicit "
             f"ranges: pass discretize={{'num_bins': N, 'ranges': [(low, high) or None, ...]}} "
@@ -368,20 +370,22 @@ def discretize(env: environment.Environment, params: Any, spec: Any) -> tuple[Di
             try:
                 n = int(spec.split(":", 1)[1])
             except ValueError:
-                raise ValueError(f"bad discretize spec {spec!r}: expected 'uniform:N' with integer N") from None
+                raise ValidationError(f"bad discretize spec {spec!r}: expected 'uniform:N' with integer N") from None
             edges = uniform_edges(n, _box_ranges(env, params, None))
         else:
-            raise ValueError(f"unknown discretize preset {spec!r}; known: 'bins-4x4x29x8', 'uniform6', 'uniform:N'")
+            raise ValidationError(
+                f"unknown discretize preset {spec!r}; known: 'bins-4x4x29x8', 'uniform6', 'uniform:N'"
+            )
         if spec in ("bins-4x4x29x8", "uniform6"):
             num_dims = math.prod(env.observation_space(params).shape)
             if num_dims != 4:
-                raise ValueError(
+                raise ValidationError(
                     f"preset {spec!r} is for CartPole's 4 observation dimensions; {env.name} has {num_dims}"
                 )
     elif isinstance(spec, Mapping):
         unknown = set(spec) - {"edges", "num_bins", "ranges", "order"}
         if unknown or ("edges" in spec) == ("num_bins" in spec):
-            raise ValueError(
+            raise ValidationError(
                 f"bad discretize spec {dict(spec)!r}: give either 'edges' or 'num_bins' "
                 f"(with optional 'ranges'), plus optional 'order'"
             )

@@ -14,6 +14,8 @@ import jax
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from rljax._errors import ValidationError
+
 Frame = np.ndarray  # uint8 RGB, shape [height, width, 3]
 Drawer = Callable[[Any], Frame]  # environment state -> frame
 
@@ -48,12 +50,13 @@ def drawer_for(env: Any, env_params: Any) -> Drawer:
     Raises:
       ValueError: no drawer for this environment; the message lists the supported ones.
     """
-    from gymnax.environments.classic_control.cartpole import CartPole
-
+    from rljax.envs._gymnax import classic_cartpole
     from rljax.envs.frozen_lake import FrozenLakeEnv
     from rljax.envs.grid_maze import GridMazeEnv
     from rljax.envs.tabular import TabularEnv
     from rljax.envs.taxi import NUM_STATES as TAXI_STATES
+
+    CartPole = classic_cartpole.CartPole
 
     inner = unwrap(env)
     if isinstance(inner, CartPole):  # CartPoleV0 is a subclass
@@ -65,7 +68,7 @@ def drawer_for(env: Any, env_params: Any) -> Drawer:
     # Taxi is a plain TabularEnv: recognise it by its name and table size.
     if isinstance(inner, TabularEnv) and inner.name == "Taxi-v3" and inner.num_states == TAXI_STATES:
         return draw_taxi
-    raise ValueError(
+    raise ValidationError(
         f"cannot render {getattr(env, 'name', type(env).__name__)}: no drawer for it; "
         f"supported environments: {', '.join(SUPPORTED_ENVS)}"
     )

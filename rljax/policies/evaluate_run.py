@@ -27,6 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from rljax._defaults import DEFAULT_RESAMPLES
+from rljax._errors import ValidationError
 
 #: rljax / gymnax id -> Gymnasium id of the same environment.
 GYMNASIUM_TWINS: dict[str, str] = {
@@ -97,7 +98,7 @@ def gymnasium_twin(env_id: str, env_kwargs: dict[str, Any], gym_id: str | None =
     kwargs = {k: v for k, v in env_kwargs.items() if k != "discretize"}
     if gym_id is None:
         if env_id not in GYMNASIUM_TWINS:
-            raise ValueError(
+            raise ValidationError(
                 f"{env_id} has no Gymnasium twin (those with one: {', '.join(GYMNASIUM_TWINS)}); "
                 f"name one with --gymnasium ID"
             )
@@ -108,7 +109,7 @@ def gymnasium_twin(env_id: str, env_kwargs: dict[str, Any], gym_id: str | None =
     shared = _SHARED_OPTIONS.get(env_id, ())
     unknown = sorted(k for k in kwargs if k not in shared)
     if unknown:
-        raise ValueError(
+        raise ValidationError(
             f"the run's environment option(s) {', '.join(unknown)} have no counterpart in Gymnasium's {gym_id}"
         )
     options.update(kwargs)
@@ -123,7 +124,7 @@ def _make_gymnasium(gym_id: str, options: dict[str, Any]) -> Any:
             warnings.simplefilter("ignore")  # CartPole-v0 "is out of date"
             return gymnasium.make(gym_id, **options)
     except gymnasium.error.Error as err:
-        raise ValueError(f"Gymnasium cannot make {gym_id!r}: {err}") from None
+        raise ValidationError(f"Gymnasium cannot make {gym_id!r}: {err}") from None
 
 
 def _check_spaces(policy: Any, gym_env: Any, gym_id: str) -> None:
@@ -134,7 +135,7 @@ def _check_spaces(policy: Any, gym_env: Any, gym_id: str) -> None:
     gym_obs = tuple(gym_env.observation_space.shape)
     ours, theirs = _describe_actions(env.action_space(params)), _describe_actions(gym_env.action_space)
     if gym_obs != obs_shape or ours is None or ours != theirs:
-        raise ValueError(
+        raise ValidationError(
             f"Gymnasium's {gym_id} (observations {gym_obs}, {theirs or 'unsupported'} actions) does not fit the policy "
             f"trained on {env.name} (observations {obs_shape}, {ours or 'unsupported'} actions)"
         )
@@ -266,7 +267,7 @@ def evaluate_run(
     from rljax.runs.manifest import read_spec, resolve_run_dir
 
     if int(episodes) < 1:
-        raise ValueError(f"episodes must be >= 1; got {episodes}")
+        raise ValidationError(f"episodes must be >= 1; got {episodes}")
     episodes = int(episodes)
     folder = resolve_run_dir(run_dir, config)
     spec = read_spec(folder)

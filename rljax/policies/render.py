@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from rljax._defaults import MAX_FPS  # noqa: F401  (defined there, so the CLI reads it cheaply)
+from rljax._errors import ValidationError
 from rljax.policies.drawers import SUPPORTED_ENVS, Drawer, Frame, _frame, drawer_for, unwrap  # noqa: F401
 from rljax.training.evaluate import step_without_reset
 
@@ -104,7 +105,7 @@ def play_episode(
         actor_state)``, its state at the episode's start (``None``: ``(key, obs) -> action``).
     """
     if max_steps is not None and max_steps < 1:
-        raise ValueError(f"max_steps must be >= 1; got {max_steps}")
+        raise ValidationError(f"max_steps must be >= 1; got {max_steps}")
     draw = draw or drawer_for(env, env_params)
     key, key_reset = jax.random.split(key)
     obs, state = env.reset(key_reset, env_params)
@@ -150,7 +151,7 @@ def frames_for_episode(
 
 def _check_fps(fps: float) -> None:
     if not 0 < fps <= MAX_FPS:
-        raise ValueError(
+        raise ValidationError(
             f"fps must be in (0, {MAX_FPS}]; got {fps} (GIF delays are whole centiseconds and "
             f"browsers slow down faster GIFs)"
         )
@@ -166,10 +167,10 @@ def write_gif(frames: Sequence[Frame], path: str | os.PathLike, fps: float = 30)
 
     _check_fps(fps)
     if not frames:
-        raise ValueError("no frames to write")
+        raise ValidationError("no frames to write")
     shapes = {np.shape(f) for f in frames}
     if len(shapes) != 1:
-        raise ValueError(f"all frames must have the same shape; got {sorted(shapes)}")
+        raise ValidationError(f"all frames must have the same shape; got {sorted(shapes)}")
     # Quantise each frame ourselves: a drawing has few colours, which the fast
     # octree quantiser keeps exactly, while Pillow's default (median cut) is ~10x
     # slower. Each frame keeps its own palette, so a colour that shows up late (the
@@ -220,12 +221,12 @@ def render_run(
     the same GIF. Everything is checked before anything is written.
     """
     if episodes < 1:
-        raise ValueError(f"episodes must be >= 1; got {episodes}")
+        raise ValidationError(f"episodes must be >= 1; got {episodes}")
     _check_fps(fps)
     if max_steps is not None and max_steps < 1:
-        raise ValueError(f"max_steps must be >= 1; got {max_steps}")
+        raise ValidationError(f"max_steps must be >= 1; got {max_steps}")
     if Path(out).is_dir():
-        raise ValueError(f"output {str(out)!r} is a folder; give a file name such as agent.gif")
+        raise ValidationError(f"output {str(out)!r} is a folder; give a file name such as agent.gif")
     from rljax.envs import make
     from rljax.policies.trained import load_policy
     from rljax.runs.manifest import read_spec, resolve_run_dir

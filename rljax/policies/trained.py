@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rljax._errors import ValidationError
 from rljax.agents import get_agent
 from rljax.agents.base import Agent, Clock
 from rljax.runs.agent_states import load_agent_state
@@ -97,7 +98,7 @@ class TrainedPolicy:
         space = self.env.observation_space(self.env_params)
         obs = jnp.asarray(np.asarray(obs), dtype=space.dtype)
         if obs.shape != tuple(space.shape):
-            raise ValueError(
+            raise ValidationError(
                 f"observation of shape {obs.shape}; {self.env.name} observations have shape {tuple(space.shape)}"
             )
         if key is None:
@@ -149,14 +150,14 @@ def load_policy(
     spec = read_spec(run_dir)
     seeds = [int(s) for s in spec["seeds"]]
     if seed not in seeds:
-        raise ValueError(
+        raise ValidationError(
             f"seed {seed} was not trained in {str(run_dir)!r}; its seeds are: {', '.join(map(str, seeds))}"
         )
     if agent is None:
         try:
             agent = get_agent(spec["agent"])
         except ValueError as err:
-            raise ValueError(
+            raise ValidationError(
                 f"cannot rebuild the agent of {str(run_dir)!r}: {err}; or pass it: load_policy(..., agent=...)"
             ) from None
     overrides = spec.get("overrides") or [{}]

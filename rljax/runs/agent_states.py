@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from rljax._errors import ValidationError
 from rljax.runs.files import _damaged, _pack, _unpack, write_bytes_atomic
 
 AGENT_STATE_FILE = "agent_state.msgpack"  # what a trained policy needs (Agent.policy_part)
@@ -54,6 +55,6 @@ def load_agent_state(
     if not matches(spec) and whole is not None and matches(jax.tree.leaves(whole)):
         spec, treedef = jax.tree.flatten(whole)
     if not matches(spec):
-        raise ValueError(f"{run_dir}/{file} does not match this agent's state")
+        raise ValidationError(f"{run_dir}/{file} does not match this agent's state")
     leaves = [a[run_index] for a in stacked]
     return jax.tree.unflatten(treedef, [jax.numpy.asarray(x) for x in leaves])

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from rljax._errors import ValidationError
 from rljax.runs.files import DamagedFile, _damaged, _pack, _unpack, write_bytes_atomic
 
 CHECKPOINT_FILE = "checkpoint.msgpack"
@@ -113,7 +114,7 @@ def load_checkpoint(run_dir: str | os.PathLike, template: Any, sharding: Any = N
         problem = err
     if not previous.exists():
         other = _other_layout(run_dir, 1)
-        raise ValueError(f"resume: {other}") if other else problem
+        raise ValidationError(f"resume: {other}") if other else problem
     try:
         restored = _restore_checkpoint(previous, template)
     except DamagedFile as err:
@@ -146,7 +147,7 @@ def _restore_checkpoint(path: Path, template: Any) -> Checkpoint:
     if len(leaves) != len(spec_leaves) or any(
         tuple(a.shape) != tuple(b.shape) or a.dtype != b.dtype for a, b in zip(leaves, spec_leaves)
     ):
-        raise ValueError(f"checkpoint {path} does not match this run's state (different config or code)")
+        raise ValidationError(f"checkpoint {path} does not match this run's state (different config or code)")
     state = jax.tree.unflatten(treedef, [jax.numpy.asarray(x) for x in leaves])
     return Checkpoint(state, history, seconds)
 
@@ -221,14 +222,14 @@ def _restore_shards(path: Path, template: Any, sharding: Any) -> Checkpoint:
     written = (int(layout.get("process_count", -1)), int(layout.get("num_devices", -1)))
     now = (jax.process_count(), len(sharding.device_set))
     if written != now or int(layout.get("process_index", -1)) != jax.process_index():
-        raise ValueError(
+        raise ValidationError(
             f"checkpoint {path} was written by {written[0]} processes over {written[1]} devices; this run has "
             f"{now[0]} over {now[1]}: resume it with the same processes and devices"
         )
     spec_leaves, treedef = jax.tree.flatten(template)
     shards, bounds = payload["shards"], payload["bounds"]
     if len(shards) != len(spec_leaves) or len(bounds) != len(spec_leaves):
-        raise ValueError(f"checkpoint {path} does not match this run's state (different config or code)")
+        raise ValidationError(f"checkpoint {path} does not match this run's state (different config or code)")
     leaves = []
     for i, spec in enumerate(spec_leaves):
         data, where = shards.get(str(i)), bounds.get(str(i))
@@ -240,7 +241,7 @@ def _restore_shards(path: Path, template: Any, sharding: Any) -> Checkpoint:
             shard = saved.get(_index_bounds(index, spec.shape))
             expected = tuple(stop - start for start, stop in _index_bounds(index, spec.shape))
             if not isinstance(shard, np.ndarray) or shard.shape != expected or shard.dtype != spec.dtype:
-                raise ValueError(f"checkpoint {path} does not match this run's state (different config or code)")
+                raise ValidationError(f"checkpoint {path} does not match this run's state (different config or code)")
             arrays.append(jax.device_put(shard, device))
         leaves.append(jax.make_array_from_single_device_arrays(spec.shape, sharding, arrays))
     return Checkpoint(jax.tree.unflatten(treedef, leaves), history, seconds)
@@ -275,7 +276,9 @@ def _load_shards(run_dir: Path, template: Any, sharding: Any) -> Checkpoint:
         try:
             if not path.exists():
                 other = _other_layout(run_dir, count)
-                raise ValueError(f"resume: {other}") if other else DamagedFile(f"no {path.name} in {str(run_dir)!r}")
+                raise (
+                    ValidationError(f"resume: {other}") if other else DamagedFile(f"no {path.name} in {str(run_dir)!r}")
+                )
             return _restore_shards(path, template, sharding), None
         except ValueError as err:
             return None, err
@@ -290,7 +293,7 @@ def _load_shards(run_dir: Path, template: Any, sharding: Any) -> Checkpoint:
         if wrong.size:
             if me in wrong:
                 raise next(e for e in errors if e is not None and not isinstance(e, DamagedFile))
-            raise ValueError(f"resume: the checkpoint of process {int(wrong[0])} does not match this run")
+            raise ValidationError(f"resume: the checkpoint of process {int(wrong[0])} does not match this run")
         return got
 
     first, problem = attempt(newest)

@@ -21,13 +21,14 @@ The cache is trusted code: do not point it at a folder others can write to.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 ENV_VAR = "RLJAX_COMPILE_CACHE"
 OFF_VALUES = ("0", "off", "false", "no")
@@ -35,7 +36,6 @@ MIN_COMPILE_SECONDS = 1.0
 
 _events: list[tuple[str, float]] = []
 _events_lock = threading.Lock()
-_listening = False
 
 
 def _user_cache_dir() -> Path:
@@ -63,16 +63,20 @@ def resolve(compile_cache: bool | str | os.PathLike | None) -> Path | None:
     return Path(compile_cache).expanduser()
 
 
-def enable(folder: Path | None) -> Path | None:
-    """Points JAX's persistent cache at ``folder`` (None: turns it off); returns the folder in use.
+@contextlib.contextmanager
+def using(folder: Path | None) -> Iterator[Path | None]:
+    """JAX's persistent cache in ``folder`` (None: off) inside the block; yields the folder in use.
 
-    Safe to call after other programs compiled: JAX decides once per process whether
-    it uses the cache, so a change of folder resets that decision.
+    On leaving, JAX's cache settings are what they were before and rljax's listeners
+    for its events are gone: a run in the Python API leaves the process as it found it.
+    JAX decides once per process whether it uses the cache, so each change of folder
+    resets that decision.
     """
     import jax
+    import jax.monitoring
     from jax.experimental.compilation_cache import compilation_cache
 
-    current = jax.config.jax_compilation_cache_dir
+    before = (jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs)
     wanted = None if folder is None else str(folder)
     if wanted is not None:
         try:
@@ -80,34 +84,34 @@ def enable(folder: Path | None) -> Path | None:
         except OSError as err:
             print(f"rljax: compile cache off: cannot create {folder} ({err})", file=sys.stderr)
             wanted = None
-    if wanted != current:
+    changed = wanted != before[0]
+    if changed:
         jax.config.update("jax_compilation_cache_dir", wanted)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
         compilation_cache.reset_cache()
-    _listen()
-    return None if wanted is None else Path(wanted)
+    jax.monitoring.register_event_listener(_on_event)
+    jax.monitoring.register_event_duration_secs_listener(_on_duration)
+    try:
+        yield None if wanted is None else Path(wanted)
+    finally:
+        jax.monitoring.unregister_event_listener(_on_event)
+        jax.monitoring.unregister_event_duration_listener(_on_duration)
+        if changed:
+            jax.config.update("jax_compilation_cache_dir", before[0])
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", before[1])
+            compilation_cache.reset_cache()
 
 
-def _listen() -> None:
-    """Registers (once per process) listeners for JAX's compilation-cache events."""
-    global _listening
-    if _listening:
-        return
-    import jax.monitoring
+def _on_event(name: str, **_: Any) -> None:
+    if name.startswith("/jax/compilation_cache/"):
+        with _events_lock:
+            _events.append((name, 0.0))
 
-    def on_event(name: str, **_: Any) -> None:
-        if name.startswith("/jax/compilation_cache/"):
-            with _events_lock:
-                _events.append((name, 0.0))
 
-    def on_duration(name: str, seconds: float, **_: Any) -> None:
-        if name.startswith("/jax/compilation_cache/"):
-            with _events_lock:
-                _events.append((name, float(seconds)))
-
-    jax.monitoring.register_event_listener(on_event)
-    jax.monitoring.register_event_duration_secs_listener(on_duration)
-    _listening = True
+def _on_duration(name: str, seconds: float, **_: Any) -> None:
+    if name.startswith("/jax/compilation_cache/"):
+        with _events_lock:
+            _events.append((name, float(seconds)))
 
 
 @dataclass

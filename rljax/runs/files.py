@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
+from rljax._errors import ValidationError
 from rljax.runs.locks import LOCK_FILE, _scope_stack, lock_folder
 
 
@@ -130,7 +131,7 @@ def prepare_out_dir(path: str | os.PathLike, overwrite: bool, command: str | Seq
     return path
 
 
-class DamagedFile(ValueError):
+class DamagedFile(ValidationError):
     """A run-folder file that is empty, cut short or corrupted; the message names it and what is wrong."""
 
 
@@ -192,7 +193,7 @@ def _read_json(path: Path) -> Any:
     try:
         data = path.read_bytes()
     except OSError as err:
-        raise ValueError(f"cannot read {path.name} in {str(path.parent)!r}: {err}") from None
+        raise ValidationError(f"cannot read {path.name} in {str(path.parent)!r}: {err}") from None
     if not data.strip():
         raise _damaged(path, "empty file")
     try:

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
+from rljax._errors import ValidationError
+
 try:
     import fcntl
 except ImportError:  # not POSIX (Windows): locks fall back to the recorded pid
@@ -28,7 +30,7 @@ except ImportError:  # not POSIX (Windows): locks fall back to the recorded pid
 LOCK_FILE = ".rljax.lock"
 
 
-class FolderInUse(ValueError):
+class FolderInUse(ValidationError):
     """The folder's writer lock is held by another process that is still running."""
 
 
@@ -63,7 +65,7 @@ class FolderLock:
         if self._fd is not None:
             raise RuntimeError(f"{self.path} is already held by this FolderLock")
         if not self.folder.is_dir():
-            raise ValueError(f"cannot lock {str(self.folder)!r}: not a folder")
+            raise ValidationError(f"cannot lock {str(self.folder)!r}: not a folder")
         while True:
             fd, created = self._open()
             try:

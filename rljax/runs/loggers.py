@@ -49,6 +49,8 @@ from typing import Any, Literal, Sequence, get_args
 
 import numpy as np
 
+from rljax._errors import ValidationError
+
 LogChoice = Literal["none", "tensorboard", "wandb"]
 LOG_CHOICES: tuple[str, ...] = get_args(LogChoice)
 
@@ -59,14 +61,14 @@ _NOT_LOGGED = frozenset({"env_steps", "diverged_at"})
 FLUSH_SECONDS = 5.0
 
 
-class LoggerUnavailable(ValueError):
+class LoggerUnavailable(ValidationError):
     """The package a ``--log`` choice needs is not installed (a usage error: exit code 2)."""
 
 
 def check_logger(kind: LogChoice) -> None:
     """Raises :class:`LoggerUnavailable` (one line, naming the extra) if ``kind``'s package is missing."""
     if kind not in LOG_CHOICES:
-        raise ValueError(f"unknown logger {kind!r}; choose one of {', '.join(LOG_CHOICES)}")
+        raise ValidationError(f"unknown logger {kind!r}; choose one of {', '.join(LOG_CHOICES)}")
     if kind == "none":
         return
     try:
@@ -330,9 +332,9 @@ class SegmentLogger:
     ):
         check_logger(kind)
         if kind == "none":
-            raise ValueError("SegmentLogger needs 'tensorboard' or 'wandb' (for 'none', pass no on_segment)")
+            raise ValidationError("SegmentLogger needs 'tensorboard' or 'wandb' (for 'none', pass no on_segment)")
         if len(hparams) != len(dirs):
-            raise ValueError(f"got {len(hparams)} hyperparameter sets for {len(dirs)} folders")
+            raise ValidationError(f"got {len(hparams)} hyperparameter sets for {len(dirs)} folders")
         self.kind, self.dirs, self.seeds = kind, [Path(d) for d in dirs], [int(s) for s in seeds]
         self.hparams, self.resume, self.group = [dict(h) for h in hparams], resume, group
         self.runs: list[_TensorBoardRun | _WandbRun] | None = None

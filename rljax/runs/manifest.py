@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from rljax._errors import ValidationError
 from rljax.runs.agent_states import AGENT_STATE_FILE
 from rljax.runs.checkpoints import _other_layout, checkpoint_files
 from rljax.runs.files import _damaged, _read_json_object, to_jsonable
@@ -80,16 +81,16 @@ def resolve_run_dir(run_dir: str | os.PathLike, config: int | str | None = None)
         if not isinstance(labels, list):
             raise _damaged(sweep_file, "'labels' must be a list")
         if config is None:
-            raise ValueError(f"{str(run_dir)!r} is a sweep folder: pass config= one of {labels} (or its index)")
+            raise ValidationError(f"{str(run_dir)!r} is a sweep folder: pass config= one of {labels} (or its index)")
         if isinstance(config, int) and not isinstance(config, bool):
             if not 0 <= config < len(labels):
-                raise ValueError(f"config index {config} out of range: the sweep has {len(labels)} configurations")
+                raise ValidationError(f"config index {config} out of range: the sweep has {len(labels)} configurations")
             config = labels[config]
         if config not in labels:
-            raise ValueError(f"unknown configuration {config!r}; the sweep's configurations are: {labels}")
+            raise ValidationError(f"unknown configuration {config!r}; the sweep's configurations are: {labels}")
         return run_dir / str(config)
     if config is not None:
-        raise ValueError(f"config= selects a configuration of a sweep folder; {str(run_dir)!r} is a train folder")
+        raise ValidationError(f"config= selects a configuration of a sweep folder; {str(run_dir)!r} is a train folder")
     return run_dir
 
 
@@ -106,7 +107,7 @@ def read_spec(run_dir: Path) -> dict[str, Any]:
     spec = _read_json_object(spec_file)
     missing = [k for k in ("agent", "env", "seeds") if k not in spec]
     if missing:
-        raise ValueError(f"{spec_file} lacks {', '.join(missing)}")
+        raise ValidationError(f"{spec_file} lacks {', '.join(missing)}")
     return spec
 
 
@@ -150,10 +151,10 @@ def check_resume(out: Path, spec: dict[str, Any]) -> None:
     newest, previous, _ = checkpoint_files(jax.process_index(), count)
     if not spec_file.exists() or not any((out / c).exists() for c in (newest, previous)):
         other = _other_layout(out, count) if spec_file.exists() else None
-        raise ValueError(f"--resume: {other or f'{str(out)!r} has no checkpoint to resume from'}")
+        raise ValidationError(f"--resume: {other or f'{str(out)!r} has no checkpoint to resume from'}")
     saved = _read_json_object(spec_file)
     saved_spec = {k: saved.get(k) for k in spec}
     current = json.loads(json.dumps(spec))  # same JSON types as the saved one
     if saved_spec != current:
         diffs = [f"{k}: saved {saved_spec[k]!r}, now {current[k]!r}" for k in spec if saved_spec[k] != current[k]]
-        raise ValueError("--resume: the command differs from the saved run (" + "; ".join(diffs) + ")")
+        raise ValidationError("--resume: the command differs from the saved run (" + "; ".join(diffs) + ")")

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from rljax._errors import ValidationError
 from rljax.runs.files import _damaged, _read_json, _read_json_object
 from rljax.runs.metrics import METRIC_COLUMNS, METRIC_HEADER
 
@@ -145,14 +146,14 @@ def _sweep_config_dirs(folder: Path, sweep: Any) -> list[Path]:
         dirs = [folder / label for label in labels]
         for d in dirs:
             if not (d / "summary.json").is_file():
-                raise ValueError(
+                raise ValidationError(
                     f"sweep {str(folder)!r}: configuration {d.name!r} has no summary.json (unfinished sweep?)"
                 )
         return dirs
     # No label list (hand-made or older sweep.json): every subfolder that is a run.
     dirs = sorted((d for d in folder.iterdir() if (d / "summary.json").is_file()), key=lambda d: _natural_key(d.name))
     if not dirs:
-        raise ValueError(f"sweep {str(folder)!r} has no configuration folders with a summary.json")
+        raise ValidationError(f"sweep {str(folder)!r} has no configuration folders with a summary.json")
     return dirs
 
 
@@ -165,13 +166,13 @@ def load_runs(paths: Sequence[str | Path]) -> list[Run]:
     path that is neither, on malformed JSON (naming the file), or on a folder given twice.
     """
     if not paths:
-        raise ValueError("no run or sweep folders given")
+        raise ValidationError("no run or sweep folders given")
     runs: list[Run] = []
     for given in paths:
         folder = Path(given)
         name = folder.resolve().name
         if not folder.is_dir():
-            raise ValueError(f"{str(given)!r} is not a folder (expected a run or sweep folder)")
+            raise ValidationError(f"{str(given)!r} is not a folder (expected a run or sweep folder)")
         if (folder / "sweep.json").is_file():
             sweep = _read_json_object(folder / "sweep.json")
             for d in _sweep_config_dirs(folder, sweep):
@@ -179,14 +180,14 @@ def load_runs(paths: Sequence[str | Path]) -> list[Run]:
         elif (folder / "summary.json").is_file():
             runs.append(_load_run(folder, name))
         else:
-            raise ValueError(
+            raise ValidationError(
                 f"{str(given)!r} is neither a run folder (no summary.json) nor a sweep folder (no sweep.json)"
             )
     seen: dict[Path, str] = {}
     for run in runs:
         key = run.path.resolve()
         if key in seen:
-            raise ValueError(f"{str(run.path)!r} is given more than once")
+            raise ValidationError(f"{str(run.path)!r} is given more than once")
         seen[key] = run.label
     labels = [run.label for run in runs]
     for run in runs:
@@ -206,11 +207,11 @@ def read_eval_curves(path: Path, seeds: Sequence[int]) -> Curves:
     table with several configurations is an error: each sweep configuration has its own.
     """
     if not path.is_file():
-        raise ValueError(f"no metrics.csv in {str(path.parent)!r}: cannot plot its learning curve")
+        raise ValidationError(f"no metrics.csv in {str(path.parent)!r}: cannot plot its learning curve")
     try:
         data = path.read_bytes()
     except OSError as err:
-        raise ValueError(f"cannot read {path.name} in {str(path.parent)!r}: {err}") from None
+        raise ValidationError(f"cannot read {path.name} in {str(path.parent)!r}: {err}") from None
     if not data.strip():
         raise _damaged(path, f"empty file (expected the header {METRIC_HEADER.strip()})")
     try:
@@ -242,10 +243,10 @@ def read_eval_curves(path: Path, seeds: Sequence[int]) -> Curves:
     except csv.Error as err:
         raise _damaged(path, f"line {reader.line_num}: {err}") from None
     if len(configs) > 1:
-        raise ValueError(f"{str(path)!r} holds several configurations ({', '.join(sorted(configs))})")
+        raise ValidationError(f"{str(path)!r} holds several configurations ({', '.join(sorted(configs))})")
     present = [s for s in seeds if s in by_seed]
     if not present:
-        raise ValueError(f"{str(path)!r} has no eval_return rows for seeds {list(seeds)}")
+        raise ValidationError(f"{str(path)!r} has no eval_return rows for seeds {list(seeds)}")
     n = min(len(by_seed[s]) for s in present)
     table = np.array([by_seed[s][:n] for s in present], dtype=float).reshape(len(present), n, 2)
     per_seed_steps, returns = table[..., 0].astype(np.int64), table[..., 1]

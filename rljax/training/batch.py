@@ -20,6 +20,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rljax._defaults import DEFAULT_LANE_WIDTH  # noqa: F401  (there, so the CLI reads it without JAX)
+from rljax._errors import ValidationError
 from rljax.runs.program_cache import ProgramCache
 from rljax.training.lanes import LANE_AXIS, Lanes, _lane_init, _one_run_at_a_time, _over_lanes, _sharded_over_lanes
 from rljax.training.loop import Loop, LoopState, segment_metrics
@@ -79,7 +80,7 @@ class BatchRunner:
             # jax.distributed.initialize(); by default the local ones.
             devices = list(devices or jax.local_devices())[: lanes.num_devices]
             if len(devices) != lanes.num_devices:
-                raise ValueError(f"asked for {lanes.num_devices} devices; {len(devices)} available")
+                raise ValidationError(f"asked for {lanes.num_devices} devices; {len(devices)} available")
             self.mesh = Mesh(np.array(devices), (LANE_AXIS,))
             init = _sharded_over_lanes(_lane_init(loop), self.mesh)
         else:
@@ -322,6 +323,8 @@ class BatchRunner:
 
         def finish(item):
             i, device_metrics = item
+            if watchdog is not None:
+                watchdog.wait(device_metrics)  # RunStuck if it never comes (a watchdog that raises)
             joined = self.lanes.join([to_host(m) for m in device_metrics])
             metrics = {k: np.asarray(v) for k, v in self.lanes.unpack(joined).items()}
             history.append(metrics)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from rljax._errors import ValidationError
 from rljax.agents import Agent
 from rljax.agents.base import config_fields
 
@@ -33,7 +34,7 @@ def parse_value(text: str, default: Any, name: str) -> Any:
             return tuple(kind(p) for p in parts)
         return text
     except ValueError:
-        raise ValueError(f"cannot parse {name}={text!r} as {type(default).__name__}") from None
+        raise ValidationError(f"cannot parse {name}={text!r} as {type(default).__name__}") from None
 
 
 def make_config(agent: Agent, overrides: dict[str, Any] | None = None) -> Any:
@@ -46,7 +47,9 @@ def make_config(agent: Agent, overrides: dict[str, Any] | None = None) -> Any:
     values = {}
     for key, value in (overrides or {}).items():
         if key not in fields:
-            raise ValueError(f"unknown hyperparameter {key!r} for {agent.name}; allowed: {', '.join(sorted(fields))}")
+            raise ValidationError(
+                f"unknown hyperparameter {key!r} for {agent.name}; allowed: {', '.join(sorted(fields))}"
+            )
         current = getattr(default, key)
         values[key] = (
             parse_value(value, current, key) if isinstance(value, str) and not isinstance(current, str) else value

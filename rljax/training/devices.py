@@ -1,21 +1,22 @@
-"""How many devices JAX's CPU backend has: 2 unless told otherwise (``RLJAX_CPU_DEVICES``).
+"""How many devices JAX's CPU backend has: 2 for the command line, and in Python when asked.
 
 Why: XLA's CPU backend runs one program's small batched matrix products (a DQN
 update of 16 seeds x batch 128 through a 128x64 network) on about one core; 1.3 of
-2 cores were busy. As two CPU devices, the runner's lanes are split over them
-(:class:`rljax.training.batch.BatchRunner` shards lanes over every local device) and run
-side by side: measured on the 2-core CPU, the default DQN's gradient steps alone
-2.2-2.5x faster, its 16-seed training 28.5 -> 12.2 s.
+2 cores were busy. As two CPU devices, the runner's groups of lanes are split over
+them (:class:`rljax.training.batch.BatchRunner`) and run side by side: measured on
+the 2-core CPU, the default DQN's gradient steps alone 2.2-2.5x faster, its 16-seed
+training 28.5 -> 12.2 s.
 
-Why 2 and not the core count: the device count is part of the numbers. XLA fuses a
-program split over more devices differently, so neural agents agree across device
-counts to float rounding only (tabular ones bitwise), and the same command should
-give the same numbers on any machine. ``manifest.json`` records the count.
+Why 2 and not the core count: the numbers are bitwise the same on any count of 2 or
+more devices, but one device compiles its program without partitioning, with other
+fusions, so neural agents agree with it to float rounding only. 2 exists on every
+machine, so the same command gives the same numbers everywhere; ``manifest.json``
+records the count.
 
-Set before JAX starts its backends (they start on the first array, and ``import
-gymnax`` makes arrays): ``rljax/__init__.py`` calls :func:`configure`, which sets it
-as soon as JAX is imported. A count the
-user gave JAX already (``JAX_NUM_CPU_DEVICES``, ``jax_num_cpu_devices``, XLA's
+The command line sets it as soon as JAX is imported (:func:`configure`, from
+``rljax.cli.main``; ``RLJAX_CPU_DEVICES`` changes it). In Python nothing changes
+unless asked: ``rljax.use_cpu_devices()`` before anything uses JAX. A count the user
+gave JAX already (``JAX_NUM_CPU_DEVICES``, ``jax_num_cpu_devices``, XLA's
 ``--xla_force_host_platform_device_count``) is left as it is. GPU and TPU backends
 are not affected.
 """
@@ -25,7 +26,10 @@ from __future__ import annotations
 import importlib.abc
 import importlib.util
 import os
+import re
 import sys
+
+from rljax._errors import ValidationError
 
 DEFAULT_CPU_DEVICES = 2
 ENV_VAR = "RLJAX_CPU_DEVICES"
@@ -40,7 +44,42 @@ def requested() -> int | None:
 def check() -> None:
     """``ValueError`` (one line) for a ``RLJAX_CPU_DEVICES`` that is not a whole number >= 1."""
     if requested() is None:
-        raise ValueError(f"{ENV_VAR} must be a whole number >= 1; got {os.environ.get(ENV_VAR)!r}")
+        raise ValidationError(f"{ENV_VAR} must be a whole number >= 1; got {os.environ.get(ENV_VAR)!r}")
+
+
+def use_cpu_devices(count: int | None = None) -> int:
+    """Gives JAX's CPU backend ``count`` devices (default ``RLJAX_CPU_DEVICES``, else 2), as ``rljax`` commands have.
+
+    Call it before anything uses JAX (its backends start on the first array). A count
+    already given to JAX (``JAX_NUM_CPU_DEVICES``, ``jax_num_cpu_devices``,
+    ``--xla_force_host_platform_device_count``) is kept. Returns the count JAX's CPU
+    backend will have.
+
+    Raises:
+      ValidationError: ``count`` is not a whole number >= 1, or JAX's CPU backend has
+        started already with another count (then restart the interpreter and call this
+        first).
+    """
+    import jax
+    from jax._src import xla_bridge
+
+    check()
+    want = requested() if count is None else count
+    if isinstance(want, bool) or not isinstance(want, int) or want < 1:
+        raise ValidationError(f"use_cpu_devices needs a whole number of devices >= 1; got {count!r}")
+    if not xla_bridge.backends_are_initialized():
+        _apply(want)
+        flag = re.search(r"xla_force_host_platform_device_count=(\d+)", os.environ.get("XLA_FLAGS", ""))
+        if flag:
+            return int(flag.group(1))
+        return want if jax.config.jax_num_cpu_devices == -1 else jax.config.jax_num_cpu_devices
+    have = len(jax.devices("cpu"))
+    if have != want:
+        raise ValidationError(
+            f"JAX's CPU backend has started already with {have} device(s), not {want}: call "
+            "rljax.use_cpu_devices() before anything uses JAX (restart the interpreter first)"
+        )
+    return have
 
 
 def configure() -> None:
@@ -55,8 +94,8 @@ def configure() -> None:
         sys.meta_path.insert(0, _AfterJaxImport())
 
 
-def _apply() -> None:
-    count = requested()
+def _apply(count: int | None = None) -> None:
+    count = requested() if count is None else count
     if count is None or "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
         return
     import jax

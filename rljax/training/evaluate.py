@@ -6,7 +6,8 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-from gymnax.environments import environment
+
+from rljax.envs._gymnax import environment
 
 Policy = Callable[[jax.Array, jax.Array], jax.Array]  # (key, obs) -> action
 # (key, obs, actor state) -> (action, next actor state): a policy that carries a memory

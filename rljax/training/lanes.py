@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
+from rljax._errors import ValidationError
 from rljax.training.loop import Loop
 
 
@@ -35,7 +36,7 @@ def seed_keys(seeds: Sequence[int]) -> jax.Array:
     seeds = [int(s) for s in seeds]
     for s in seeds:
         if s < 0:
-            raise ValueError(f"seeds must be >= 0; got {s}")
+            raise ValidationError(f"seeds must be >= 0; got {s}")
     return jnp.stack([jax.random.PRNGKey(s) for s in seeds])
 
 
@@ -44,7 +45,7 @@ def stack_configs(configs: Sequence[Any]) -> Any:
     first = jax.tree.structure(configs[0])
     for c in configs[1:]:
         if jax.tree.structure(c) != first:
-            raise ValueError(
+            raise ValidationError(
                 "configs in one batch must share their static fields (network sizes, num_envs, "
                 "schedules); run configurations that differ in them as separate programs"
             )
@@ -65,9 +66,9 @@ class Lanes:
 
     def __post_init__(self):
         if self.size < 1:
-            raise ValueError(f"need at least one run; got {self.size}")
+            raise ValidationError(f"need at least one run; got {self.size}")
         if self.width < 1:
-            raise ValueError(f"lane_width must be >= 1; got {self.width}")
+            raise ValidationError(f"lane_width must be >= 1; got {self.width}")
 
     @property
     def num_lanes(self) -> int:

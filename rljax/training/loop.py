@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from rljax._errors import ValidationError
 from rljax.agents.base import Agent, AgentState, Clock, Config, Transition, check_actions, reset_where
 from rljax.training.evaluate import evaluate
 
@@ -68,11 +69,11 @@ class Schedule:
 def make_schedule(steps_per_iteration: int, total_steps: int, eval_every: int, eval_episodes: int) -> Schedule:
     """Rounds ``eval_every`` to whole iterations and ``total_steps`` up to whole segments."""
     if total_steps <= 0:
-        raise ValueError(f"total_steps must be > 0; got {total_steps}")
+        raise ValidationError(f"total_steps must be > 0; got {total_steps}")
     if eval_every <= 0:
-        raise ValueError(f"eval_every must be > 0; got {eval_every}")
+        raise ValidationError(f"eval_every must be > 0; got {eval_every}")
     if eval_episodes <= 0:
-        raise ValueError(f"eval_episodes must be > 0; got {eval_episodes}")
+        raise ValidationError(f"eval_episodes must be > 0; got {eval_episodes}")
     iterations = max(1, round(min(eval_every, total_steps) / steps_per_iteration))
     segments = max(1, math.ceil(total_steps / (iterations * steps_per_iteration)))
     return Schedule(steps_per_iteration, iterations, segments, eval_episodes)
@@ -343,7 +344,7 @@ def make_loop(
     agent.validate(config, env, env_params)
     num_envs = int(agent.num_envs(config))
     if num_envs < 1:
-        raise ValueError(f"num_envs must be >= 1; got {num_envs}")
+        raise ValidationError(f"num_envs must be >= 1; got {num_envs}")
     rollout_length = int(agent.rollout_length(config, env_params))
     if eval_every is None:
         eval_every = max(1, total_steps // 20)

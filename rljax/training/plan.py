@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import jax
 
+from rljax._errors import ValidationError
 from rljax.agents import Agent, agent_names, agent_ref, get_agent
 from rljax.envs import make
 from rljax.envs.registry import is_builtin as is_builtin_env
@@ -93,17 +94,19 @@ def build(
     preset_evaluations = preset.pop("evaluations", None)  # a preset's evaluation cadence, if it has one
     overrides = [dict(overrides or {})] if overrides is None or isinstance(overrides, dict) else list(overrides)
     if not overrides:
-        raise ValueError("overrides must be a dict or a non-empty list of dicts")
+        raise ValidationError("overrides must be a dict or a non-empty list of dicts")
     configs = [make_config(agent, {**preset, **o}) for o in overrides]
     if total_steps is not None and int(total_steps) < 1:
-        raise ValueError(f"total_steps must be >= 1 env step; got {total_steps}")
+        raise ValidationError(f"total_steps must be >= 1 env step; got {total_steps}")
     if int(eval_episodes) < 1:
-        raise ValueError(f"eval_episodes must be >= 1; got {eval_episodes}")
+        raise ValidationError(f"eval_episodes must be >= 1; got {eval_episodes}")
     steps = int(total_steps if total_steps is not None else preset_steps)
     if steps > MAX_STEPS:
-        raise ValueError(f"total_steps must be <= {MAX_STEPS:,} (the loop counts env steps in int32); got {steps:,}")
+        raise ValidationError(
+            f"total_steps must be <= {MAX_STEPS:,} (the loop counts env steps in int32); got {steps:,}"
+        )
     if eval_every is not None and int(eval_every) > MAX_STEPS:
-        raise ValueError(f"eval_every must be <= {MAX_STEPS:,} env steps; got {int(eval_every):,}")
+        raise ValidationError(f"eval_every must be <= {MAX_STEPS:,} env steps; got {int(eval_every):,}")
     loop = make_loop(
         env,
         env_params,
@@ -114,7 +117,7 @@ def build(
         eval_episodes=int(eval_episodes),
     )  # make_loop validates configs[0] (its static fields shape the loop); the others here
     if loop.schedule.total_steps > MAX_STEPS:  # rounded up to whole segments
-        raise ValueError(
+        raise ValidationError(
             f"total_steps {steps:,} rounds up to {loop.schedule.total_steps:,} env steps (whole segments), "
             f"past the {MAX_STEPS:,} the loop counts in int32: ask for fewer"
         )
@@ -153,10 +156,10 @@ def as_plan(agent: str | Agent | Plan, env_id: str | None, overrides: Any, **bui
     if isinstance(agent, Plan):
         given = {k: v for k, v in {"env_id": env_id, "overrides": overrides, **build_kwargs}.items() if v is not None}
         if given:
-            raise ValueError(f"train(plan, ...) takes these from the plan; do not pass {', '.join(sorted(given))}")
+            raise ValidationError(f"train(plan, ...) takes these from the plan; do not pass {', '.join(sorted(given))}")
         return agent
     if env_id is None:
-        raise ValueError("train needs an environment id (or a Plan from rljax.build)")
+        raise ValidationError("train needs an environment id (or a Plan from rljax.build)")
     build_kwargs = {k: v for k, v in build_kwargs.items() if v is not None}
     return build(agent, env_id, overrides, **build_kwargs)
 
@@ -172,22 +175,22 @@ def check_run_options(
     host_devices.check()  # otherwise a bad RLJAX_CPU_DEVICES would leave JAX's count silently
     seeds = [int(s) for s in seeds]
     if not seeds:
-        raise ValueError("need at least one seed")
+        raise ValidationError("need at least one seed")
     if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct non-negative integers; got {seeds}")
+        raise ValidationError(f"seeds must be distinct non-negative integers; got {seeds}")
     if any(s >= 2**32 for s in seeds):
-        raise ValueError(f"seeds must be < 2**32 (a seed is a 32-bit key); got {max(seeds)}")
+        raise ValidationError(f"seeds must be < 2**32 (a seed is a 32-bit key); got {max(seeds)}")
     if int(lane_width) < 1:
-        raise ValueError(f"lane_width must be >= 1; got {lane_width}")
+        raise ValidationError(f"lane_width must be >= 1; got {lane_width}")
     available = len(run_devices())
     if num_devices is not None and not 1 <= int(num_devices) <= available:
-        raise ValueError(f"num_devices must be in [1, {available}] (available devices); got {num_devices}")
+        raise ValidationError(f"num_devices must be in [1, {available}] (available devices); got {num_devices}")
     if watchdog_seconds is not None and not watchdog_seconds >= 0:
-        raise ValueError(f"watchdog_seconds must be >= 0 (0 = off); got {watchdog_seconds}")
+        raise ValidationError(f"watchdog_seconds must be >= 0 (0 = off); got {watchdog_seconds}")
     if checkpoint_every is not None and int(checkpoint_every) <= 0:
-        raise ValueError(f"checkpoint_every must be > 0 env steps; got {checkpoint_every}")
+        raise ValidationError(f"checkpoint_every must be > 0 env steps; got {checkpoint_every}")
     if checkpoint_every is not None and int(checkpoint_every) > MAX_STEPS:
-        raise ValueError(f"checkpoint_every must be <= {MAX_STEPS:,} env steps; got {int(checkpoint_every):,}")
+        raise ValidationError(f"checkpoint_every must be <= {MAX_STEPS:,} env steps; got {int(checkpoint_every):,}")
     return seeds
 
 

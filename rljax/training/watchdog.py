@@ -9,8 +9,15 @@ whenever a segment's results arrive; when no beat comes for
     limit = max(min_seconds, factor * the longest gap between beats so far)
 
 it prints what it knows, every thread's Python stack (``faulthandler``) and,
-where ``gdb`` is installed, every thread's native stack, then ends the process
-with :data:`EXIT_HANG`. Nothing else can free a thread blocked in native code.
+where ``gdb`` is installed, every thread's native stack. Then:
+
+- at the command line (``exit=os._exit``), it ends the process with
+  :data:`EXIT_HANG`: nothing else can free a thread blocked in native code, and a
+  process whose computation is stuck can hang at exit;
+- in the Python API (``exit=None``, the default of ``rljax.train``), it raises
+  :class:`RunStuck` in the caller, which waits for a segment by polling
+  (:meth:`Watchdog.wait`) instead of blocking in native code: a notebook's kernel
+  lives on, the stuck computation stays where it is.
 """
 
 from __future__ import annotations
@@ -23,9 +30,16 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Callable, TextIO
+from typing import Any, Callable, TextIO
 
 EXIT_HANG = 4
+POLL_SECONDS = 0.005  # how often a waiting caller looks at its results and the watchdog
+
+
+class RunStuck(RuntimeError):
+    """No segment finished within the watchdog's limit (Python API; the command line exits instead)."""
+
+
 DEFAULT_MIN_SECONDS = 600.0
 DEFAULT_FACTOR = 20.0
 
@@ -63,7 +77,7 @@ class Watchdog:
       factor: the limit is at least ``factor`` times the longest gap seen so far.
       advice: what the user should do, printed with the error (e.g. the resume command).
       exit: called with :data:`EXIT_HANG` after the report (default ``os._exit``;
-        a test may pass its own).
+        a test may pass its own); None: :meth:`wait` raises :class:`RunStuck` instead.
       stream: where the report goes (default stderr).
       native: also print native stacks (with gdb, where installed).
     """
@@ -73,7 +87,7 @@ class Watchdog:
         min_seconds: float | None = DEFAULT_MIN_SECONDS,
         factor: float = DEFAULT_FACTOR,
         advice: str = "",
-        exit: Callable[[int], None] = os._exit,
+        exit: Callable[[int], None] | None = os._exit,
         stream: TextIO | None = None,
         native: bool = True,
     ):
@@ -90,6 +104,7 @@ class Watchdog:
         self._beats = 0
         self._what = "the first segment"
         self._thread: threading.Thread | None = None
+        self._tripped: str | None = None  # the error, once tripped with exit=None
 
     @property
     def enabled(self) -> bool:
@@ -108,6 +123,24 @@ class Watchdog:
             self._last = now
             self._beats += 1
             self._what = what_next
+
+    def wait(self, tree: Any) -> None:
+        """Returns once every array of ``tree`` is computed; :class:`RunStuck` if the watchdog trips first.
+
+        Polls rather than blocks (only when the watchdog raises instead of ending the
+        process): a thread blocked in native code could not be woken to raise.
+        """
+        if self._exit is not None or not self.enabled:
+            return
+        import jax  # here, not at the top: the command line reads this module's defaults without JAX
+
+        pending = [x for x in jax.tree.leaves(tree) if isinstance(x, jax.Array)]
+        while pending:
+            if self._tripped is not None:
+                raise RunStuck(self._tripped)
+            pending = [x for x in pending if not x.is_ready()]
+            if pending:
+                time.sleep(POLL_SECONDS)
 
     def __enter__(self) -> "Watchdog":
         if self.enabled:
@@ -134,7 +167,7 @@ class Watchdog:
         seen = f"the slowest segment so far took {longest:.1f} s" if longest else "no segment has finished yet"
         print(
             f"rljax: no progress for {waited:.0f} s while waiting for {what} ({seen}; limit {limit:.0f} s): "
-            "the process looks hung, so it stops here. Every thread's stack follows.",
+            "the run looks hung, so it stops here. Every thread's stack follows.",
             file=out,
             flush=True,
         )
@@ -153,6 +186,12 @@ class Watchdog:
             "0 turns it off); otherwise this is a hang inside XLA or a callback: report it with the "
             "stacks above."
         )
+        if self._exit is None:
+            self._tripped = (
+                f"no segment finished for {waited:.0f} s (limit {limit:.0f} s; the stacks are on stderr). "
+                f"{what_to_do.replace('--watchdog SECONDS', 'watchdog_seconds=')} {self.advice}".rstrip()
+            )
+            return
         print(
             f"rljax: stopped after {waited:.0f} s without progress (exit code {EXIT_HANG}). "
             f"{what_to_do} {self.advice}".rstrip(),

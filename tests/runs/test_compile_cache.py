@@ -81,19 +81,31 @@ def test_default_folder_and_the_environment_variable(monkeypatch, tmp_path):
 
 
 def test_a_reload_that_saved_no_time_or_a_read_error_says_the_cache_is_not_working(tmp_path, capsys):
-    compile_cache.enable(None)  # listeners on, cache off: events below are synthetic
-    with CacheWatch(tmp_path) as watch:
-        jax.monitoring.record_event("/jax/compilation_cache/cache_hits")
-        jax.monitoring.record_event_duration_secs("/jax/compilation_cache/compile_time_saved_sec", -0.2)
-    assert watch.stats.working is False
-    assert "not working on this machine" in capsys.readouterr().err
-    with CacheWatch(tmp_path) as watch:
-        import warnings
+    with compile_cache.using(None):  # listeners on, cache off: events below are synthetic
+        with CacheWatch(tmp_path) as watch:
+            jax.monitoring.record_event("/jax/compilation_cache/cache_hits")
+            jax.monitoring.record_event_duration_secs("/jax/compilation_cache/compile_time_saved_sec", -0.2)
+        assert watch.stats.working is False
+        assert "not working on this machine" in capsys.readouterr().err
+        with CacheWatch(tmp_path) as watch:
+            import warnings
 
-        warnings.warn("Error reading persistent compilation cache entry for 'jit_f': XlaRuntimeError: ...")
-    assert watch.stats.read_errors == 1 and watch.stats.working is False
-    assert "1 unreadable entries" in capsys.readouterr().err
-    with CacheWatch(tmp_path) as watch:
+            warnings.warn("Error reading persistent compilation cache entry for 'jit_f': XlaRuntimeError: ...")
+        assert watch.stats.read_errors == 1 and watch.stats.working is False
+        assert "1 unreadable entries" in capsys.readouterr().err
+        with CacheWatch(tmp_path) as watch:
+            jax.monitoring.record_event("/jax/compilation_cache/cache_hits")
+            jax.monitoring.record_event_duration_secs("/jax/compilation_cache/compile_time_saved_sec", 4.0)
+        assert watch.stats.working is True and capsys.readouterr().err == ""
+    with CacheWatch(tmp_path) as watch:  # outside: rljax no longer listens
         jax.monitoring.record_event("/jax/compilation_cache/cache_hits")
-        jax.monitoring.record_event_duration_secs("/jax/compilation_cache/compile_time_saved_sec", 4.0)
-    assert watch.stats.working is True and capsys.readouterr().err == ""
+    assert watch.stats.hits == 0
+
+
+def test_a_run_leaves_jax_cache_settings_as_it_found_them(tmp_path):
+    before = (jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs)
+    listeners = len(jax._src.monitoring.get_event_listeners())
+    with compile_cache.using(tmp_path / "cache") as folder:
+        assert jax.config.jax_compilation_cache_dir == str(folder) == str(tmp_path / "cache")
+    after = (jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs)
+    assert after == before and len(jax._src.monitoring.get_event_listeners()) == listeners

@@ -15,7 +15,6 @@ from flax import struct
 from rljax.agents import get_agent
 from rljax.envs import registry
 from rljax.experiment import train
-from rljax.runs import compile_cache
 from rljax.runs.program_cache import ProgramCache, loaded_sources
 from rljax.training.batch import FAST_COMPILE, BatchRunner
 from rljax.training.lanes import Lanes, seed_keys, stack_configs
@@ -213,9 +212,10 @@ def test_a_program_jax_export_refuses_is_traced_as_usual(tmp_path, capsys):
 
 @pytest.fixture
 def cache_off_afterwards():
-    """train(compile_cache=folder) points this process's JAX at the folder: back to off after the test."""
+    """train(compile_cache=folder) must leave this process's JAX cache settings as they were."""
+    before = jax.config.jax_compilation_cache_dir
     yield
-    compile_cache.enable(None)
+    assert jax.config.jax_compilation_cache_dir == before
 
 
 TINY_DQN = {"hidden_sizes": (8,), "learning_starts": 100, "buffer_size": 500, "batch_size": 32}

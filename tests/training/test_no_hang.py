@@ -110,7 +110,7 @@ def update(key, state, batch, config, clock):
     return base.update(key, state, batch, config, clock)
 
 train(dataclasses.replace(base, update=update), "Chain", [0, 1], total_steps=2000, eval_every=100,
-      eval_episodes=2, watchdog_seconds=3, watchdog_advice="Resume hint for the test.")
+      eval_episodes=2, watchdog_seconds=3, watchdog_advice="Resume hint for the test.", on_hang="exit")
 print("finished")
 """
 
