@@ -14,13 +14,25 @@ Policy = Callable[[jax.Array, jax.Array], jax.Array]  # (key, obs) -> action
 StatefulPolicy = Callable[[jax.Array, jax.Array, Any], tuple[jax.Array, Any]]
 
 
+#: The longest evaluation episode, in env steps: an environment without a working time
+#: limit (a user's own, or ``max_steps_in_episode`` set very high) would otherwise hang
+#: the evaluation, and with it the run. Longer than every built-in time limit (MinAtar's
+#: 10,000 steps at most).
+EVAL_MAX_STEPS = 100_000
+
+
 def episode_return(
-    key: jax.Array, env: Any, env_params: Any, policy: Policy | StatefulPolicy, actor_state: Any = None
+    key: jax.Array,
+    env: Any,
+    env_params: Any,
+    policy: Policy | StatefulPolicy,
+    actor_state: Any = None,
+    max_steps: int = EVAL_MAX_STEPS,
 ) -> jax.Array:
     """Undiscounted return of one episode of ``policy``, from a fresh reset.
 
     Runs until the environment reports ``terminated`` or ``truncated`` (its own
-    time limit), so the episode length is whatever the environment allows.
+    time limit), or for ``max_steps`` steps, whichever comes first.
     ``actor_state``: for a policy with a memory (``(key, obs, actor_state) -> (action,
     actor_state)``), its state at the episode's start; ``None`` for ``(key, obs) -> action``.
     """
@@ -31,16 +43,16 @@ def episode_return(
     obs, env_state = env.reset(key_reset, env_params)
 
     def cond(carry):
-        return ~carry[4]
+        return ~carry[4] & (carry[6] < max_steps)
 
     def body(carry):
-        key, obs, env_state, total, _, actor_state = carry
+        key, obs, env_state, total, _, actor_state, steps = carry
         key, key_act, key_step = jax.random.split(key, 3)
         action, actor_state = policy(key_act, obs, actor_state)
         obs, env_state, reward, terminated, truncated = _step(env, key_step, env_state, action, env_params)
-        return key, obs, env_state, total + reward, jnp.logical_or(terminated, truncated), actor_state
+        return key, obs, env_state, total + reward, jnp.logical_or(terminated, truncated), actor_state, steps + 1
 
-    init = (key, obs, env_state, jnp.float32(0.0), jnp.bool_(False), actor_state)
+    init = (key, obs, env_state, jnp.float32(0.0), jnp.bool_(False), actor_state, jnp.int32(0))
     return jax.lax.while_loop(cond, body, init)[3]
 
 
@@ -51,6 +63,7 @@ def evaluate(
     policy: Policy | StatefulPolicy,
     num_episodes: int,
     actor_state: Any = None,
+    max_steps: int = EVAL_MAX_STEPS,
 ) -> jax.Array:
     """Returns of ``num_episodes`` independent episodes, shape ``[num_episodes]``.
 
@@ -59,7 +72,7 @@ def evaluate(
     :func:`episode_return` (every episode starts from it).
     """
     keys = jax.random.split(key, num_episodes)
-    return jax.vmap(lambda k: episode_return(k, env, env_params, policy, actor_state))(keys)
+    return jax.vmap(lambda k: episode_return(k, env, env_params, policy, actor_state, max_steps))(keys)
 
 
 def _step(env: Any, key: jax.Array, env_state: Any, action: jax.Array, env_params: Any) -> tuple:

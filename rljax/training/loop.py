@@ -48,6 +48,10 @@ class LoopState(struct.PyTreeNode):
     actor_state: Any = None
 
 
+# The loop counts env steps, episodes and updates per seed in int32 (JAX's default without x64).
+MAX_STEPS = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class Schedule:
     """How a run is cut into iterations and segments (all static)."""
@@ -76,7 +80,13 @@ def make_schedule(steps_per_iteration: int, total_steps: int, eval_every: int, e
         raise ValidationError(f"eval_episodes must be > 0; got {eval_episodes}")
     iterations = max(1, round(min(eval_every, total_steps) / steps_per_iteration))
     segments = max(1, math.ceil(total_steps / (iterations * steps_per_iteration)))
-    return Schedule(steps_per_iteration, iterations, segments, eval_episodes)
+    schedule = Schedule(steps_per_iteration, iterations, segments, eval_episodes)
+    if schedule.total_steps > MAX_STEPS:  # rounded up to whole segments, past what the counters hold
+        raise ValidationError(
+            f"total_steps must be <= {MAX_STEPS:,} per seed (the loop counts env steps in int32); "
+            f"{total_steps:,} rounds up to {schedule.total_steps:,} in whole segments"
+        )
+    return schedule
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,10 @@ from rljax.runs.manifest import run_spec
 from rljax.runs.program_cache import ProgramCache
 from rljax.training import devices as host_devices
 from rljax.training.configs import config_dict, make_config
-from rljax.training.loop import Loop, make_loop
+from rljax.training.loop import MAX_STEPS, Loop, make_loop
 
 DEFAULT_TOTAL_STEPS = 100_000
 DEFAULT_EVAL_EPISODES = 100
-# The loop counts env steps, episodes and updates per seed in int32 (JAX's default without x64).
-MAX_STEPS = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -115,12 +113,7 @@ def build(
         total_steps=steps,
         eval_every=eval_every if eval_every is not None or not preset_evaluations else steps // preset_evaluations,
         eval_episodes=int(eval_episodes),
-    )  # make_loop validates configs[0] (its static fields shape the loop); the others here
-    if loop.schedule.total_steps > MAX_STEPS:  # rounded up to whole segments
-        raise ValidationError(
-            f"total_steps {steps:,} rounds up to {loop.schedule.total_steps:,} env steps (whole segments), "
-            f"past the {MAX_STEPS:,} the loop counts in int32: ask for fewer"
-        )
+    )  # make_loop validates configs[0] (its static fields shape the loop) and the step count; the others here
     for c in configs[1:]:
         agent.validate(c, env, env_params)
     return Plan(agent, env_id, env_kwargs, overrides, configs, loop, total_steps, eval_every, int(eval_episodes))

@@ -68,6 +68,10 @@ CASES = [
     (["train", "q_learning", "--env", "Chain", "--seed-list", "-1", *OUT], "non-negative"),
     (["train", "q_learning", "--env", "Chain", "--total-steps", "0", *OUT], "--total-steps must be >= 1"),
     (["train", "q_learning", "--env", "Chain", "--total-steps", "3000000000", *OUT], "total_steps must be <= 2,147"),
+    (
+        ["train", "dqn", "--env", "CartPole-v1", "--total-steps", "2147483647", "--eval-every", "1000000000", *OUT],
+        "rounds up to 3,000,000,000 in whole segments",
+    ),
     (["train", "q_learning", "--env", "Chain", "--eval-every", "3000000000", *OUT], "eval_every must be <= 2,147,483"),
     (["train", "q_learning", "--env", "Chain", "--checkpoint-every", "3000000000", *OUT], "checkpoint_every must"),
     (["train", "q_learning", "--env", "Chain", "--seed-list", "1,,2", *OUT], "none empty"),

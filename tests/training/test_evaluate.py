@@ -69,3 +69,21 @@ def test_which_environments_keep_their_own_step():
     assert steps_like_gymnax(make("CartPole-v1")[0])
     assert steps_like_gymnax(make("Taxi-v3")[0])
     assert not steps_like_gymnax(make("DeepSea-bsuite")[0])  # its step is its own
+
+
+class Endless:
+    """An environment whose episodes never end (no time limit): reward 1 per step."""
+
+    def reset(self, key, params):
+        return jnp.zeros(1), jnp.int32(0)
+
+    def step(self, key, state, action, params):
+        return jnp.zeros(1), state + 1, jnp.float32(1.0), jnp.bool_(False), jnp.bool_(False), {}
+
+
+def test_an_episode_without_an_end_stops_at_the_step_cap():
+    returns = evaluate(jax.random.PRNGKey(0), Endless(), None, lambda k, o: 0, num_episodes=3, max_steps=50)
+    np.testing.assert_array_equal(np.asarray(returns), [50.0, 50.0, 50.0])  # 50 steps each, then stopped
+    env, params = make("CartPole-v1")  # an episode that ends first keeps its own end
+    capped = evaluate(jax.random.PRNGKey(0), env, params, random_policy(env, params), 20, max_steps=100_000)
+    assert (np.asarray(capped) < 100).all()
