@@ -68,7 +68,7 @@ from pathlib import Path
 
 # rljax from this checkout, also for a Python whose environment does not install it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _worker import worker_result  # noqa: E402  (benchmarks/, the script's own folder)
+from _worker import worker_result  # benchmarks/, the script's own folder
 
 ENV_ID = "CartPole-v1"
 SOLVED_AT = 475.0
@@ -132,6 +132,8 @@ def run_rljax_default(num_seeds: int) -> dict:
     """``rljax train dqn --env CartPole-v1 --seeds N``: the preset, its evaluations, lane width 8."""
     import rljax
 
+    rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
+
     result = rljax.train("dqn", ENV_ID, seeds=range(num_seeds), progress=False)
     return {
         "compile_s": result.compile_time_s,
@@ -143,6 +145,10 @@ def run_rljax_default(num_seeds: int) -> dict:
 
 
 def run_rljax(num_seeds: int, total_steps: int, config: str, lane_width: int) -> dict:
+    import rljax
+
+    rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
+
     from rljax.agents import get_agent
     from rljax.experiment import train
 
@@ -358,6 +364,9 @@ def breakdown(num_seeds: int, total_steps: int | None, lane_width: int) -> dict:
     import jax.numpy as jnp
 
     import rljax
+
+    rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
+
     from rljax.agents import dqn
     from rljax.training.lanes import stack_configs
 

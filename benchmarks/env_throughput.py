@@ -21,6 +21,8 @@ import jax.numpy as jnp
 
 import rljax
 
+rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
+
 DEFAULT_ENVS = ["Taxi-v3", "CartPole-v1", "CartPole-v0", "Chain", "FrozenLake-v1"]
 
 

@@ -151,6 +151,10 @@ def invariance(
 
 
 def run_cell(spec: dict) -> dict:
+    import rljax
+
+    rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
+
     # JSON turned tuples (hidden_sizes) into lists; configs want them back.
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["overrides"].items()}
     options = None

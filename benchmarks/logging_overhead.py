@@ -22,6 +22,10 @@ from pathlib import Path
 import jax
 import numpy as np
 
+import rljax
+
+rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
+
 from rljax.runs.loggers import SegmentLogger, hparams_of
 from rljax.runs.metrics import MetricsTable, metrics_rows
 from rljax.training.batch import BatchRunner

@@ -26,6 +26,9 @@ import jax
 import jax.numpy as jnp
 
 import rljax
+
+rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
+
 from rljax.agents.base import Clock
 from rljax.agents.muzero import MuZeroConfig, act_with_extras, init, muzero
 from rljax.experiment import train

@@ -52,7 +52,7 @@ from pathlib import Path
 
 # rljax from this checkout, also for a Python whose environment does not install it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _worker import result_row, worker_result  # noqa: E402  (benchmarks/, the script's own folder)
+from _worker import result_row, worker_result  # benchmarks/, the script's own folder
 
 ENV_ID = "CartPole-v1"
 SOLVED_AT = 475.0
@@ -82,8 +82,9 @@ PUREJAXRL_STEPS = 499_712  # 5e5 rounded down to whole updates of 4 x 128 steps,
 
 
 def run_rljax(row: str, num_seeds: int) -> dict:
-
     import rljax
+
+    rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
 
     if row == "rljax-preset":
         kwargs = {}

@@ -45,7 +45,7 @@ import numpy as np
 
 # rljax from this checkout, also for a Python whose environment does not install it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _worker import result_row, worker_result  # noqa: E402  (benchmarks/, the script's own folder)
+from _worker import result_row, worker_result  # benchmarks/, the script's own folder
 
 ENV_ID = "CartPole-v1"
 SOLVED_AT = 475.0
@@ -76,6 +76,8 @@ PUREJAXQL_EVAL_EVERY = 124_928  # 4 evaluations
 def run_row(row: str, num_seeds: int, total_steps: int | None, overrides: dict) -> dict:
     """Trains ``num_seeds`` seeds of one row in this process; what the table needs."""
     import rljax
+
+    rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
 
     agent = "dqn" if row == "dqn" else "pqn"
     kwargs = {}

@@ -456,6 +456,10 @@ def run_benchmark(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    import rljax
+
+    rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=16, help="seeds per cell (default 16)")
     parser.add_argument("--seed-offset", type=int, default=0, help="first seed (e.g. 100 for held-out seeds)")

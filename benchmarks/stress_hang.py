@@ -35,7 +35,11 @@ TRAIN_ARGS = {
 }
 
 INIT_PROGRAM = """
-import sys, jax
+import sys
+import rljax
+if hasattr(rljax, "use_cpu_devices"):  # older checkouts (--repo) gave JAX 2 CPU devices on import
+    rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
+import jax
 from rljax.training.plan import build
 from rljax.training.batch import BatchRunner
 from rljax.training.lanes import Lanes, seed_keys, stack_configs

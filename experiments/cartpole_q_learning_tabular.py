@@ -12,6 +12,10 @@ time-limit truncations bootstrap (only real terminations do not).
 import argparse
 from pathlib import Path
 
+import rljax
+
+rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
+
 from rljax.analysis.plots import plot_curves
 from rljax.experiment import train
 from rljax.runs.files import write_json_atomic

@@ -34,6 +34,11 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+import rljax
+
+if __name__ == "__main__":  # run as a script; loaded as an agent file, it leaves the devices to its importer
+    rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
+
 from rljax.agents.base import Agent, Clock, Transition, check_range
 from rljax.agents.exploration import EpsilonClock, EpsilonSchedule, config_epsilon, epsilon_greedy, validate_epsilon
 from rljax.agents.tabular import num_states
@@ -123,7 +128,6 @@ def main() -> None:
 
     import numpy as np
 
-    import rljax
     from rljax.runs.manifest import read_spec
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

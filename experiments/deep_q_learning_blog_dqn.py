@@ -38,6 +38,9 @@ import jax
 import numpy as np
 
 import rljax
+
+rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
+
 from rljax.agents import get_agent
 from rljax.analysis.plots import plot_curves
 from rljax.envs import SOLVED_AT, register

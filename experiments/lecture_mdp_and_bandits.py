@@ -41,14 +41,18 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 
-import jax  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
+import jax
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy import stats
 
-from rljax.classic import bandits, planning  # noqa: E402
-from rljax.envs.tabular import model_from_dense  # noqa: E402
-from rljax.envs.tabular_mdp import three_state_mdp  # noqa: E402
+import rljax
+
+rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
+
+from rljax.classic import bandits, planning
+from rljax.envs.tabular import model_from_dense
+from rljax.envs.tabular_mdp import three_state_mdp
 
 SEED_TABLE = np.array(
     [[18.91891892, 17.02702702, 13.62162162], [0.0, -np.inf, -4.87971488], [-np.inf, 50.13365013, -np.inf]]

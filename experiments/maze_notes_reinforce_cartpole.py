@@ -33,6 +33,10 @@ import argparse
 import json
 from pathlib import Path
 
+import rljax
+
+rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
+
 from rljax.agents import get_agent
 from rljax.analysis.plots import plot_curves
 from rljax.envs import SOLVED_AT

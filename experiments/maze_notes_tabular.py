@@ -40,6 +40,9 @@ import jax
 import jax.numpy as jnp
 
 import rljax
+
+rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
+
 from rljax.agents import get_agent
 from rljax.agents.base import Clock
 from rljax.experiment import train

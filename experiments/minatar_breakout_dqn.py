@@ -29,6 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+import rljax
+
+rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
+
 from rljax.analysis.plots import plot_curves
 from rljax.experiment import train
 from rljax.runs.files import write_json_atomic

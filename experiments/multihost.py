@@ -35,6 +35,11 @@ import sys
 
 import jax
 
+import rljax
+
+# Every process: 2 CPU devices each (2 processes on CPUs: 4 global devices); GPUs and TPUs: no change.
+rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -22,6 +22,8 @@ import optax
 
 import rljax
 
+rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
+
 
 def final_returns(env_id: str, seeds, overrides) -> dict[str, np.ndarray]:
     """Final greedy returns per setting (one program per static setting)."""

@@ -57,6 +57,9 @@ from typing import Any
 import numpy as np
 
 import rljax
+
+rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
+
 from rljax.analysis.stats import iqm
 
 ENV = "MountainCarContinuous-v0"
