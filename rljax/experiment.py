@@ -147,7 +147,7 @@ def train(
     run_seeds = [s for _ in configs for s in seeds]
     config_ids = [c for c in range(len(configs)) for _ in seeds]
     keys = seed_keys(run_seeds)
-    batched = stack_configs([configs[c] for c in config_ids])
+    batched = stack_configs([plan.run_config(c) for c in config_ids])
     devices = run_devices()
     if num_devices is None and len(devices) == 1 and devices[0].platform == "cpu":
         warnings.warn(ONE_CPU_DEVICE, stacklevel=2)
@@ -236,6 +236,7 @@ def train(
             agent=loop.agent.name,
             env_id=plan.env_id,
             env_kwargs=dict(plan.env_kwargs),
+            config_env_kwargs=[plan.env_kwargs_of(c) for c in range(len(configs))],
             seeds=run_seeds,
             config_ids=config_ids,
             configs=[config_dict(c) for c in configs],

@@ -45,6 +45,19 @@ class TrainResult:
     final_state: Any = field(repr=False, default=None)
     segment_seconds: np.ndarray | None = field(repr=False, default=None)
     compile_cache: dict[str, Any] | None = None  # folder, hits, misses, saved_s, working
+    # Each configuration's environment options, where they differ (a sweep over env.NAME);
+    # None: every configuration's are env_kwargs.
+    config_env_kwargs: list[dict[str, Any]] | None = None
+
+    def env_kwargs_of(self, config_id: int) -> dict[str, Any]:
+        """Configuration ``config_id``'s environment options."""
+        return dict(self.config_env_kwargs[config_id]) if self.config_env_kwargs else dict(self.env_kwargs)
+
+    def solved_threshold(self, config_id: int) -> float | None:
+        """The solved threshold of configuration ``config_id``'s environment (None without one)."""
+        from rljax.envs import solved_at
+
+        return solved_at(self.env_id, self.env_kwargs_of(config_id))
 
     def agent_states(self) -> Any:
         """Every run's final agent state, leading axis = run (padding dropped)."""
@@ -67,15 +80,19 @@ class TrainResult:
         end every segment, so a step is a multiple of the evaluation interval; the seconds
         are those of training (not compiling) up to the end of that segment.
         """
-        from rljax.envs import solved_at
-
-        threshold = solved_at(self.env_id)
+        thresholds = self._thresholds()
         runs = len(self.seeds)
-        if threshold is None:
+        if all(t is None for t in thresholds):
             return None, [None] * runs, [None] * runs
-        reached = self.metrics["eval_return"] >= threshold  # [runs, segments]; NaN compares False
+        limits = np.array([np.inf if t is None else t for t in thresholds])[:, None]
+        reached = self.metrics["eval_return"] >= limits  # [runs, segments]; NaN compares False
         first = np.where(reached.any(axis=1), reached.argmax(axis=1), -1)
-        return float(threshold), *self._at_segments(first)
+        known = [t for t in thresholds if t is not None]
+        return float(known[0]) if len(set(known)) == 1 else None, *self._at_segments(first)
+
+    def _thresholds(self) -> list[float | None]:
+        """Per run, its configuration's solved threshold."""
+        return [self.solved_threshold(c) for c in self.config_ids]
 
     def held_threshold_times(self) -> tuple[list[int | None], list[float | None], list[float | None]]:
         """``(steps, seconds, fractions)`` per run: the env step (and training second) of the first
@@ -88,15 +105,14 @@ class TrainResult:
         :func:`rljax.analysis.stats.fraction_held`).
         """
         from rljax.analysis.stats import fraction_held, held_from
-        from rljax.envs import solved_at
 
-        threshold, runs = solved_at(self.env_id), len(self.seeds)
-        if threshold is None:
+        thresholds, runs = self._thresholds(), len(self.seeds)
+        if all(t is None for t in thresholds):
             return [None] * runs, [None] * runs, [None] * runs
         curves = self.metrics["eval_return"]
-        held = [held_from(row, threshold) for row in curves]
+        held = [None if t is None else held_from(row, t) for row, t in zip(curves, thresholds)]
         steps, secs = self._at_segments([-1 if j is None else j for j in held])
-        return steps, secs, [fraction_held(row, threshold) for row in curves]
+        return steps, secs, [None if t is None else fraction_held(row, t) for row, t in zip(curves, thresholds)]
 
     def _at_segments(self, segments: Sequence[int] | np.ndarray) -> tuple[list[int | None], list[float | None]]:
         """Per run, the env step and training second at the end of segment ``segments[i]`` (-1: None)."""
@@ -126,12 +142,12 @@ class TrainResult:
 
         idx = self.rows(config_id).tolist()
         cid = self.config_ids[idx[0]]
-        threshold, steps, seconds = self.threshold_times()
+        _, steps, seconds = self.threshold_times()
         held_steps, held_seconds, fractions = self.held_threshold_times()
         return {
             "agent": self.agent,
             "env": self.env_id,
-            "env_kwargs": self.env_kwargs,
+            "env_kwargs": self.env_kwargs_of(cid),
             "seeds": [self.seeds[i] for i in idx],
             "final_eval_return": [float(self.final_eval_return[i]) for i in idx],
             "eval_episodes": self.eval_episodes,
@@ -144,7 +160,7 @@ class TrainResult:
             "num_devices": self.num_devices,
             "diverged": [self.diverged_at_step[i] is not None for i in idx],
             "diverged_at_step": [self.diverged_at_step[i] for i in idx],
-            "solved_threshold": threshold,
+            "solved_threshold": self.solved_threshold(cid),
             "steps_to_threshold": [steps[i] for i in idx],
             "seconds_to_threshold": [seconds[i] for i in idx],
             "steps_to_held_threshold": [held_steps[i] for i in idx],
@@ -189,7 +205,6 @@ class MetricsStreams:
 def write_config_outputs(out: Path, result: TrainResult, config_id: int, label: str) -> dict[str, Any]:
     """``summary.json``, ``config.json`` and ``curves.png`` of one configuration of a result."""
     from rljax.analysis.plots import plot_curves
-    from rljax.envs import solved_at
 
     summary = result.summary(config_id)
     rows = result.rows(config_id)
@@ -198,7 +213,7 @@ def write_config_outputs(out: Path, result: TrainResult, config_id: int, label: 
         [(label, result.curve_steps(rows), result.metrics["eval_return"][rows])],
         out / "curves.png",
         title=f"{result.agent} on {result.env_id}",
-        solved_at=solved_at(result.env_id),
+        solved_at=result.solved_threshold(config_id),
     )
     write_json_atomic(out / "summary.json", summary)
     return summary

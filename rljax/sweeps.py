@@ -3,7 +3,9 @@
 Combinations that differ only in *traced* hyperparameters (learning rate, gamma,
 epsilons, ...) are one compiled program: their configs are stacked and vmapped with
 the seeds. A *static* hyperparameter (a network width, ``num_envs``) changes the
-program, so each of its values needs its own program (``allow_recompile``).
+program, so each of its values needs its own program (``allow_recompile``). A grid over
+``env.NAME`` sweeps an environment parameter (``env.gravity``: domain randomisation): each
+run steps its environment with its own value, in the same one program.
 
 With ``out=DIR`` the sweep folder is written: ``manifest.json``, ``sweep.json`` (the
 grid and its labels), one run folder per configuration (``DIR/<label>/``, the
@@ -35,26 +37,47 @@ from rljax.runs.manifest import manifest
 from rljax.training.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE
 from rljax.training.configs import make_config
 from rljax.training.interrupts import RunInterrupted
-from rljax.training.plan import DEFAULT_EVAL_EPISODES, Plan, build, check_run_options
+from rljax.training.plan import (
+    DEFAULT_EVAL_EPISODES,
+    ENV_PREFIX,
+    Plan,
+    build,
+    check_run_options,
+    static_env_options,
+)
 
 
-def grid_combinations(agent: str | Agent, grid: dict[str, Sequence[Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+def grid_combinations(
+    agent: str | Agent,
+    grid: dict[str, Sequence[Any]],
+    env_id: str | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+) -> tuple[list[dict[str, Any]], list[str]]:
     """Every combination of ``grid`` (``{name: [values]}``), in order, and the static names among them.
 
     Each value is checked (unknown names and unparsable strings raise ``ValueError``).
     Static hyperparameters change the program's shapes or structure: combinations that
     differ in them cannot share one compiled program (see :func:`group_by_static`).
+    A name ``env.NAME`` sweeps environment option NAME of ``env_id`` (a domain-randomisation
+    study): its values are per-run values of one program unless they change what the
+    program is built from (:func:`rljax.training.plan.static_env_options`).
     """
     agent = get_agent(agent) if isinstance(agent, str) else agent
     if not grid:
         raise ValidationError("a sweep needs at least one hyperparameter with a list of values")
     fields = config_fields(agent.config_type)
+    env_grid = {k[len(ENV_PREFIX) :]: v for k, v in grid.items() if k.startswith(ENV_PREFIX)}
     for key, values in grid.items():
         if isinstance(values, (str, bytes)) or not len(values):
             raise ValidationError(f"grid values of {key!r} must be a non-empty list; got {values!r}")
         for v in values:
-            make_config(agent, {key: v})  # unknown key / unparsable value -> clear error
-    static = [k for k in grid if is_static_field(fields[k])]
+            if not key.startswith(ENV_PREFIX):
+                make_config(agent, {key: v})  # unknown key / unparsable value -> clear error
+    static = [k for k in grid if not k.startswith(ENV_PREFIX) and is_static_field(fields[k])]
+    if env_grid:
+        if env_id is None:
+            raise ValidationError(f"a grid over environment options ({', '.join(env_grid)}) needs env_id")
+        static += [ENV_PREFIX + k for k in static_env_options(agent, env_id, dict(env_kwargs or {}), env_grid)]
     combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     return combos, static
 
@@ -136,11 +159,17 @@ def sweep(
     both = sorted(set(grid) & set(overrides or {}))
     if both:
         raise ValidationError(f"{', '.join(both)} is both swept (grid) and fixed (overrides / --set): give it once")
-    combos, static = grid_combinations(agent, grid)
+    combos, static = grid_combinations(agent, grid, env_id, env_kwargs)
     if static and not allow_recompile:
         raise ValidationError(
             f"a grid over static hyperparameter(s) {', '.join(static)} would compile one program per "
             f"value; pass allow_recompile=True (--allow-recompile) to do that"
+            + (
+                " (an env.NAME is static when it is a constructor option, is read as a Python value by the "
+                "environment, or changes the spaces or rollout length the agent is built for)"
+                if any(k.startswith(ENV_PREFIX) for k in static)
+                else ""
+            )
         )
     for name in ("out", "resume", "checkpoint_dir", "on_segment"):
         if name in train_kwargs:
@@ -215,7 +244,7 @@ def sweep(
 
         curves = [(labels[i], *swept.curves(i)) for i in range(len(combos))]
         title = f"{plans[0].agent.name} on {env_id}: sweep"
-        plot_curves(curves, folder / "curves.png", title=title, solved_at=solved_at(env_id))
+        plot_curves(curves, folder / "curves.png", title=title, solved_at=solved_at(env_id, env_kwargs))
     return swept
 
 
@@ -239,12 +268,12 @@ def _program_logger(log: LogChoice, dirs: list[Path], seeds: list[int], plan: Pl
     from rljax.training.configs import config_dict
 
     hparams = [
-        hparams_of(plan.agent.name, plan.env_id, config_dict(c), plan.env_kwargs, plan.loop.schedule.total_steps)
-        for c in plan.configs
+        hparams_of(plan.agent.name, plan.env_id, config_dict(c), plan.env_kwargs_of(i), plan.loop.schedule.total_steps)
+        for i, c in enumerate(plan.configs)
     ]
     from rljax.envs.registry import solved_at
 
-    return SegmentLogger(log, dirs, seeds, hparams, group=group, threshold=solved_at(plan.env_id))
+    return SegmentLogger(log, dirs, seeds, hparams, group=group, threshold=solved_at(plan.env_id, plan.env_kwargs))
 
 
 def _chain(*callbacks: Any) -> Any:

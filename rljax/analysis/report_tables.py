@@ -84,17 +84,21 @@ CSV_COLUMNS = (
 )
 
 
-def _solved_at(env: str) -> float | None:
+def _solved_at(env: str, env_kwargs: dict[str, Any] | None = None) -> float | None:
     from rljax.envs import solved_at  # imported late: it pulls in gymnax and jax
 
-    return solved_at(env)
+    return solved_at(env, env_kwargs)
 
 
 def _check_environments(runs: Sequence[Run], allow_mixed: bool) -> list[str]:
-    """The distinct environments, in first-seen order; mixed ones need ``allow_mixed``."""
+    """The distinct environments, in first-seen order; mixed ones need ``allow_mixed``. The
+    configurations of one sweep over environment options (``env.gravity``, named in their labels)
+    are one study."""
     envs: dict[str, list[str]] = {}
     for run in runs:
-        envs.setdefault(run.env_label, []).append(run.label)
+        env_sweep = run.sweep and "env." in run.label.split("/")[-1]
+        study = f"{run.env}, sweep {run.sweep} over its options" if env_sweep else run.env_label
+        envs.setdefault(study, []).append(run.label)
     if len(envs) > 1 and not allow_mixed:
         listing = "; ".join(f"{env}: {', '.join(labels)}" for env, labels in envs.items())
         raise ValidationError(
@@ -140,7 +144,7 @@ def _differing_config(runs: Sequence[Run]) -> list[str]:
 def _run_row(run: Run, num_resamples: int, confidence: float, seed: int) -> dict[str, Any]:
     """One CSV row: the run's identity, its summary statistics and its divergence."""
     finite = np.isfinite(run.final_returns)
-    threshold = _solved_at(run.env)
+    threshold = _solved_at(run.env, run.env_kwargs)
     row: dict[str, Any] = {
         "label": run.label,
         "path": str(run.path),
@@ -216,7 +220,7 @@ def _threshold_stats(run: Run, num_resamples: int, confidence: float, seed: int)
     seeds that reached it, and of the env steps from which it was held to the end, over the
     seeds that held it, with the fraction held after first reaching it; empty when the run
     did not record the threshold, without the held ones when it predates them."""
-    if run.steps_to_threshold is None or _solved_at(run.env) is None:
+    if run.steps_to_threshold is None or _solved_at(run.env, run.env_kwargs) is None:
         return {}
     out: dict[str, Any] = {
         "n_reached": sum(s is not None for s in run.steps_to_threshold),
@@ -266,7 +270,7 @@ def _threshold_table(runs: Sequence[Run], rows: Sequence[dict[str, Any]], confid
     ]
     for run, row in shown:
         n = len(run.steps_to_threshold)
-        reached = f"{row['n_reached'] / n:.2f} ({row['n_reached']}/{n} ≥ {_solved_at(run.env):g})"
+        reached = f"{row['n_reached'] / n:.2f} ({row['n_reached']}/{n} ≥ {_solved_at(run.env, run.env_kwargs):g})"
         held = "n/a" if row.get("n_held") is None else f"{row['n_held'] / n:.2f} ({row['n_held']}/{n})"
         if row.get("fraction_held_after_first") is None:
             after_first = "n/a"

@@ -277,7 +277,7 @@ def _train_logger(log: str, plan: Any, out: Path, seeds: list[int], resume: bool
     )
     from rljax.envs.registry import solved_at
 
-    threshold = solved_at(plan.env_id)
+    threshold = solved_at(plan.env_id, plan.env_kwargs_of(0))
     return SegmentLogger(log, [out], seeds, [hparams], resume=resume, threshold=threshold)  # type: ignore[arg-type]
 
 

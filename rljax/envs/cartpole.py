@@ -17,7 +17,6 @@ literature; RL Baselines3 Zoo's id for the same task). Dynamics, rewards, time l
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import jax
@@ -58,36 +57,22 @@ class CartPoleNoVelocity(CartPole):
         return "CartPoleNoVel-v1"
 
 
-def _check_fields(env_id: str, kwargs: dict[str, Any]) -> None:
-    fields = {f.name for f in dataclasses.fields(EnvParams)}
-    unknown = sorted(set(kwargs) - fields)
-    if unknown:
-        raise TypeError(
-            f"{env_id} got unknown option(s) {unknown}; valid options are the EnvParams fields: {sorted(fields)}"
-        )
+def make_cartpole_no_velocity() -> tuple[CartPoleNoVelocity, EnvParams]:
+    """Makes CartPoleNoVel-v1 and its parameters (CartPole-v1's: a 500-step time limit).
 
-
-def make_cartpole_no_velocity(**kwargs: Any) -> tuple[CartPoleNoVelocity, EnvParams]:
-    """Makes CartPoleNoVel-v1 and its parameters (``kwargs``: overrides of CartPole's ``EnvParams``,
-    as for :func:`make_cartpole_v0`; the time limit stays v1's 500 steps unless overridden)."""
-    _check_fields("CartPoleNoVel-v1", kwargs)
-    env = CartPoleNoVelocity()
-    return env, env.default_params.replace(**kwargs)
-
-
-def make_cartpole_v0(**kwargs: Any) -> tuple[CartPoleV0, EnvParams]:
-    """Makes CartPole-v0 and its parameters.
-
-    Args:
-      **kwargs: overrides of gymnax's CartPole ``EnvParams`` fields, e.g.
-        ``max_steps_in_episode=100`` or ``force_mag=5.0``. The derived fields
-        ``total_mass`` and ``polemass_length`` are not recomputed, as in gymnax:
-        override them too when changing ``masscart``, ``masspole`` or ``length``.
-
-    Returns:
-      ``(env, env_params)`` with ``env_params.max_steps_in_episode == 200`` unless
-      overridden.
+    Its options, as for every environment, are its ``EnvParams`` fields (``rljax.make``).
     """
-    _check_fields("CartPole-v0", kwargs)
+    env = CartPoleNoVelocity()
+    return env, env.default_params
+
+
+def make_cartpole_v0() -> tuple[CartPoleV0, EnvParams]:
+    """Makes CartPole-v0 and its parameters: ``env_params.max_steps_in_episode == 200``.
+
+    Its options, as for every environment, are its ``EnvParams`` fields
+    (``rljax.make("CartPole-v0", force_mag=5.0)``; see :mod:`rljax.envs.params`, which also
+    recomputes the derived ``total_mass`` and ``polemass_length`` when ``masscart``,
+    ``masspole`` or ``length`` change).
+    """
     env = CartPoleV0()
-    return env, env.default_params.replace(**kwargs)
+    return env, env.default_params

@@ -8,6 +8,7 @@ from typing import Any, Callable
 from rljax._errors import ValidationError
 from rljax.envs._gymnax import environment, gymnax
 from rljax.envs.catalog import ENVS, env_ids, unknown_env_message
+from rljax.envs.params import check_option_type, param_fields, with_param_options
 
 # id -> "module:factory" (rljax.envs.catalog, which the CLI reads without importing JAX);
 # register() adds to it. Imported lazily so `import rljax` stays cheap.
@@ -27,8 +28,14 @@ SOLVED_AT: dict[str, float] = {
 }
 
 
-def solved_at(env_id: str) -> float | None:
-    """The return at which ``env_id`` counts as solved, or None if it has no threshold."""
+def solved_at(env_id: str, env_kwargs: dict[str, Any] | None = None) -> float | None:
+    """The return at which ``env_id`` counts as solved, or None if it has no threshold.
+
+    A threshold belongs to the environment's registered time limit (CartPole-v1's 475 of a
+    500-step cap): with ``max_steps_in_episode`` among ``env_kwargs`` there is none.
+    """
+    if env_kwargs and "max_steps_in_episode" in env_kwargs:
+        return None
     return SOLVED_AT.get(env_id)
 
 
@@ -58,46 +65,46 @@ def is_builtin(env_id: str) -> bool:
     return env_id in gymnax.registered_envs
 
 
-def check_options(env_id: str, factory: Callable[..., Any], kwargs: dict[str, Any]) -> None:
-    """A one-line error for options ``factory`` does not take, listing those it does."""
+def factory_options(factory: Callable[..., Any]) -> tuple[list[str], bool]:
+    """The named keyword options of ``factory`` (a function or an environment class), and whether
+    it also takes any other (``**kwargs``)."""
     import inspect
 
     parameters = inspect.signature(factory).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return  # takes anything: it checks for itself
-    allowed = [n for n, p in parameters.items() if n != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL]
-    unknown = sorted(set(kwargs) - set(allowed))
+    named = [
+        n
+        for n, p in parameters.items()
+        if n != "self" and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    ]
+    return named, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+
+def _split_options(
+    env_id: str, factory: Callable[..., Any], kwargs: dict[str, Any], takes_any: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``kwargs`` -> (the factory's own options, type-checked; the rest, for ``EnvParams`` fields)."""
+    import inspect
+
+    named, var_keyword = factory_options(factory)
+    if takes_any and var_keyword:
+        return dict(kwargs), {}  # takes anything: it checks for itself
+    defaults = inspect.signature(factory).parameters
+    own = {k: v for k, v in kwargs.items() if k in named}
+    for name, value in own.items():
+        check_option_type(env_id, name, value, defaults[name].default)
+    return own, {k: v for k, v in kwargs.items() if k not in named}
+
+
+def _with_param_options(env_id: str, own: list[str], params: Any, options: dict[str, Any]) -> Any:
+    """``params`` with ``options`` set: each must be one of its scalar ``EnvParams`` fields
+    (:mod:`rljax.envs.params`), else a one-line error listing every option ``env_id`` takes."""
+    fields = param_fields(params)
+    unknown = sorted(set(options) - set(fields))
     if unknown:
-        options = ", ".join(allowed + ["discretize"]) if allowed else "only discretize"
-        raise ValidationError(f"unknown option(s) {', '.join(map(repr, unknown))} for {env_id}; its options: {options}")
-    for name, value in kwargs.items():
-        check_option_type(env_id, name, value, parameters[name].default)
-
-
-def check_option_type(env_id: str, name: str, value: Any, default: Any) -> None:
-    """A one-line error for an option whose value is not of its default's kind (bool, int, float, str).
-
-    Why: a value the command line could not parse arrives as a string, and ``"maybe"`` for a
-    bool option would otherwise count as True; a string for a size fails deep inside the factory.
-    """
-    import math
-    import numbers
-
-    import numpy as np
-
-    if isinstance(default, bool):
-        ok, kind = isinstance(value, (bool, np.bool_)), "True or False"
-    elif isinstance(default, int):
-        ok, kind = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)), "an integer"
-    elif isinstance(default, float):
-        ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
-        kind = "a finite number"
-    elif isinstance(default, str):
-        ok, kind = isinstance(value, str), "a string"
-    else:
-        return  # no default to go by (None, a table, ...): the factory checks it
-    if not ok:
-        raise ValidationError(f"{env_id} option {name}={value!r} must be {kind}")
+        allowed = own + [f for f in fields if f not in own]
+        listed = ", ".join(allowed + ["discretize"]) if allowed else "only discretize"
+        raise ValidationError(f"unknown option(s) {', '.join(map(repr, unknown))} for {env_id}; its options: {listed}")
+    return with_param_options(env_id, params, options)
 
 
 def make(env_id: str, **kwargs: Any) -> tuple[environment.Environment, Any]:
@@ -109,7 +116,10 @@ def make(env_id: str, **kwargs: Any) -> tuple[environment.Environment, Any]:
         CartPole-v1 observed as ``[x, theta]`` without its velocities: a task that needs
         memory) or any gymnax id (``CartPole-v1``, ``Breakout-MinAtar``, ...).
       **kwargs: options of that environment (``map_name="8x8"``, ``is_slippery=False``,
-        ``length=9``, ...). ``discretize=...`` wraps a continuous-observation
+        ``length=9``, ...), and the scalar fields of its ``EnvParams`` (``gravity=12.0``,
+        ``max_steps_in_episode=200``, ...; see :mod:`rljax.envs.params`), each checked here:
+        a one-line ``ValueError`` names an unknown option (listing those it has) or a
+        mistyped, non-finite or meaningless value. ``discretize=...`` wraps a continuous-observation
         environment in :class:`rljax.envs.DiscretizedObservation` (see
         :func:`rljax.envs.wrappers.discretize`).
 
@@ -122,12 +132,17 @@ def make(env_id: str, **kwargs: Any) -> tuple[environment.Environment, Any]:
     elif env_id in _RLJAX_ENVS:
         module_name, factory_name = _RLJAX_ENVS[env_id].split(":")
         factory = getattr(importlib.import_module(module_name), factory_name)
-        check_options(env_id, factory, kwargs)
-        env, params = factory(**kwargs)
+        own, rest = _split_options(env_id, factory, kwargs, takes_any=True)
+        env, params = factory(**own)
+        params = _with_param_options(env_id, factory_options(factory)[0], params, rest)
     elif env_id in gymnax.registered_envs:
-        if kwargs:  # gymnax passes them to the environment's constructor
-            check_options(env_id, type(gymnax.make(env_id)[0]).__init__, kwargs)
-        env, params = gymnax.make(env_id, **kwargs)
+        env, params = gymnax.make(env_id)
+        if kwargs:  # gymnax passes its own to the environment's constructor
+            # (named ones only: a gymnax constructor's **kwargs go to the base class, which takes none)
+            own, rest = _split_options(env_id, type(env).__init__, kwargs, takes_any=False)
+            if own:
+                env, params = gymnax.make(env_id, **own)
+            params = _with_param_options(env_id, factory_options(type(env).__init__)[0], params, rest)
     else:
         raise ValidationError(unknown_env_message(env_id, registered_ids()))
     if discretize is not None:

@@ -52,6 +52,28 @@ class LoopState(struct.PyTreeNode):
 MAX_STEPS = 2**31 - 1
 
 
+class RunConfig(struct.PyTreeNode):
+    """One run's configuration when it sets environment parameters: the agent's config and
+    the ``EnvParams`` fields the run sets (``{"gravity": 12.0}``), as values of the program
+    rather than constants, so runs with different values share one program.
+
+    The environment's ``reset`` and ``step`` (in training and in evaluation) see the run's
+    values; the agent is built from :attr:`Loop.env_params`, whose spaces these values do not
+    change (:func:`rljax.training.plan.build` checks that). A run that sets none passes its
+    agent config alone, and its program is the one it always was.
+    """
+
+    agent: Config
+    env: dict[str, jax.Array]
+
+
+def split_run_config(config: Config | RunConfig, env_params: Any) -> tuple[Config, Any]:
+    """``(agent config, environment parameters)`` of one run (``env_params`` with its values set)."""
+    if isinstance(config, RunConfig):
+        return config.agent, env_params.replace(**config.env)
+    return config, env_params
+
+
 @dataclass(frozen=True)
 class Schedule:
     """How a run is cut into iterations and segments (all static)."""
@@ -111,6 +133,7 @@ class Loop:
     def init_agent(self, key: jax.Array, config: Config) -> AgentState:
         """The agent's initial state for the seed whose key is ``key`` (part of :meth:`init`)."""
         _, key_agent, _, _ = jax.random.split(key, 4)
+        config, _ = split_run_config(config, self.env_params)
         return self.agent.init(key_agent, self.env, self.env_params, config)
 
     def initial_actor_state(self, config: Config) -> Any:
@@ -128,9 +151,10 @@ class Loop:
 
     def start(self, key: jax.Array, config: Config, agent_state: AgentState) -> LoopState:
         """:meth:`init` given the agent's initial state: environment resets and counters."""
+        config, env_params = split_run_config(config, self.env_params)
         key, _, key_reset, eval_key = jax.random.split(key, 4)
         reset_keys = jax.random.split(key_reset, self.num_envs)
-        obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(reset_keys, self.env_params)
+        obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(reset_keys, env_params)
         zeros = jnp.zeros(self.num_envs, jnp.float32)
         return LoopState(
             agent_state=agent_state,
@@ -148,7 +172,8 @@ class Loop:
 
     def _rollout(self, state: LoopState, config: Config):
         """K steps in B environments -> (state, Transition [K, B], completed-episode stats)."""
-        env, params, agent = self.env, self.env_params, self.agent
+        config, params = split_run_config(config, self.env_params)
+        env, agent = self.env, self.agent
         key, key_reset = jax.random.split(state.key)
         obs, env_state = state.obs, state.env_state
         ep_return, ep_length = state.episode_return, state.episode_length
@@ -169,7 +194,7 @@ class Loop:
             action, extras, next_actor_state = jax.vmap(
                 lambda k, o, a: agent.call_act(k, state.agent_state, o, config, state.clock, True, a)
             )(act_keys, obs, actor_state)
-            check_actions(agent.name, env, params, action, (self.num_envs,))
+            check_actions(agent.name, env, self.env_params, action, (self.num_envs,))
             next_obs, env_state, reward, terminated, truncated, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
                 step_keys, env_state, action, params
             )
@@ -221,7 +246,8 @@ class Loop:
             episodes=state.clock.episodes + finished.sum(dtype=jnp.int32),
         )
         key, key_update = jax.random.split(state.key)
-        agent_state, metrics = self.agent.update(key_update, state.agent_state, batch, config, clock)
+        agent_config, _ = split_run_config(config, self.env_params)
+        agent_state, metrics = self.agent.update(key_update, state.agent_state, batch, agent_config, clock)
         clock = clock.replace(updates=clock.updates + 1)
         state = state.replace(
             agent_state=agent_state,
@@ -238,6 +264,7 @@ class Loop:
     def evaluate(self, state: LoopState, config: Config) -> jax.Array:
         """Returns of ``eval_episodes`` fresh episodes of the agent's evaluation policy."""
         key = jax.random.fold_in(state.eval_key, state.segment)
+        config, env_params = split_run_config(config, self.env_params)
         initial = self.initial_actor_state(config)  # every episode starts from it
 
         def policy(k, obs, actor_state):
@@ -248,10 +275,8 @@ class Loop:
             return action, actor_state
 
         if initial is None:
-            return evaluate(
-                key, self.env, self.env_params, lambda k, o: policy(k, o, None)[0], self.schedule.eval_episodes
-            )
-        return evaluate(key, self.env, self.env_params, policy, self.schedule.eval_episodes, actor_state=initial)
+            return evaluate(key, self.env, env_params, lambda k, o: policy(k, o, None)[0], self.schedule.eval_episodes)
+        return evaluate(key, self.env, env_params, policy, self.schedule.eval_episodes, actor_state=initial)
 
     def train_segment(self, state: LoopState, config: Config) -> tuple[LoopState, dict[str, jax.Array]]:
         """``iterations_per_segment`` iterations (the training part of :meth:`segment`)."""

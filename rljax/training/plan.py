@@ -16,15 +16,19 @@ import jax
 from rljax._errors import ValidationError
 from rljax.agents import Agent, agent_names, agent_ref, get_agent
 from rljax.envs import make
+from rljax.envs.params import param_fields, parse_option, set_fields, spaces_signature, untraceable_fields
 from rljax.envs.registry import is_builtin as is_builtin_env
 from rljax.runs.manifest import run_spec
 from rljax.runs.program_cache import ProgramCache
 from rljax.training import devices as host_devices
 from rljax.training.configs import config_dict, make_config
-from rljax.training.loop import MAX_STEPS, Loop, make_loop
+from rljax.training.loop import MAX_STEPS, Loop, RunConfig, make_loop
 
 DEFAULT_TOTAL_STEPS = 100_000
 DEFAULT_EVAL_EPISODES = 100
+# An override ``env.NAME`` (``--set env.gravity=12``, ``--grid env.gravity=9.8,12``) is the
+# environment option NAME of that configuration.
+ENV_PREFIX = "env."
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,10 @@ class Plan:
     ``configs[i]`` is the agent's preset with ``overrides[i]`` applied; ``loop`` is
     the compiled-program recipe for them. ``total_steps`` is what was asked for
     (``None``: the preset's); ``loop.schedule.total_steps`` is what will run.
+    ``config_env_kwargs[i]``: configuration i's environment options (``env_kwargs`` and its
+    ``env.NAME`` overrides); ``env_values[i]``: the ``EnvParams`` fields they set that its
+    runs take as values of the program (:class:`rljax.training.loop.RunConfig`), empty
+    when they set none.
     """
 
     agent: Agent
@@ -45,6 +53,18 @@ class Plan:
     total_steps: int | None
     eval_every: int | None
     eval_episodes: int
+    config_env_kwargs: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    env_values: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def run_config(self, config: int) -> Any:
+        """What one run of configuration ``config`` is given: its agent config, or a
+        :class:`RunConfig` with the environment values it sets."""
+        values = self.env_values[config] if self.env_values else {}
+        return RunConfig(self.configs[config], dict(values)) if values else self.configs[config]
+
+    def env_kwargs_of(self, config: int) -> dict[str, Any]:
+        """Configuration ``config``'s environment options."""
+        return dict(self.config_env_kwargs[config]) if self.config_env_kwargs else dict(self.env_kwargs)
 
     def run_spec(
         self, command: str, seeds: Sequence[int], lane_width: int, fast_compile: bool, config: int | None = None
@@ -55,7 +75,7 @@ class Plan:
             command,
             agent_ref(self.agent),  # a custom agent by its import path: load_policy rebuilds it
             self.env_id,
-            self.env_kwargs,
+            self.env_kwargs_of(0 if config is None else config),
             seeds,
             overrides,
             self.total_steps,
@@ -86,13 +106,14 @@ def build(
     """
     agent = get_agent(agent) if isinstance(agent, str) else agent
     env_kwargs = dict(env_kwargs or {})
-    env, env_params = make(env_id, **env_kwargs)
-    preset = agent.preset(env_id)  # tuned defaults live with the agent
-    preset_steps = preset.pop("total_steps", DEFAULT_TOTAL_STEPS)
-    preset_evaluations = preset.pop("evaluations", None)  # a preset's evaluation cadence, if it has one
     overrides = [dict(overrides or {})] if overrides is None or isinstance(overrides, dict) else list(overrides)
     if not overrides:
         raise ValidationError("overrides must be a dict or a non-empty list of dicts")
+    overrides, env_options = _split_env_overrides(overrides, env_kwargs)
+    env, env_params = make(env_id, **env_options[0])
+    preset = agent.preset(env_id)  # tuned defaults live with the agent
+    preset_steps = preset.pop("total_steps", DEFAULT_TOTAL_STEPS)
+    preset_evaluations = preset.pop("evaluations", None)  # a preset's evaluation cadence, if it has one
     configs = [make_config(agent, {**preset, **o}) for o in overrides]
     if total_steps is not None and int(total_steps) < 1:
         raise ValidationError(f"total_steps must be >= 1 env step; got {total_steps}")
@@ -116,7 +137,108 @@ def build(
     )  # make_loop validates configs[0] (its static fields shape the loop) and the step count; the others here
     for c in configs[1:]:
         agent.validate(c, env, env_params)
-    return Plan(agent, env_id, env_kwargs, overrides, configs, loop, total_steps, eval_every, int(eval_episodes))
+    env_values = _env_values(env_id, env, env_params, env_options, agent, configs)
+    return Plan(
+        agent,
+        env_id,
+        env_kwargs,
+        overrides,
+        configs,
+        loop,
+        total_steps,
+        eval_every,
+        int(eval_episodes),
+        env_options,
+        env_values,
+    )
+
+
+def _split_env_overrides(
+    overrides: list[dict[str, Any]], env_kwargs: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each configuration's overrides -> (its agent overrides, its environment options:
+    ``env_kwargs`` and its ``env.NAME`` overrides)."""
+    agent_overrides, env_options = [], []
+    for o in overrides:
+        own = {k[len(ENV_PREFIX) :]: parse_option(v) for k, v in o.items() if k.startswith(ENV_PREFIX)}
+        twice = sorted(set(own) & set(env_kwargs))
+        if twice:
+            raise ValidationError(
+                f"environment option(s) {', '.join(twice)} given both as env.NAME and as an environment "
+                "option (env_kwargs / --env-arg): give it once"
+            )
+        if "" in own:
+            raise ValidationError("an env.NAME override needs a NAME (an environment option, e.g. env.gravity)")
+        agent_overrides.append({k: v for k, v in o.items() if not k.startswith(ENV_PREFIX)})
+        env_options.append({**env_kwargs, **own})
+    return agent_overrides, env_options
+
+
+def _env_values(
+    env_id: str, env: Any, env_params: Any, env_options: list[dict[str, Any]], agent: Agent, configs: list[Any]
+) -> list[dict[str, Any]]:
+    """Per configuration, the ``EnvParams`` fields its options set that its runs take as values
+    of the program (see :class:`RunConfig`); checks that the configurations can share one program.
+
+    The fields the environment reads as Python values (:func:`untraceable_fields`), and every
+    other option (a constructor's, ``discretize``), stay constants of the program, so they
+    must be the same in every configuration. A value that changes the spaces an agent is built
+    for, or its rollout length, needs a program of its own.
+    """
+    names = sorted(set().union(*(set_fields(env_params, o) for o in env_options)))
+    if not names:
+        return [{} for _ in env_options]
+    traced = [n for n in names if n not in untraceable_fields(env, env_params, names)]
+    signature = (spaces_signature(env, env_params), int(agent.rollout_length(configs[0], env_params)))
+    first_constants = {k: v for k, v in env_options[0].items() if k not in traced}
+    values = []
+    for i, options in enumerate(env_options):
+        params = env_params
+        if i > 0:
+            constants = {k: v for k, v in options.items() if k not in traced}
+            if constants != first_constants:
+                raise ValidationError(
+                    f"configurations in one program must share the environment options it compiles in "
+                    f"({first_constants} vs {constants}); run them as separate programs"
+                )
+            params = make(env_id, **options)[1]
+            if (spaces_signature(env, params), int(agent.rollout_length(configs[i], params))) != signature:
+                raise ValidationError(
+                    f"environment options {options} change the observation or action space, or the rollout "
+                    f"length, that the agent is built for; run them as a separate program"
+                )
+        values.append({n: getattr(params, n) for n in traced})
+    return values
+
+
+def static_env_options(agent: str | Agent, env_id: str, env_kwargs: dict[str, Any], grid: dict[str, Any]) -> list[str]:
+    """The names of ``grid`` (``{option: [values]}``, options of ``env_id``) whose values need one
+    compiled program each: constructor options, fields the environment reads as Python values,
+    and fields whose values change the spaces or the rollout length the agent is built for.
+
+    Every value is checked (``rljax.make``'s one-line errors) before anything is traced.
+    """
+    agent = get_agent(agent) if isinstance(agent, str) else agent
+    base_env, base_params = make(env_id, **env_kwargs)
+    preset = {k: v for k, v in agent.preset(env_id).items() if k not in ("total_steps", "evaluations")}
+    config = make_config(agent, preset)
+    static = []
+    for name, values in grid.items():
+        if name in env_kwargs:
+            raise ValidationError(
+                f"environment option {name} is both swept (env.{name}) and fixed (--env-arg): give it once"
+            )
+        made = [make(env_id, **{**env_kwargs, name: parse_option(v)}) for v in values]  # checks each value
+        fields = set_fields(base_params, {name: parse_option(values[0])})
+        if name not in param_fields(base_params) or untraceable_fields(base_env, base_params, fields):
+            static.append(name)
+            continue
+        signatures = {
+            (spaces_signature(base_env, params), int(agent.rollout_length(config, params))) for _, params in made
+        }
+        if len(signatures) > 1:
+            static.append(name)
+    return static
 
 
 def program_cache(plan: Plan, folder: Path | None, trace_cache: bool = True) -> ProgramCache | None:
@@ -135,6 +257,9 @@ def program_cache(plan: Plan, folder: Path | None, trace_cache: bool = True) -> 
         "agent": plan.agent.name,
         "env_id": plan.env_id,
         "env_kwargs": plan.env_kwargs,
+        # The constants of the program besides env_kwargs, and the fields it takes as values.
+        "env_options": plan.env_kwargs_of(0),
+        "env_values": sorted(plan.env_values[0]) if plan.env_values else [],
         # The loop was built from the first configuration (its static fields shape it).
         "config": config_dict(plan.configs[0]),
         "num_envs": loop.num_envs,

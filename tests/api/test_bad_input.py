@@ -47,6 +47,14 @@ CASES = [
     (["train", "q_learning", "--env", "Chain", "--env-arg", "length=-1", *OUT], "length must be >= 3"),
     (["train", "q_learning", "--env", "FrozenLake-v1", "--env-arg", "is_slippery=maybe", *OUT], "True or False"),
     (["train", "q_learning", "--env", "GridMaze", "--env-arg", "foo=1", *OUT], "its options: layout"),
+    (["train", "dqn", "--env", "CartPole-v1", "--env-arg", "gravity=abc", *OUT], "gravity='abc' must be a finite"),
+    (["train", "dqn", "--env", "CartPole-v1", "--env-arg", "gravity=1e400", *OUT], "gravity=inf must be a finite"),
+    (["train", "dqn", "--env", "Acrobot-v1", "--env-arg", "link_mass_1=True", *OUT], "link_mass_1=True must be"),
+    (["train", "dqn", "--env", "Acrobot-v1", "--env-arg", "link_mass_1=0", *OUT], "link_mass_1=0 must be > 0"),
+    (["train", "dqn", "--env", "CartPole-v1", "--env-arg", "max_steps_in_episode=0", *OUT], "in [1, 2,147,483,647]"),
+    (["train", "dqn", "--env", "CartPole-v1", "--env-arg", "max_steps_in_episode=9.5", *OUT], "must be an integer"),
+    (["train", "dqn", "--env", "MountainCar-v0", "--env-arg", "foo=1", *OUT], "its options: max_steps_in_episode"),
+    (["train", "dqn", "--env", "CartPole-v1", "--set", "env.gravity=x", *OUT], "gravity='x' must be a finite"),
     (["train", "q_learning", "--env", "TabularMDP", *OUT], "TabularMDP needs both T"),
     # --- train: non-finite and mistyped values ---
     (["train", "q_learning", "--env", "Chain", "--set", "gamma=nan", *OUT], "gamma must be in [0.0, 1.0]; got nan"),
@@ -109,6 +117,8 @@ CASES = [
     (["sweep", "q_learning", "--env", "Chain", "--grid", "lr=0.1,0.2", "--set", "lr=0.3", *OUT], "give it once"),
     (["sweep", "q_learning", "--env", "Chain", "--grid", "lr=0.1,0", *OUT], "learning_rate"),
     (["sweep", "q_learning", "--env", "Chain", "--grid", "num_envs=1,2", *OUT], "--allow-recompile"),
+    (["sweep", "dqn", "--env", "CartPole-v1", "--grid", "env.x_threshold=2,3", *OUT], "--allow-recompile"),
+    (["sweep", "dqn", "--env", "CartPole-v1", "--grid", "env.gravity=9.8,nan", *OUT], "gravity='nan' must be"),
     (["sweep", "nope", "--env", "Chain", "--grid", "lr=0.1,0.2", *OUT], "unknown agent 'nope'"),
     (["sweep", "q_learning", "--env", "Chain", "--grid", "lr=0.1,0.2", "--out", "{tmp}/existing"], "already exists"),
     # --- report and render ---

@@ -263,5 +263,5 @@ def test_documented_difference_no_sutton_barto_reward():
 def test_make_cartpole_v0_options():
     env, params = rljax.make("CartPole-v0", max_steps_in_episode=50)
     assert params.max_steps_in_episode == 50 and env.default_params.max_steps_in_episode == 200
-    with pytest.raises(TypeError, match="max_steps_in_episode"):
+    with pytest.raises(ValueError, match="unknown option.*'max_steps'.*its options: max_steps_in_episode"):
         rljax.make("CartPole-v0", max_steps=50)
