@@ -9,6 +9,7 @@ traced, then trains every (configuration, seed) pair as one compiled program
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -23,8 +24,8 @@ from rljax.results import MetricsStreams, TrainResult, write_config_outputs
 from rljax.runs import compile_cache as compile_cache_module
 from rljax.runs.agent_states import FULL_STATE_FILE, save_agent_states
 from rljax.runs.checkpoints import load_checkpoint, save_checkpoint
-from rljax.runs.files import check_out_dir, prepare_out_dir, write_json_atomic
-from rljax.runs.locks import lock_folder, releases_folder_locks
+from rljax.runs.files import _read_json_object, check_out_dir, prepare_out_dir, remove_torn_writes, write_json_atomic
+from rljax.runs.locks import LOCK_FILE, lock_folder, releases_folder_locks
 from rljax.runs.manifest import check_resume, manifest
 from rljax.training.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE, BatchRunner, to_host
 from rljax.training.configs import config_dict
@@ -91,7 +92,11 @@ def train(
       checkpoint_every: env steps per seed between checkpoints (rounded to whole
         segments).
       resume: continue from the checkpoint in ``checkpoint_dir``; the result is
-        bitwise the one an uninterrupted run gives.
+        bitwise the one an uninterrupted run gives, however many times the run was
+        stopped or killed (``kill -9`` included). With ``out``, a run killed before its
+        first checkpoint starts again from the beginning, and a finished one is trained
+        again from its last checkpoint, to the same result (``rljax train --resume``
+        says it has finished instead).
       num_devices: shard the lanes over this many local devices (default: all
         of them); per-seed results are bitwise the same on any count >= 2, and
         agree with one device's to float rounding (neural agents).
@@ -159,10 +164,13 @@ def train(
     with compile_cache_module.using(compile_cache_module.resolve(compile_cache)) as cache_dir:
         writer = jax.process_index() == 0  # process 0 writes the run folder (see open_run_folder)
         folder = None
+        has_checkpoint = resume
         if out is not None:  # validated above; only now is anything written
             spec = plan.run_spec("train", seeds, lane_width, compiler_options == FAST_COMPILE)
-            folder = open_run_folder(Path(out), spec, seeds, resume, overwrite, argv, cache_dir)
+            folder, has_checkpoint = open_run_folder(Path(out), spec, seeds, resume, overwrite, argv, cache_dir)
             checkpoint_dir = folder
+            if resume and not has_checkpoint:
+                print(f"rljax: {str(folder)!r} has no checkpoint yet: training from the beginning", file=sys.stderr)
             streams = MetricsStreams([folder], seeds) if writer else None
             user_on_segment = on_segment
 
@@ -181,7 +189,7 @@ def train(
             cache_watch.stats.programs_loaded, cache_watch.stats.programs_saved = programs.loaded, programs.saved
 
         template = runner.state_shape(keys, batched)
-        restored = load_checkpoint(checkpoint_dir, template, runner.sharding) if resume else None
+        restored = load_checkpoint(checkpoint_dir, template, runner.sharding) if has_checkpoint else None
         # Training seconds at the end of each segment (for time-to-threshold), continued over a resume.
         segment_seconds = list(restored.segment_seconds) if restored else []
         offset = next((t for t in reversed(segment_seconds) if np.isfinite(t)), 0.0)
@@ -225,7 +233,7 @@ def train(
             bar.close()
         done = metrics["env_steps"].shape[1]
         if done < loop.schedule.num_segments:  # stopped by a signal
-            saved = out is not None or checkpoint_every is not None  # a sweep's programs cannot resume
+            saved = checkpoint_dir is not None
             if saved:
                 history = [{k: v[:, j] for k, v in metrics.items()} for j in range(done)]
                 checkpoint(state, history)
@@ -255,7 +263,7 @@ def train(
             compile_cache=cache_watch.stats.as_dict(),
         )
         if folder is not None:
-            finish_run_folder(folder, result, loop.agent, lanes, save_replay, streams if resume else None)
+            finish_run_folder(folder, result, loop.agent, lanes, save_replay, streams if restored else None)
         return result
 
 
@@ -274,33 +282,67 @@ def open_run_folder(
     overwrite: bool,
     argv: Sequence[str] | None,
     cache_dir: Path | None,
-) -> Path:
-    """Creates (or, to resume, checks) a run's folder, locked for this process; returns it.
+) -> tuple[Path, bool]:
+    """Creates (or, to resume, checks) a run's folder, locked for this process; returns it and
+    whether it holds a checkpoint to resume from.
 
     A multi-process run has one folder (on a filesystem every process sees): process 0
     writes and locks it; every process writes only its own checkpoint shards into it.
+
+    To resume, the folder may be one that any instant of a run left when killed: the
+    temporary file of a write cut short is deleted; a folder killed before it held
+    ``run.json`` is started afresh; ``summary.json`` goes first (it says that the run
+    finished, and this one now writes the rest of the folder again).
     """
     writer = jax.process_index() == 0
     if resume:
+        found = [False]
 
         def open_folder():
             if writer and folder.is_dir():  # (a missing one: check_resume says there is nothing to resume)
                 lock_folder(folder, argv)  # before reading it: one writer per folder
-            check_resume(folder, spec)
+                remove_torn_writes(folder)
+                if {c.name for c in folder.iterdir()} <= {LOCK_FILE, "manifest.json"}:  # killed as it began
+                    _write_run_files(folder, spec, seeds, argv, cache_dir)
+            found[0] = check_resume(folder, spec)
+            if writer:
+                (folder / "summary.json").unlink(missing_ok=True)
 
         on_every_process(open_folder, "opening the run folder")
-        return folder
+        return folder, found[0]
     if jax.process_count() > 1:  # every process refuses an existing folder before process 0 empties it
         on_every_process(lambda: check_out_dir(folder, overwrite), "checking the run folder")
 
     def make_folder():
         if writer:
             made = prepare_out_dir(folder, overwrite, argv)  # created (or emptied) and locked
-            write_json_atomic(made / "run.json", spec)
-            write_json_atomic(made / "manifest.json", manifest(seeds, list(argv) if argv else None, cache_dir))
+            _write_run_files(made, spec, seeds, argv, cache_dir)
 
     on_every_process(make_folder, "creating the run folder")
-    return folder
+    return folder, False
+
+
+def _write_run_files(folder: Path, spec: dict[str, Any], seeds: Sequence[int], argv, cache_dir) -> None:
+    """A new run folder's ``run.json`` (first: a folder with it holds a run) and ``manifest.json``."""
+    write_json_atomic(folder / "run.json", spec)
+    write_json_atomic(folder / "manifest.json", manifest(seeds, list(argv) if argv else None, cache_dir))
+
+
+@releases_folder_locks
+def finished_run(folder: str | Path, spec: dict[str, Any], argv: Sequence[str] | None = None) -> dict[str, Any] | None:
+    """The ``summary.json`` of the run in ``folder`` if it has finished (None otherwise).
+
+    ``ValueError`` if the folder is another run's (``spec`` differs) or, with
+    :class:`rljax.runs.locks.FolderInUse`, if another process is writing it.
+    """
+    folder = Path(folder)
+    if not (folder / "summary.json").is_file():
+        return None
+    lock_folder(folder, argv)  # a run being resumed removes its summary first, under this lock
+    check_resume(folder, spec)
+    if not (folder / "summary.json").is_file():
+        return None
+    return _read_json_object(folder / "summary.json")
 
 
 def finish_run_folder(
@@ -324,8 +366,8 @@ def finish_run_folder(
     if jax.process_index() == 0:
         if resumed_streams is not None:
             resumed_streams.rebuild(result)
-        write_config_outputs(folder, result, 0, result.agent)
         save_final_states(folder, agent, states, save_replay)
+        write_config_outputs(folder, result, 0, result.agent)  # summary.json last: the run is finished
 
 
 def save_final_states(folder: Path, agent: Agent, states: Any, save_replay: bool) -> None:
@@ -348,16 +390,20 @@ def _interrupt_message(
     )
     if folder is None:
         return head + ("; checkpoint saved" if saved else "; nothing was saved (train with out=DIR to resume)")
-    if argv and "--resume" not in argv:
-        command = " ".join([*(a for a in argv if a != "--overwrite"), "--resume", str(folder)])
-    elif argv:
-        command = " ".join(argv)
-    else:
-        command = f"rljax.train(..., out={str(folder)!r}, resume=True)"
     return (
         f"{head}; checkpoint and metrics so far in {folder}; continue (same numbers as an uninterrupted "
-        f"run) with: {command}"
+        f"run) with: {resume_command(argv, folder, 'rljax.train')}"
     )
+
+
+def resume_command(argv: Sequence[str] | None, folder: Path, function: str) -> str:
+    """The command that continues the run (or sweep) in ``folder``: ``argv`` with ``--resume folder``
+    (without ``--overwrite``), or the Python call ``function(..., out=folder, resume=True)``."""
+    if argv and "--resume" not in argv:
+        return " ".join([*(a for a in argv if a != "--overwrite"), "--resume", str(folder)])
+    if argv:
+        return " ".join(argv)
+    return f"{function}(..., out={str(folder)!r}, resume=True)"
 
 
 def _progress_bar(loop: Loop, num_runs: int):

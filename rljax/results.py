@@ -175,12 +175,15 @@ class MetricsStreams:
     """``metrics.csv`` of one or more run folders, one fsynced segment at a time.
 
     Folder ``c`` receives the rows of configuration ``c`` (runs ``c * len(seeds)`` to
-    ``(c + 1) * len(seeds)`` of the batch).
+    ``(c + 1) * len(seeds)`` of the batch). The first segment appended decides where the
+    tables continue: a resumed run's first is the one after its checkpoint, and the rows
+    a killed run wrote past that are dropped (every segment has as many rows).
     """
 
     def __init__(self, dirs: Sequence[Path], seeds: Sequence[int]):
         self.dirs, self.seeds = [Path(d) for d in dirs], list(seeds)
         self.tables = [MetricsTable(d / "metrics.csv") for d in self.dirs]
+        self._continued = False
 
     def _part(self, metrics: dict[str, np.ndarray], cid: int, *index: Any) -> dict[str, np.ndarray]:
         n = len(self.seeds)
@@ -189,17 +192,20 @@ class MetricsStreams:
     def append(self, segment: int, metrics: dict[str, np.ndarray]) -> None:
         """Appends one segment's rows (``metrics[name]`` has shape ``[runs]``)."""
         n = len(self.seeds)
+        if not self._continued:
+            rows_per_segment = n * sum(1 for name in metrics if name != "env_steps")  # as metrics_rows writes
+            for table in self.tables:
+                table.keep_rows(segment * rows_per_segment)
+            self._continued = True
         for cid, table in enumerate(self.tables):
             table.append(metrics_rows(self.seeds, [cid] * n, self._part(metrics, cid), segment))
 
     def rebuild(self, result: "TrainResult") -> None:
-        """Rewrites every table from a finished result (after a resume)."""
+        """Rewrites every table from a finished result (after a resume), each atomically."""
         n = len(self.seeds)
-        for cid, d in enumerate(self.dirs):
-            (d / "metrics.csv").unlink(missing_ok=True)
-            self.tables[cid] = table = MetricsTable(d / "metrics.csv")
-            for i in range(result.metrics["env_steps"].shape[1]):
-                table.append(metrics_rows(self.seeds, [cid] * n, self._part(result.metrics, cid, i), i))
+        for cid, table in enumerate(self.tables):
+            segments = range(result.metrics["env_steps"].shape[1])
+            table.rewrite(metrics_rows(self.seeds, [cid] * n, self._part(result.metrics, cid, i), i) for i in segments)
 
 
 def write_config_outputs(out: Path, result: TrainResult, config_id: int, label: str) -> dict[str, Any]:

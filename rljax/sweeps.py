@@ -10,13 +10,17 @@ run steps its environment with its own value, in the same one program.
 With ``out=DIR`` the sweep folder is written: ``manifest.json``, ``sweep.json`` (the
 grid and its labels), one run folder per configuration (``DIR/<label>/``, the
 contents of a ``rljax train`` folder, so :func:`rljax.load_policy` and
-:func:`rljax.report` read it) and ``curves.png`` with every configuration.
+:func:`rljax.report` read it) and ``curves.png`` with every configuration. Each program
+checkpoints into ``DIR/checkpoints/program-<i>/`` (with ``checkpoint_every``, and when
+stopped by a signal); ``resume=True`` continues a sweep that was stopped or killed, to the
+same end as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -27,11 +31,12 @@ from rljax._errors import ValidationError
 from rljax.agents import Agent, get_agent
 from rljax.agents.base import config_fields, is_static_field
 from rljax.envs import solved_at
-from rljax.experiment import save_final_states, train
+from rljax.experiment import resume_command, save_final_states, train
 from rljax.results import MetricsStreams, TrainResult, write_config_outputs
 from rljax.runs import compile_cache
-from rljax.runs.files import prepare_out_dir, write_json_atomic
-from rljax.runs.locks import releases_folder_locks
+from rljax.runs.checkpoints import checkpoint_files
+from rljax.runs.files import _read_json_object, prepare_out_dir, remove_torn_writes, write_json_atomic
+from rljax.runs.locks import LOCK_FILE, lock_folder, releases_folder_locks
 from rljax.runs.loggers import LogChoice, SegmentLogger, check_logger, hparams_of
 from rljax.runs.manifest import manifest
 from rljax.training.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE
@@ -100,27 +105,40 @@ class SweepResult:
     """What :func:`sweep` produced: one :class:`TrainResult` per compiled program.
 
     ``configs[i]`` (label ``labels[i]``) was trained in ``results[program[i]]`` as
-    its configuration ``config_index[i]``.
+    its configuration ``config_index[i]``. In a resumed sweep, a program that had
+    finished before is not trained again: its result is None, and its configurations
+    are read back from their folders in ``folder``.
     """
 
     combos: list[dict[str, Any]]
     labels: list[str]
-    results: list[TrainResult]
+    results: list[TrainResult | None]
     program: list[int]
     config_index: list[int]
+    folder: Path | None = field(default=None)
 
     def summary(self, i: int) -> dict[str, Any]:
         """The ``summary.json`` contract of configuration ``i``."""
-        return self.results[self.program[i]].summary(self.config_index[i])
+        result = self.results[self.program[i]]
+        if result is None:
+            return _read_json_object(self.folder / self.labels[i] / "summary.json")
+        return result.summary(self.config_index[i])
 
     def final_eval_return(self, i: int) -> np.ndarray:
         """Per seed, configuration ``i``'s final evaluation return."""
         result, cid = self.results[self.program[i]], self.config_index[i]
+        if result is None:
+            return np.asarray(self.summary(i)["final_eval_return"], dtype=float)
         return result.final_eval_return[result.rows(cid)]
 
     def curves(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Configuration ``i``'s evaluation curves: env steps ``[segments]``, returns ``[seeds, segments]``."""
         result, cid = self.results[self.program[i]], self.config_index[i]
+        if result is None:
+            from rljax.runs.readers import read_eval_curves
+
+            curves = read_eval_curves(self.folder / self.labels[i] / "metrics.csv", self.summary(i)["seeds"])
+            return curves.steps, curves.returns
         rows = result.rows(cid)
         return result.curve_steps(rows), result.metrics["eval_return"][rows]
 
@@ -140,6 +158,7 @@ def sweep(
     eval_episodes: int = DEFAULT_EVAL_EPISODES,
     out: str | Path | None = None,
     overwrite: bool = False,
+    resume: bool = False,
     argv: Sequence[str] | None = None,
     log: LogChoice = "none",
     **train_kwargs: Any,
@@ -150,7 +169,9 @@ def sweep(
     epsilons, ...) run as ONE compiled program; a grid over a static one (network
     widths, ``num_envs``, ...) needs one program per value and is refused unless
     ``allow_recompile``. ``overrides`` apply to every combination; ``out`` writes the
-    sweep folder (see the module docstring; ``overwrite`` replaces one); ``log``
+    sweep folder (see the module docstring; ``overwrite`` replaces one; ``resume`` continues
+    the one there, stopped or killed: the configurations that finished are read back, the
+    others continue from their program's checkpoint, or from the start); ``log``
     (``"tensorboard"`` or ``"wandb"``, with ``out``) also logs each configuration folder's
     metrics there (:mod:`rljax.runs.loggers`); the other ``train_kwargs`` go to :func:`train`
     (``lane_width``, ``progress``, ...).
@@ -171,7 +192,9 @@ def sweep(
                 else ""
             )
         )
-    for name in ("out", "resume", "checkpoint_dir", "on_segment"):
+    if resume and (out is None or overwrite):
+        raise ValidationError("resume=True continues the sweep folder out= (and does not overwrite it)")
+    for name in ("checkpoint_dir", "on_segment"):
         if name in train_kwargs:
             raise ValidationError(f"sweep does not take {name}= (it writes each configuration's folder itself)")
     check_logger(log)  # a missing extra is a usage error before anything is written
@@ -201,21 +224,31 @@ def sweep(
     )
     folder = None
     if out is not None:  # everything is validated: only now is anything written
-        folder = prepare_out_dir(out, overwrite, argv)  # created (or emptied) and locked
-        cache_dir = compile_cache.resolve(train_kwargs.get("compile_cache"))
-        write_json_atomic(folder / "manifest.json", manifest(seeds, list(argv) if argv else None, cache_dir))
         sweep_info = {"agent": plans[0].agent.name, "env": env_id, "seeds": seeds, "grid": combos}
-        write_json_atomic(folder / "sweep.json", {**sweep_info, "labels": labels, "programs": len(groups)})
+        sweep_info.update(labels=labels, programs=len(groups), run=_numbers_settings(plans[0], train_kwargs))
+        cache_dir = compile_cache.resolve(train_kwargs.get("compile_cache"))
+        folder = _open_sweep_folder(Path(out), sweep_info, seeds, resume, overwrite, argv, cache_dir)
 
     program, config_index, results = [0] * len(combos), [0] * len(combos), []
     for g, (members, plan) in enumerate(zip(groups, plans)):
+        for cid, i in enumerate(members):
+            program[i], config_index[i] = g, cid
         kwargs = dict(train_kwargs)
-        logger = None
+        logger = streams = None
         if folder is not None:
             dirs = [folder / labels[i] for i in members]
-            for d in dirs:
-                d.mkdir()
-            kwargs.update(on_segment=MetricsStreams(dirs, seeds).append, checkpoint_dir=folder)
+            if resume and all((d / "summary.json").is_file() for d in dirs):
+                results.append(None)  # finished before: read back from its folders
+                continue
+            checkpoint_dir = folder / "checkpoints" / f"program-{g}"
+            for d in [*dirs, checkpoint_dir]:
+                d.mkdir(parents=True, exist_ok=resume)
+                remove_torn_writes(d)  # (a killed sweep's; this process holds the sweep folder's lock)
+                (d / "summary.json").unlink(missing_ok=True)  # trained again: unfinished until rewritten
+            streams = MetricsStreams(dirs, seeds)
+            saved = [checkpoint_dir / name for name in checkpoint_files(jax.process_index(), jax.process_count())[:2]]
+            resumed = resume and any(f.exists() for f in saved)
+            kwargs.update(on_segment=streams.append, checkpoint_dir=checkpoint_dir, resume=resumed)
             if log != "none":
                 logger = _program_logger(log, dirs, seeds, plan, folder.name)
                 kwargs["on_segment"] = _chain(kwargs["on_segment"], logger)
@@ -223,22 +256,26 @@ def sweep(
             result = train(plan, seeds=seeds, **kwargs)
         except RunInterrupted as stop:
             done = [labels[i] for k in range(g) for i in groups[k]]
+            then = (
+                f" (complete folders in {folder}); the others have their metrics so far. Continue (same numbers "
+                f"as an uninterrupted sweep) with: {resume_command(argv, folder, 'rljax.sweep')}"
+                if folder
+                else ". Nothing was saved (sweep with out=DIR to resume)"
+            )
             raise RunInterrupted(
                 stop.signum,
                 f"{stop} in program {g + 1} of {len(groups)}; finished configurations: "
-                f"{', '.join(done) if done else 'none'}"
-                + (f" (complete folders in {folder}); the others have their metrics so far" if folder else "")
-                + ". A sweep cannot be resumed: rerun it (--overwrite).",
+                f"{', '.join(done) if done else 'none'}{then}",
             ) from None
         finally:
             if logger is not None:
                 logger.close()
         results.append(result)
-        for cid, i in enumerate(members):
-            program[i], config_index[i] = g, cid
         if folder is not None:
+            if kwargs["resume"]:  # rows past the checkpoint were dropped as it went on; a damaged table is whole again
+                streams.rebuild(result)
             _write_config_folders(folder, result, plan, [labels[i] for i in members], seeds, kwargs)
-    swept = SweepResult(combos, labels, results, program, config_index)
+    swept = SweepResult(combos, labels, results, program, config_index, folder)
     if folder is not None:
         from rljax.analysis.plots import plot_curves
 
@@ -246,6 +283,56 @@ def sweep(
         title = f"{plans[0].agent.name} on {env_id}: sweep"
         plot_curves(curves, folder / "curves.png", title=title, solved_at=solved_at(env_id, env_kwargs))
     return swept
+
+
+def _numbers_settings(plan: Plan, train_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """What, besides the agent, environment, seeds and grid, decides a sweep's numbers (a resume must match)."""
+    spec = plan.run_spec(
+        "sweep",
+        [],
+        train_kwargs.get("lane_width", DEFAULT_LANE_WIDTH),
+        train_kwargs.get("compiler_options") == FAST_COMPILE,
+    )
+    keep = ("env_kwargs", "total_steps", "eval_every", "eval_episodes", "lane_width", "fast_compile")
+    return {k: spec[k] for k in keep if k in spec}
+
+
+def _open_sweep_folder(
+    folder: Path,
+    sweep_info: dict[str, Any],
+    seeds: list[int],
+    resume: bool,
+    overwrite: bool,
+    argv: Sequence[str] | None,
+    cache_dir: Path | None,
+) -> Path:
+    """Creates the sweep folder (or, to resume, checks it is this sweep's), locked; returns it.
+
+    A resume is refused, before anything is written, when ``sweep.json`` says another sweep.
+    """
+    if not resume:
+        prepare_out_dir(folder, overwrite, argv)  # created (or emptied) and locked
+    elif not folder.is_dir():
+        raise ValidationError(f"--resume: {str(folder)!r} does not exist: there is no sweep to resume")
+    else:
+        lock_folder(folder, argv)
+        saved_file = folder / "sweep.json"
+        if saved_file.exists():
+            saved = json.loads(json.dumps(_read_json_object(saved_file)))
+            now = json.loads(json.dumps(sweep_info))  # the same JSON types as the saved one
+            diffs = [f"{k}: saved {saved.get(k)!r}, now {now[k]!r}" for k in now if saved.get(k) != now[k]]
+            if diffs:
+                where = f"the sweep differs from the one in {str(folder)!r}"
+                raise ValidationError(f"--resume: {where} (" + "; ".join(diffs) + ")")
+            remove_torn_writes(folder)
+            return folder
+        remove_torn_writes(folder)
+        if not {c.name for c in folder.iterdir()} <= {LOCK_FILE, "manifest.json"}:
+            raise ValidationError(f"--resume: {str(folder)!r} is not a sweep folder (no sweep.json)")
+    # A new sweep, or one killed before it wrote sweep.json: sweep.json says the folder is a sweep's.
+    write_json_atomic(folder / "manifest.json", manifest(seeds, list(argv) if argv else None, cache_dir))
+    write_json_atomic(folder / "sweep.json", sweep_info)
+    return folder
 
 
 def _write_config_folders(

@@ -39,7 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the run in DIR from its last checkpoint (same command otherwise)",
     )
     p_sweep = sub.add_parser("sweep", help="every grid combination x every seed in one compiled program")
-    add_run_arguments(p_sweep)
+    add_run_arguments(p_sweep, out_required=False)
+    p_sweep.add_argument(
+        "--resume",
+        default=None,
+        metavar="DIR",
+        help="continue the sweep in DIR, stopped or killed (same command otherwise)",
+    )
     p_sweep.add_argument(
         "--grid",
         action="append",

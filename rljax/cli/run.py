@@ -188,7 +188,7 @@ def _train_kwargs(args: argparse.Namespace, lane_width: int, out: Path) -> dict[
 
 def _resume_advice(args: argparse.Namespace, out: Path) -> str:
     """How to continue a stopped run, for error messages."""
-    if args.command == "train" and args.checkpoint_every:
+    if args.checkpoint_every:
         cmd = " ".join(["rljax"] + [a for a in sys.argv[1:] if a != "--overwrite"])
         if "--resume" not in sys.argv:
             cmd += f" --resume {out}"
@@ -232,19 +232,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     _note_rounding(args, plan.loop.schedule)
     out = Path(args.resume if args.resume is not None else args.out)
-    with _train_logger(args.log, plan, out, seeds, resume=args.resume is not None) as on_segment:
-        result = train(
-            plan,
-            seeds=seeds,
-            out=out,
-            overwrite=args.overwrite,
-            resume=args.resume is not None,
-            argv=["rljax"] + sys.argv[1:],
-            on_segment=on_segment,
-            **_train_kwargs(args, lane_width, out),
-        )
-    summary = result.summary(0)
-    _print_summary(f"{result.agent} on {args.env}", summary)
+    argv = ["rljax"] + sys.argv[1:]
+    summary = None
+    if args.resume is not None:  # a run killed after it finished: nothing to train again
+        from rljax.experiment import finished_run
+
+        summary = finished_run(out, plan.run_spec("train", seeds, lane_width, args.fast_compile), argv)
+        if summary is not None:
+            print(f"rljax train: {out} has finished already (summary.json): nothing to resume", file=sys.stderr)
+    if summary is None:
+        with _train_logger(args.log, plan, out, seeds, resume=args.resume is not None) as on_segment:
+            result = train(
+                plan,
+                seeds=seeds,
+                out=out,
+                overwrite=args.overwrite,
+                resume=args.resume is not None,
+                argv=argv,
+                on_segment=on_segment,
+                **_train_kwargs(args, lane_width, out),
+            )
+        summary = result.summary(0)
+    _print_summary(f"{summary['agent']} on {args.env}", summary)
     print(f"results: {out}/summary.json, {out}/curves.png, {out}/metrics.csv")
     if all(summary["diverged"]):
         print("rljax train: error: every seed diverged (non-finite loss or parameters)", file=sys.stderr)
@@ -299,11 +308,17 @@ def parse_grid(entries: Sequence[str]) -> dict[str, list[str]]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    if args.resume is not None and args.out is not None and Path(args.resume) != Path(args.out):
+        raise UsageError("--resume DIR continues the sweep in DIR; leave out --out or give the same folder")
+    if args.resume is None and args.out is None:
+        raise UsageError("--out is required (or --resume DIR to continue a sweep)")
+    if args.resume is not None and args.overwrite:
+        raise UsageError("--resume continues the sweep in DIR; --overwrite would delete it")
     seeds, overrides, env_kwargs, lane_width = _prepare(args)
     _check_log(args.log)
     from rljax.sweeps import sweep  # after the cheap checks: it imports JAX
 
-    out = Path(args.out)
+    out = Path(args.resume if args.resume is not None else args.out)
     result = sweep(
         args.agent,
         args.env,
@@ -317,6 +332,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         eval_episodes=args.eval_episodes,
         out=out,
         overwrite=args.overwrite,
+        resume=args.resume is not None,
         argv=["rljax"] + sys.argv[1:],
         log=args.log,
         **_train_kwargs(args, lane_width, out),

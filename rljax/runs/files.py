@@ -16,16 +16,21 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from rljax._errors import ValidationError
 from rljax.runs.locks import LOCK_FILE, _scope_stack, lock_folder
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes, keep_previous: str | os.PathLike | None = None) -> None:
+def write_bytes_atomic(
+    path: str | os.PathLike, data: bytes | Iterable[bytes], keep_previous: str | os.PathLike | None = None
+) -> None:
     """Writes ``data`` to ``path`` so that readers see the old file or the new, never half.
 
+    ``data``: the bytes, or chunks of them (a large table written without holding it whole).
     ``keep_previous``: move the file ``path`` held (if any) there, once the new one is complete.
+    A process killed mid-write leaves the old file and a ``.NAME.*.tmp`` beside it, which
+    :func:`remove_torn_writes` clears.
     """
     path = Path(path)
     tmp = None
@@ -36,7 +41,8 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, keep_previous: str 
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are meant to be shared
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for chunk in [data] if isinstance(data, (bytes, bytearray, memoryview)) else data:
+                f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         if keep_previous is not None and path.exists():
@@ -57,6 +63,23 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, keep_previous: str 
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+_TORN_WRITE = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp")  # what mkstemp above names a file being written
+
+
+def remove_torn_writes(folder: str | os.PathLike) -> list[str]:
+    """Deletes the temporary files of atomic writes that a killed process left in ``folder``; their names.
+
+    Call it only while holding the folder's writer lock: another writer's files in progress look the same.
+    (A torn checkpoint's would otherwise stay, as large as the checkpoint, for good.)
+    """
+    removed = []
+    for child in Path(folder).iterdir():
+        if _TORN_WRITE.fullmatch(child.name) and child.is_file():
+            child.unlink(missing_ok=True)
+            removed.append(child.name)
+    return removed
 
 
 class WriteFailed(OSError):

@@ -142,19 +142,26 @@ def run_spec(
     )
 
 
-def check_resume(out: Path, spec: dict[str, Any]) -> None:
-    """Raises ``ValueError`` unless ``out`` holds a checkpoint of the run ``spec`` describes."""
+def check_resume(out: Path, spec: dict[str, Any]) -> bool:
+    """Raises ``ValueError`` unless ``out`` holds the run ``spec`` describes; returns whether it
+    has a checkpoint (a run killed before its first one has none: it starts again from the beginning)."""
     import jax
 
     spec_file = out / "run.json"
     count = jax.process_count()
     newest, previous, _ = checkpoint_files(jax.process_index(), count)
-    if not spec_file.exists() or not any((out / c).exists() for c in (newest, previous)):
-        other = _other_layout(out, count) if spec_file.exists() else None
-        raise ValidationError(f"--resume: {other or f'{str(out)!r} has no checkpoint to resume from'}")
+    if not spec_file.exists():
+        why = "has no checkpoint to resume from" if not out.is_dir() else "holds no run to resume (no run.json)"
+        raise ValidationError(f"--resume: {str(out)!r} {why}")
     saved = _read_json_object(spec_file)
     saved_spec = {k: saved.get(k) for k in spec}
     current = json.loads(json.dumps(spec))  # same JSON types as the saved one
     if saved_spec != current:
         diffs = [f"{k}: saved {saved_spec[k]!r}, now {current[k]!r}" for k in spec if saved_spec[k] != current[k]]
         raise ValidationError("--resume: the command differs from the saved run (" + "; ".join(diffs) + ")")
+    if any((out / c).exists() for c in (newest, previous)):
+        return True
+    other = _other_layout(out, count)
+    if other:
+        raise ValidationError(f"--resume: {other}")
+    return False

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -63,6 +65,29 @@ class MetricsTable:
                 f.truncate(data.rfind(b"\n") + 1)
             f.flush()
             os.fsync(f.fileno())
+
+    def keep_rows(self, count: int) -> None:
+        """Drops every row after the first ``count`` (a resumed run's, written past its checkpoint).
+
+        Those rows hold the very numbers the resumed run writes again; without this, a
+        run killed between checkpoints would list those segments twice. A table with
+        fewer rows (damaged) is left as it is: the resumed run rewrites it when it ends.
+        """
+        with open(self.path, "rb+") as f:
+            f.readline()  # the header
+            for _ in range(count):
+                if not f.readline():
+                    return
+            if f.read(1):
+                f.truncate(f.tell() - 1)
+                f.flush()
+                os.fsync(f.fileno())
+
+    def rewrite(self, rows: Iterable[str]) -> None:
+        """Replaces the whole table with ``rows`` (chunks of whole rows), atomically: a process
+        killed meanwhile leaves the old table."""
+        chunks = (chunk.encode() for chunk in itertools.chain([METRIC_HEADER], rows))
+        write_bytes_atomic(self.path, chunks)
 
     def append(self, rows: str) -> None:
         """Appends whole rows and fsyncs them; a failed write (disk full) names the file."""

@@ -67,14 +67,15 @@ def test_the_command_line_exits_130_and_prints_the_exact_resume_command(tmp_path
     assert f"--resume {out}" in err and (out / "checkpoint.msgpack").exists()
 
 
-def test_a_sweep_says_what_finished_and_that_it_cannot_resume(tmp_path, capsys):
+def test_a_sweep_says_what_finished_and_how_to_resume(tmp_path, capsys):
     out = tmp_path / "sweep"
     interrupt_once_written(out / "learning_rate=0.5" / "metrics.csv", signal.SIGTERM)
     args = ["sweep", "q_learning", "--env", "Taxi-v3", "--seeds", "2", "--grid", "lr=0.5,1.0", *LONG]
     assert main([*args, "--out", str(out)]) == 143
     err = capsys.readouterr().err
     assert "SIGTERM: stopped after segment" in err and "in program 1 of 1; finished configurations: none" in err
-    assert "cannot be resumed" in err
+    assert "Continue (same numbers as an uninterrupted sweep) with: rljax " in err and f"--resume {out}" in err
+    assert (out / "checkpoints" / "program-0" / "checkpoint.msgpack").is_file()
 
 
 def test_a_second_signal_stops_at_once_and_the_last_checkpoint_still_resumes(tmp_path, test_compile_cache):
