@@ -32,7 +32,7 @@ from rljax.training.configs import config_dict
 from rljax.training.interrupts import RunInterrupted, StopOnSignal
 from rljax.training.lanes import Lanes, seed_keys, stack_configs
 from rljax.training.loop import Loop
-from rljax.training.plan import Plan, as_plan, check_run_options, program_cache, run_devices
+from rljax.training.plan import Plan, as_plan, check_fits_in_memory, check_run_options, program_cache, run_devices
 from rljax.training.processes import StopRequested, on_every_process
 from rljax.training.watchdog import DEFAULT_MIN_SECONDS, Watchdog
 
@@ -159,6 +159,8 @@ def train(
     num_devices = len(devices) if num_devices is None else int(num_devices)
     lanes = Lanes(len(run_seeds), lane_width, num_devices)
     runner = BatchRunner(loop, lanes, devices)
+    num_runs = lanes.num_lanes * lanes.width
+    check_fits_in_memory(plan, num_runs, devices[:num_devices], need=runner.state_bytes(keys, batched))
 
     # JAX's cache settings only for this run: the caller's process is left as it was.
     with compile_cache_module.using(compile_cache_module.resolve(compile_cache)) as cache_dir:

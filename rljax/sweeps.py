@@ -42,12 +42,15 @@ from rljax.runs.manifest import manifest
 from rljax.training.batch import DEFAULT_LANE_WIDTH, FAST_COMPILE
 from rljax.training.configs import make_config
 from rljax.training.interrupts import RunInterrupted
+from rljax.training.lanes import Lanes
 from rljax.training.plan import (
     DEFAULT_EVAL_EPISODES,
     ENV_PREFIX,
     Plan,
     build,
+    check_fits_in_memory,
     check_run_options,
+    run_devices,
     static_env_options,
 )
 
@@ -222,6 +225,11 @@ def sweep(
         train_kwargs.get("watchdog_seconds"),
         train_kwargs.get("checkpoint_every"),
     )
+    devices = run_devices()
+    num_devices = train_kwargs.get("num_devices") or len(devices)
+    for members, plan in zip(groups, plans):  # the programs run one after another
+        lanes = Lanes(len(members) * len(seeds), train_kwargs.get("lane_width", DEFAULT_LANE_WIDTH), num_devices)
+        check_fits_in_memory(plan, lanes.num_lanes * lanes.width, devices[:num_devices])
     folder = None
     if out is not None:  # everything is validated: only now is anything written
         sweep_info = {"agent": plans[0].agent.name, "env": env_id, "seeds": seeds, "grid": combos}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import math
 import re
 import sys
 import warnings
@@ -368,6 +369,11 @@ class BatchRunner:
             return [jax.device_put(state, self.sharding) if self.mesh is not None else state]
         placed = {} if self.mesh is None else {"out_shardings": self.sharding}
         return jax.jit(self.lanes.groups, **placed)(state)
+
+    def state_bytes(self, keys: jax.Array, configs: Any) -> int:
+        """Bytes of every group's state together (abstract; :meth:`compile` reuses the trace)."""
+        shapes = jax.eval_shape(self._init_program, self._first_group(keys), self._first_group(configs))
+        return self.lanes.num_groups * sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(shapes))
 
     def state_shape(self, keys: jax.Array, configs: Any) -> Any:
         """Shapes and dtypes of the packed state of every group (a template for restoring checkpoints)."""

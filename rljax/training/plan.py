@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -315,3 +316,47 @@ def check_run_options(
 def run_devices() -> list[Any]:
     # After jax.distributed.initialize() (multi-host), shard over every process's devices.
     return jax.devices() if jax.process_count() > 1 else jax.local_devices()
+
+
+def state_bytes(plan: Plan, num_runs: int) -> int:
+    """Bytes of the training state of ``num_runs`` runs of ``plan`` (abstract: nothing is computed).
+
+    Parameters, optimiser state, replay buffers, environment states: what every run
+    carries from one segment to the next, for all of them at once.
+    """
+    config = plan.run_config(0)
+    loop = plan.loop
+    one = jax.eval_shape(lambda k, c: loop.start(k, c, loop.init_agent(k, c)), jax.random.PRNGKey(0), config)
+    per_run = sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(one))
+    return per_run * num_runs
+
+
+def memory_available(devices: Sequence[Any]) -> tuple[int | None, str]:
+    """Bytes the run's state may take on ``devices`` and where they are (None: unknown)."""
+    if devices and devices[0].platform != "cpu":
+        stats = devices[0].memory_stats() or {}
+        limit = stats.get("bytes_limit")
+        return (None if limit is None else int(limit) * len(devices)), f"{len(devices)} {devices[0].platform} device(s)"
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        return int(info["MemAvailable"].split()[0]) * 1024, "this machine's available memory"
+    except (OSError, KeyError, ValueError):
+        return None, "this machine"
+
+
+def check_fits_in_memory(plan: Plan, num_runs: int, devices: Sequence[Any], need: int | None = None) -> None:
+    """One line (:class:`ValidationError`) when the runs' state alone is larger than the memory there is.
+
+    Checked before anything is compiled or written: otherwise the run would end in an
+    allocator's traceback, or in the operating system killing the process. ``need``: the
+    state's bytes if known (default :func:`state_bytes`).
+    """
+    need = state_bytes(plan, num_runs) if need is None else need
+    have, where = memory_available(devices)
+    if have is not None and need > have:
+        raise ValidationError(
+            f"{num_runs} runs of {plan.agent.name} on {plan.env_id} carry {need / 2**30:,.1f} GiB of state "
+            f"({need / num_runs / 2**20:,.1f} MiB each: parameters, optimiser, replay, environments), more than "
+            f"{where} ({have / 2**30:,.1f} GiB): train fewer seeds at once or shrink the largest buffer"
+        )

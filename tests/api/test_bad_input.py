@@ -81,6 +81,16 @@ CASES = [
         "rounds up to 3,000,000,000 in whole segments",
     ),
     (["train", "q_learning", "--env", "Chain", "--eval-every", "3000000000", *OUT], "eval_every must be <= 2,147,483"),
+    # A state larger than the memory there is (1024 seeds x a 10M-transition replay: ~391 GiB): before compiling.
+    (
+        ["train", "dqn", "--env", "CartPole-v1", "--seeds", "1024", "--set", "buffer_size=10000000", *OUT],
+        "GiB of state",
+    ),
+    (
+        ["sweep", "dqn", "--env", "CartPole-v1", "--seeds", "512", "--set", "buffer_size=10000000"]
+        + ["--grid", "learning_rate=0.001,0.002", *OUT],
+        "GiB of state",
+    ),
     (["train", "q_learning", "--env", "Chain", "--checkpoint-every", "3000000000", *OUT], "checkpoint_every must"),
     (["train", "q_learning", "--env", "Chain", "--seed-list", "1,,2", *OUT], "none empty"),
     (["train", "q_learning", "--env", "Chain", "--seed-list", ",", *OUT], "none empty"),
