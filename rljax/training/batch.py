@@ -337,7 +337,10 @@ class BatchRunner:
         for i in range(len(history), num_segments):
             if should_stop is not None and should_stop():
                 break
-            stepped = [self.step(g, c) for g, c in zip(groups, config_groups)]  # dispatched, run asynchronously
+            # Dispatched asynchronously. A watchdog that raises dispatches on a thread of its own:
+            # XLA's CPU client can block the dispatching thread in native code behind a stuck program.
+            dispatch = (lambda fn: fn()) if watchdog is None else watchdog.call
+            stepped = dispatch(lambda: [self.step(g, c) for g, c in zip(groups, config_groups)])
             groups, metrics = [g for g, _ in stepped], [m for _, m in stepped]
             if pending is not None:
                 finish(pending)

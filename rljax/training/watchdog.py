@@ -142,6 +142,31 @@ class Watchdog:
             if pending:
                 time.sleep(POLL_SECONDS)
 
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """``fn()``; with a watchdog that raises, on a daemon thread, so that :class:`RunStuck` can
+        reach the caller even if ``fn`` blocks in native code (a dispatch behind a stuck program)."""
+        if self._exit is not None or not self.enabled:
+            return fn()
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                box["value"] = fn()
+            except BaseException as err:  # handed to the caller
+                box["error"] = err
+            finally:
+                done.set()
+
+        # A daemon thread, not a pool's: a thread stuck for good must not hold up the interpreter's exit.
+        threading.Thread(target=run, name="rljax-dispatch", daemon=True).start()
+        while not done.wait(POLL_SECONDS):
+            if self._tripped is not None:
+                raise RunStuck(self._tripped)
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
     def __enter__(self) -> "Watchdog":
         if self.enabled:
             self._last = time.monotonic()

@@ -73,10 +73,10 @@ def test_argument_errors_import_nothing_heavy_and_write_nothing(tmp_path, argv, 
 
 
 def test_gymnax_s_plotting_imports_wait_until_used():
-    # gymnax imports seaborn (pandas, scipy.stats) and pyplot at import time; rljax defers them.
+    # gymnax imports seaborn (pandas, scipy.stats) and pyplot at import time; rljax's import of it defers them.
     heavy = ("seaborn.palettes", "pandas", "matplotlib.figure")
     code = (
-        "import sys, rljax.envs, gymnax; "
+        "import sys, rljax; rljax.make('CartPole-v1'); import gymnax; "
         f"print('loaded:' + ','.join(m for m in {heavy!r} if m in sys.modules)); "
         "import seaborn, matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt; "
         "print(len(seaborn.color_palette('cubehelix', 3)), type(plt.figure()).__name__, "
