@@ -32,20 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p_train = sub.add_parser("train", help="train one agent on one environment over many seeds")
     add_run_arguments(p_train, out_required=False)
-    p_train.add_argument(
-        "--resume",
-        default=None,
-        metavar="DIR",
-        help="continue the run in DIR from its last checkpoint (same command otherwise)",
-    )
+    _add_resume(p_train, "continue the run in DIR from its last checkpoint (same command otherwise)")
     p_sweep = sub.add_parser("sweep", help="every grid combination x every seed in one compiled program")
     add_run_arguments(p_sweep, out_required=False)
-    p_sweep.add_argument(
-        "--resume",
-        default=None,
-        metavar="DIR",
-        help="continue the sweep in DIR, stopped or killed (same command otherwise)",
-    )
+    _add_resume(p_sweep, "continue the sweep in DIR, stopped or killed (same command otherwise)")
     p_sweep.add_argument(
         "--grid",
         action="append",
@@ -61,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_render_parser(sub)
     add_evaluate_parser(sub)
     return parser
+
+
+def _add_resume(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--resume", default=None, metavar="DIR", help=help)
 
 
 def enable_deterministic_gpu() -> None:
