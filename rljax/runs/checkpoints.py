@@ -13,7 +13,18 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from rljax._errors import ValidationError
-from rljax.runs.files import DamagedFile, _damaged, _pack, _unpack, write_bytes_atomic
+from rljax.runs.files import (
+    DamagedFile,
+    _damaged,
+    _pack,
+    _pack_to,
+    _unpack,
+    map_entry,
+    map_header,
+    map_key,
+    write_atomic,
+    write_bytes_atomic,
+)
 
 CHECKPOINT_FILE = "checkpoint.msgpack"
 # The checkpoint before the newest, kept so that a damaged newest one costs some segments, not the run.
@@ -80,11 +91,24 @@ def save_checkpoint(
 
     if jax.process_count() > 1:
         return _save_shards(Path(run_dir), state, history, segment_seconds)
-    leaves = [np.asarray(x) for x in jax.tree.leaves(state)]
-    payload = {"state": {str(i): leaf for i, leaf in enumerate(leaves)}, **_progress(history, segment_seconds)}
+    leaves, progress = jax.tree.leaves(state), _progress(history, segment_seconds)
+
+    def body():  # {"state": {"0": leaf, ...}, **progress}, one array on the host at a time
+        # In flax's order (keys sorted), so the bytes are those of _pack(payload).
+        yield map_header(1 + len(progress))
+        for key in sorted([*progress, "state"]):
+            if key != "state":
+                yield map_entry(key, progress[key])
+                continue
+            yield map_key("state") + map_header(len(leaves))
+            for i in sorted(range(len(leaves)), key=str):
+                yield map_entry(str(i), np.asarray(leaves[i]))
+
     run_dir = Path(run_dir)
     # The new file is complete before the newest so far becomes the previous one.
-    write_bytes_atomic(run_dir / CHECKPOINT_FILE, _pack(payload), keep_previous=run_dir / PREVIOUS_CHECKPOINT_FILE)
+    write_atomic(
+        run_dir / CHECKPOINT_FILE, lambda f: _pack_to(f, body()), keep_previous=run_dir / PREVIOUS_CHECKPOINT_FILE
+    )
 
 
 def load_checkpoint(run_dir: str | os.PathLike, template: Any, sharding: Any = None) -> Checkpoint:

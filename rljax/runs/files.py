@@ -16,7 +16,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Sequence
 
 from rljax._errors import ValidationError
 from rljax.runs.locks import LOCK_FILE, _scope_stack, lock_folder
@@ -32,6 +32,18 @@ def write_bytes_atomic(
     A process killed mid-write leaves the old file and a ``.NAME.*.tmp`` beside it, which
     :func:`remove_torn_writes` clears.
     """
+
+    def write(f: BinaryIO) -> None:
+        for chunk in [data] if isinstance(data, (bytes, bytearray, memoryview)) else data:
+            f.write(chunk)
+
+    write_atomic(path, write, keep_previous)
+
+
+def write_atomic(
+    path: str | os.PathLike, write: Callable[[BinaryIO], None], keep_previous: str | os.PathLike | None = None
+) -> None:
+    """:func:`write_bytes_atomic` with ``write(file)`` writing the new file (it may seek)."""
     path = Path(path)
     tmp = None
     try:
@@ -41,8 +53,7 @@ def write_bytes_atomic(
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are meant to be shared
         with os.fdopen(fd, "wb") as f:
-            for chunk in [data] if isinstance(data, (bytes, bytearray, memoryview)) else data:
-                f.write(chunk)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         if keep_previous is not None and path.exists():
@@ -176,6 +187,59 @@ def _pack(payload: Any) -> bytes:
     return serialization.msgpack_serialize(
         {"format": _PACKED, "sha256": hashlib.sha256(body).hexdigest(), "body": chunks}
     )
+
+
+def _pack_to(f: BinaryIO, body: Iterable[bytes]) -> None:
+    """Writes the msgpack bytes ``body`` yields, wrapped as :func:`_pack` wraps them, piece by piece:
+    only the piece being written is held (a checkpoint then needs one array's copy, not the state's).
+
+    The file reads back with :func:`_unpack` like :func:`_pack`'s: its record lists the body's
+    chunks first and their SHA-256 last, and the chunk count is written once it is known.
+    Build ``body`` with :func:`map_header` and :func:`map_entry`.
+    """
+    import msgpack
+
+    def bin_header(n: int) -> bytes:
+        return b"\xc4" + n.to_bytes(1, "big") if n < 256 else b"\xc6" + n.to_bytes(4, "big")
+
+    digest, chunks = hashlib.sha256(), 0
+    f.write(b"\x83" + msgpack.packb("format") + msgpack.packb(_PACKED) + msgpack.packb("body"))
+    count_at = f.tell()
+    f.write(b"\xdd" + (0).to_bytes(4, "big"))  # an array of (so far) 0 chunks
+    for piece in body:
+        view = memoryview(piece)
+        for i in range(0, len(view), _CHUNK):
+            chunk = view[i : i + _CHUNK]
+            f.write(bin_header(len(chunk)))
+            f.write(chunk)
+            digest.update(chunk)
+            chunks += 1
+    f.write(msgpack.packb("sha256") + msgpack.packb(digest.hexdigest()))
+    end = f.tell()
+    f.seek(count_at + 1)
+    f.write(chunks.to_bytes(4, "big"))
+    f.seek(end)
+
+
+def map_header(count: int) -> bytes:
+    """The msgpack bytes that open a map of ``count`` entries (for :func:`_pack_to`)."""
+    import msgpack
+
+    return msgpack.Packer().pack_map_header(count)
+
+
+def map_key(key: str) -> bytes:
+    """A map key's msgpack bytes (for an entry whose value :func:`_pack_to` is given in pieces)."""
+    import msgpack
+
+    return msgpack.packb(key)
+
+
+def map_entry(key: str, value: Any) -> bytes:
+    """One map entry's msgpack bytes, as flax encodes it inside a whole map (large arrays in chunks)."""
+    from flax import serialization
+
+    return serialization.msgpack_serialize({key: value})[1:]  # without the one-entry map's header
 
 
 def _restore_msgpack(path: Path, data: bytes) -> Any:

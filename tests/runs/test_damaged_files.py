@@ -340,3 +340,38 @@ def test_a_json_file_cut_inside_a_literal_reads_as_truncated(tmp_path, text, why
     (tmp_path / "summary.json").write_text(text)
     with pytest.raises(ValueError, match=r"^malformed summary.json in .*: " + re.escape(why)):
         load_runs([tmp_path])
+
+
+def test_a_checkpoint_is_written_array_by_array_with_the_bytes_and_checksum_of_one_blob(tmp_path, monkeypatch):
+    """save_checkpoint streams the state (one array's host copy at a time) into the same bytes
+    _pack(payload) would hold whole: the same body and SHA-256, so every reader and check is unchanged."""
+    from flax import serialization
+
+    from rljax.runs import checkpoints
+    from rljax.runs.files import _pack
+
+    state = {"params": [np.arange(i + 3, dtype=np.float32) for i in range(12)], "step": np.int32(7)}
+    history = [{"eval_return": np.arange(4.0) + k} for k in range(3)]
+    copies = []
+    original = np.asarray
+
+    def counting(x, *a, **k):  # host copies made from the state's arrays, in the order they are made
+        out = original(x, *a, **k)
+        if any(x is leaf for leaf in state["params"]):
+            copies.append(out.nbytes)
+        return out
+
+    monkeypatch.setattr(checkpoints.np, "asarray", counting)
+    save_checkpoint(tmp_path, state, history, [1.0, 2.0, 3.0])
+    monkeypatch.setattr(checkpoints.np, "asarray", original)
+    assert len(copies) == 12  # one copy per array, made as it is written
+    import jax
+
+    payload = {"state": {str(i): np.asarray(x) for i, x in enumerate(jax.tree.leaves(state))}}
+    payload.update(checkpoints._progress(history, [1.0, 2.0, 3.0]))
+    whole = serialization.msgpack_restore(_pack(payload))
+    streamed = serialization.msgpack_restore((tmp_path / "checkpoint.msgpack").read_bytes())
+    assert b"".join(streamed["body"]) == b"".join(whole["body"]) and streamed["sha256"] == whole["sha256"]
+    restored = load_checkpoint(tmp_path, jax.eval_shape(lambda: state))
+    jax.tree.map(np.testing.assert_array_equal, restored.state, state)
+    assert len(restored.history) == 3 and restored.segment_seconds == [1.0, 2.0, 3.0]
