@@ -14,7 +14,9 @@ the loss changed; add ``--total-steps`` to shorten them. At that preset (32 seed
 quiet 2-core CPU, ~100 s in all): Huber solves 28/32 (mean 483.8 [464.0, 498.5], IQM 500.0
 [500.0, 500.0]), squared error 29/32 (mean 478.2 [446.7, 499.9], IQM 500.0 [500.0, 500.0]);
 P(Huber > MSE) = 0.50 [0.42, 0.58]: no difference. (At the old 200k-step preset, Huber
-with delta 1 solved 8 of 32: see the docstring of rljax.agents.dqn.)
+with delta 1 solved 8 of 32: see the docstring of rljax.agents.dqn.) Those numbers are from
+before each program held one lane per device (32 seeds ran as 2 lanes per device in one
+program); a rerun now gives each seed the numbers it gives alone, so the counts may move.
 """
 
 import argparse
