@@ -10,6 +10,7 @@ into a one-line :class:`DamagedFile` error naming it, never a traceback from a p
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -182,11 +183,9 @@ def _pack(payload: Any) -> bytes:
     """``payload`` as msgpack, wrapped with the SHA-256 of its bytes (a flipped byte is then caught)."""
     from flax import serialization
 
-    body = serialization.msgpack_serialize(payload)
-    chunks = [memoryview(body)[i : i + _CHUNK] for i in range(0, len(body), _CHUNK)] or [b""]
-    return serialization.msgpack_serialize(
-        {"format": _PACKED, "sha256": hashlib.sha256(body).hexdigest(), "body": chunks}
-    )
+    out = io.BytesIO()
+    _pack_to(out, [serialization.msgpack_serialize(payload)])
+    return out.getvalue()
 
 
 def _pack_to(f: BinaryIO, body: Iterable[bytes]) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import math
 import re
 import sys
 import warnings
@@ -23,7 +22,15 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from rljax._defaults import DEFAULT_LANE_WIDTH  # noqa: F401  (there, so the CLI reads it without JAX)
 from rljax._errors import ValidationError
 from rljax.runs.program_cache import ProgramCache
-from rljax.training.lanes import LANE_AXIS, Lanes, _lane_init, _one_run_at_a_time, _over_lanes, _sharded_over_lanes
+from rljax.training.lanes import (
+    LANE_AXIS,
+    Lanes,
+    _lane_init,
+    _one_run_at_a_time,
+    _over_lanes,
+    _sharded_over_lanes,
+    tree_bytes,
+)
 from rljax.training.loop import Loop, LoopState, segment_metrics
 from rljax.training.watchdog import Watchdog
 
@@ -321,6 +328,9 @@ class BatchRunner:
             groups, history = self._split(resume[0]), list(resume[1])
         num_segments = self.loop.schedule.num_segments
         pending: tuple[int, Any] | None = None
+        # Dispatched asynchronously. A watchdog that raises dispatches on a thread of its own:
+        # XLA's CPU client can block the dispatching thread in native code behind a stuck program.
+        dispatch = (lambda fn: fn()) if watchdog is None else watchdog.call
 
         def finish(item):
             i, device_metrics = item
@@ -337,9 +347,6 @@ class BatchRunner:
         for i in range(len(history), num_segments):
             if should_stop is not None and should_stop():
                 break
-            # Dispatched asynchronously. A watchdog that raises dispatches on a thread of its own:
-            # XLA's CPU client can block the dispatching thread in native code behind a stuck program.
-            dispatch = (lambda fn: fn()) if watchdog is None else watchdog.call
             stepped = dispatch(lambda: [self.step(g, c) for g, c in zip(groups, config_groups)])
             groups, metrics = [g for g, _ in stepped], [m for _, m in stepped]
             if pending is not None:
@@ -363,20 +370,23 @@ class BatchRunner:
         """The groups' states as one packed state ``[num_lanes, ...]`` (each device joins its own lanes)."""
         if len(groups) == 1:
             return groups[0]
-        placed = {} if self.mesh is None else {"out_shardings": self.sharding}
-        return jax.jit(self.lanes.join, donate_argnums=(0,) if donate else (), **placed)(groups)
+        return self._jit_placed(self.lanes.join, donate_argnums=(0,) if donate else ())(groups)
 
     def _split(self, state: Any) -> list[Any]:
         """A packed state ``[num_lanes, ...]`` (a checkpoint's) -> the groups' states, on their devices."""
         if self.lanes.num_groups == 1:
             return [jax.device_put(state, self.sharding) if self.mesh is not None else state]
+        return self._jit_placed(self.lanes.groups)(state)
+
+    def _jit_placed(self, fn: Callable, **kwargs: Any) -> Callable:
+        """``jax.jit(fn)`` whose outputs have the lane sharding (on one device: where JAX puts them)."""
         placed = {} if self.mesh is None else {"out_shardings": self.sharding}
-        return jax.jit(self.lanes.groups, **placed)(state)
+        return jax.jit(fn, **kwargs, **placed)
 
     def state_bytes(self, keys: jax.Array, configs: Any) -> int:
         """Bytes of every group's state together (abstract; :meth:`compile` reuses the trace)."""
         shapes = jax.eval_shape(self._init_program, self._first_group(keys), self._first_group(configs))
-        return self.lanes.num_groups * sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(shapes))
+        return self.lanes.num_groups * tree_bytes(shapes)
 
     def state_shape(self, keys: jax.Array, configs: Any) -> Any:
         """Shapes and dtypes of the packed state of every group (a template for restoring checkpoints)."""

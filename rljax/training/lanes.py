@@ -40,6 +40,11 @@ def seed_keys(seeds: Sequence[int]) -> jax.Array:
     return jnp.stack([jax.random.PRNGKey(s) for s in seeds])
 
 
+def tree_bytes(tree: Any) -> int:
+    """Bytes of every array (or abstract shape) in ``tree``."""
+    return sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(tree))
+
+
 def stack_configs(configs: Sequence[Any]) -> Any:
     """Stacks configs (same static fields) into one config whose leaves have a leading axis."""
     first = jax.tree.structure(configs[0])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -23,6 +22,7 @@ from rljax.runs.manifest import run_spec
 from rljax.runs.program_cache import ProgramCache
 from rljax.training import devices as host_devices
 from rljax.training.configs import config_dict, make_config
+from rljax.training.lanes import tree_bytes
 from rljax.training.loop import MAX_STEPS, Loop, RunConfig, make_loop
 
 DEFAULT_TOTAL_STEPS = 100_000
@@ -327,8 +327,7 @@ def state_bytes(plan: Plan, num_runs: int) -> int:
     config = plan.run_config(0)
     loop = plan.loop
     one = jax.eval_shape(lambda k, c: loop.start(k, c, loop.init_agent(k, c)), jax.random.PRNGKey(0), config)
-    per_run = sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(one))
-    return per_run * num_runs
+    return tree_bytes(one) * num_runs
 
 
 def memory_available(devices: Sequence[Any]) -> tuple[int | None, str]:

@@ -127,20 +127,14 @@ class Watchdog:
     def wait(self, tree: Any) -> None:
         """Returns once every array of ``tree`` is computed; :class:`RunStuck` if the watchdog trips first.
 
-        Polls rather than blocks (only when the watchdog raises instead of ending the
+        Waits through :meth:`call` (only when the watchdog raises instead of ending the
         process): a thread blocked in native code could not be woken to raise.
         """
         if self._exit is not None or not self.enabled:
             return
         import jax  # here, not at the top: the command line reads this module's defaults without JAX
 
-        pending = [x for x in jax.tree.leaves(tree) if isinstance(x, jax.Array)]
-        while pending:
-            if self._tripped is not None:
-                raise RunStuck(self._tripped)
-            pending = [x for x in pending if not x.is_ready()]
-            if pending:
-                time.sleep(POLL_SECONDS)
+        self.call(lambda: jax.block_until_ready(tree))
 
     def call(self, fn: Callable[[], Any]) -> Any:
         """``fn()``; with a watchdog that raises, on a daemon thread, so that :class:`RunStuck` can
