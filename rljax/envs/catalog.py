@@ -26,6 +26,23 @@ ENVS: dict[str, str] = {
     "Probe-ActionObsDependentReward": "rljax.envs.probes:make_probe_5",
 }
 
+# Brax's MuJoCo-style robots (``pip install rljax[brax]``), as ``brax/NAME``
+# (rljax.envs.brax_envs); tests/envs/test_brax.py checks them against Brax's registry.
+BRAX_ENV_NAMES: tuple[str, ...] = (
+    "ant",
+    "halfcheetah",
+    "hopper",
+    "humanoid",
+    "humanoidstandup",
+    "inverted_double_pendulum",
+    "inverted_pendulum",
+    "pusher",
+    "reacher",
+    "swimmer",
+    "walker2d",
+)
+ENVS.update({f"brax/{name}": f"rljax.envs.brax_envs:make_{name}" for name in BRAX_ENV_NAMES})
+
 # gymnax.registered_envs of the locked gymnax version, copied so that listing them
 # does not import gymnax (and JAX); tests/api/test_cli_fast.py checks that they agree.
 GYMNAX_ENV_IDS: tuple[str, ...] = (

@@ -56,6 +56,12 @@ CASES = [
     (["train", "dqn", "--env", "MountainCar-v0", "--env-arg", "foo=1", *OUT], "its options: max_steps_in_episode"),
     (["train", "dqn", "--env", "CartPole-v1", "--set", "env.gravity=x", *OUT], "gravity='x' must be a finite"),
     (["train", "q_learning", "--env", "TabularMDP", *OUT], "TabularMDP needs both T"),
+    (["train", "ppo", "--env", "brax/hopper", "--env-arg", "backend=bullet", *OUT], "backend='bullet' must be one of"),
+    (["train", "ppo", "--env", "brax/hopper", "--env-arg", "foo=1", *OUT], "its options: backend, max_steps"),
+    (["train", "sac", "--env", "brax/hopper", "--env-arg", "reset_noise_scale=x", *OUT], "must be a finite number"),
+    (["train", "sac", "--env", "brax/hopper", "--env-arg", "healthy_z_range=(1,0)", *OUT], "2 numbers, low <= high"),
+    (["train", "sac", "--env", "brax/hopper", "--env-arg", "max_steps_in_episode=0", *OUT], "in [1, 2,147,483,647]"),
+    (["train", "dqn", "--env", "brax/inverted_pendulum", *OUT], "discrete"),
     # --- train: non-finite and mistyped values ---
     (["train", "q_learning", "--env", "Chain", "--set", "gamma=nan", *OUT], "gamma must be in [0.0, 1.0]; got nan"),
     (["train", "q_learning", "--env", "Chain", "--set", "learning_rate=inf", *OUT], "got inf"),
