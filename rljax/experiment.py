@@ -139,6 +139,8 @@ def train(
         eval_episodes=eval_episodes,
     )
     seeds = check_run_options(seeds, lane_width, num_devices, watchdog_seconds, checkpoint_every)
+    for note in plan.loop.schedule.rounding_notes(total_steps, eval_every):  # a value changed is said so
+        warnings.warn(note, stacklevel=2)
     if on_hang not in ("raise", "exit"):
         raise ValidationError(f"on_hang must be 'raise' or 'exit'; got {on_hang!r}")
     exits = on_hang == "exit"

@@ -198,16 +198,8 @@ def _resume_advice(args: argparse.Namespace, out: Path) -> str:
 
 def _note_rounding(args: argparse.Namespace, schedule: Any) -> None:
     """Says so when the run's step counts are not exactly those asked for (whole segments)."""
-    if args.total_steps is not None and schedule.total_steps != args.total_steps:
-        print(
-            f"note: --total-steps {args.total_steps} runs as {schedule.total_steps} env steps per seed "
-            f"({schedule.num_segments} segments of {schedule.steps_per_segment})"
-        )
-    if args.eval_every is not None and schedule.steps_per_segment != args.eval_every:
-        print(
-            f"note: --eval-every {args.eval_every} runs as {schedule.steps_per_segment} env steps "
-            f"(whole updates of {schedule.steps_per_iteration} env steps)"
-        )
+    for note in schedule.rounding_notes(args.total_steps, args.eval_every, flags=True):
+        print(f"note: {note}")
 
 
 def cmd_train(args: argparse.Namespace) -> int:

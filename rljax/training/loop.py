@@ -91,6 +91,23 @@ class Schedule:
     def total_steps(self) -> int:
         return self.steps_per_segment * self.num_segments
 
+    def rounding_notes(self, total_steps: int | None, eval_every: int | None, flags: bool = False) -> list[str]:
+        """How the step counts asked for differ from those that run (whole segments of whole
+        updates), one sentence each: named as the command line's flags or as keyword arguments."""
+        total_name, every_name = ("--total-steps ", "--eval-every ") if flags else ("total_steps=", "eval_every=")
+        notes = []
+        if total_steps is not None and self.total_steps != total_steps:
+            notes.append(
+                f"{total_name}{total_steps} runs as {self.total_steps} env steps per seed "
+                f"({self.num_segments} segments of {self.steps_per_segment})"
+            )
+        if eval_every is not None and self.steps_per_segment != eval_every:
+            notes.append(
+                f"{every_name}{eval_every} runs as {self.steps_per_segment} env steps "
+                f"(whole updates of {self.steps_per_iteration} env steps)"
+            )
+        return notes
+
 
 def make_schedule(steps_per_iteration: int, total_steps: int, eval_every: int, eval_episodes: int) -> Schedule:
     """Rounds ``eval_every`` to whole iterations and ``total_steps`` up to whole segments."""

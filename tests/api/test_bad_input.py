@@ -194,3 +194,15 @@ def test_step_counts_rounded_to_whole_segments_are_said(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "note: --total-steps 1000 runs as 1245 env steps per seed (5 segments of 249)" in out
     assert "note: --eval-every 250 runs as 249 env steps (whole updates of 3 env steps)" in out
+
+
+def test_python_api_warns_when_step_counts_are_rounded():
+    """``rljax.train`` says what the command line's note says: a value changed is never silent."""
+    import rljax
+
+    with pytest.warns(UserWarning) as caught:
+        rljax.train("q_learning", "Chain", total_steps=1000, eval_every=300, eval_episodes=2, progress=False)
+    notes = [str(w.message) for w in caught]
+    schedule = rljax.build("q_learning", "Chain", total_steps=1000, eval_every=300).loop.schedule
+    assert schedule.total_steps != 1000  # the case is one that rounds
+    assert f"total_steps=1000 runs as {schedule.total_steps} env steps per seed" in " ".join(notes)
