@@ -118,12 +118,12 @@ class MuZeroConfig:
 
     Traced (a sweep over them is one compiled program): ``learning_rate``,
     ``learning_rate_end_fraction``, ``gamma``, ``tau``, the ``*_coef`` loss weights,
-    ``max_grad_norm``, ``gumbel_scale``, ``value_scale`` and ``maxvisit_init``.
+    ``max_grad_norm``, ``gumbel_scale``, ``value_scale``, ``maxvisit_init`` and ``schedule_steps``.
     Static: everything marked ``struct.field(pytree_node=False)``.
     """
 
     learning_rate: float = 3e-3
-    learning_rate_end_fraction: float = 0.1  # linear anneal to learning_rate * this over the run
+    learning_rate_end_fraction: float = 0.1  # linear anneal to learning_rate * this (over schedule_steps)
     gamma: float = 0.99
     tau: float = 0.05  # target <- tau * online + (1 - tau) * target, every gradient step
     value_coef: float = 0.25  # the paper's weight of the value loss (Reanalyse appendix)
@@ -133,6 +133,10 @@ class MuZeroConfig:
     gumbel_scale: float = 1.0  # Gumbel noise of the training search (evaluation: 0)
     value_scale: float = 0.1  # sigma(q) = (maxvisit_init + max visits) * value_scale * q (mctx)
     maxvisit_init: float = 50.0
+    # Env steps over which the learning rate anneals; 0 = the run's length. A preset sets it
+    # to its budget, so that a longer run is the preset's run followed by more steps at
+    # learning_rate * learning_rate_end_fraction.
+    schedule_steps: int = 0
     # --- static ---
     num_simulations: int = struct.field(pytree_node=False, default=16)
     max_num_considered_actions: int = struct.field(pytree_node=False, default=0)  # 0: every action
@@ -629,6 +633,7 @@ def validate(config: MuZeroConfig, env: Any, env_params: Any) -> None:
         raise ValidationError(f"hidden_sizes must be widths >= 1; got {config.hidden_sizes}")
     check_positive("learning_rate", config.learning_rate)
     check_range("learning_rate_end_fraction", config.learning_rate_end_fraction, 0.0, 1.0)
+    check_range("schedule_steps", config.schedule_steps, 0, 2**31 - 1)
     check_range("gamma", config.gamma, 0.0, 1.0)
     check_range("tau", config.tau, 0.0, 1.0, low_open=True)
     for name in ("value_coef", "reward_coef", "policy_coef", "max_grad_norm", "gumbel_scale"):
@@ -663,6 +668,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 1x, 14/16 at 2x (both below held 500 until the last evaluation); 4x not run (~40 min).
     "CartPole-v1": {
         "total_steps": 199_680,
+        "schedule_steps": 199_680,  # a longer run anneals as this one did, then holds lr at 0.1x
         "gradient_steps": 4,
         "obs_scale": (0.42, 0.5, 4.8, 0.5),
     },

@@ -818,6 +818,25 @@ PRESETS: dict[str, dict[str, Any]] = {
         "num_minibatches": 2,
         "learning_rate": 1e-2,
     },
+    # brax/inverted_pendulum (Brax's MuJoCo-style InvertedPendulum, positional pipeline,
+    # 1000-step episodes): 16 envs x 64 steps, 10 epochs of 32 minibatches, lr 1e-3 annealed
+    # to 0 by the budget, no entropy bonus, normalised observations. rljax sweep over lr 3e-4 /
+    # 1e-3 (seeds 0-3, constant lr, 20-episode evaluations): 3/4 and 4/4 seeds at 1000 at
+    # 123k steps. 16 seeds, 100-episode greedy evaluations (solved: 950): 15/16 at this
+    # 246k budget (seed 14 at 940.1; all 16 at 1000 at 147k), 14/16 at a 123k budget (seed 9
+    # at 306.9). Past the budget PPO is frozen, so 2x and 4x end where 1x does.
+    "brax/inverted_pendulum": {
+        "total_steps": 245_760,  # 5 evaluations of 49,152 env steps (48 updates of 1,024)
+        "schedule_steps": 245_760,  # a longer run keeps this run's network (see "Staying solved")
+        "evaluations": 5,
+        "num_envs": 16,
+        "rollout_length": 64,
+        "num_epochs": 10,
+        "num_minibatches": 32,
+        "learning_rate": 1e-3,
+        "entropy_coef": 0.0,
+        "normalize_obs": True,
+    },
 }
 
 ppo = Agent(

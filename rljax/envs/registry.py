@@ -25,6 +25,8 @@ SOLVED_AT: dict[str, float] = {
     "Taxi-v3": 7.0,
     "FrozenLake-v1": 0.7,
     "MountainCarContinuous-v0": 90.0,
+    # Gymnasium's InvertedPendulum threshold (the same 1000-step limit, 1 per step upright).
+    "brax/inverted_pendulum": 950.0,
 }
 
 

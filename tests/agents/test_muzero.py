@@ -21,6 +21,7 @@ from rljax.agents.muzero import (
     MuZeroConfig,
     gumbel_search,
     init,
+    learning_rate_at,
     muzero,
     scalar_to_two_hot,
     squash,
@@ -333,3 +334,19 @@ def test_grid_maze_preset_finds_the_shortest_path_in_every_seed():
                 break
         assert bool(terminated) and step == 6, (seed, step)
     np.testing.assert_array_equal(result.final_eval_return, 1.0)
+
+
+def test_the_cartpole_preset_anneals_over_its_own_budget_whatever_the_run_length():
+    """A 4x run anneals as the preset's run did, then holds learning_rate * end fraction."""
+    fields = muzero.presets["CartPole-v1"]
+    config = MuZeroConfig(**{k: v for k, v in fields.items() if k != "total_steps"})
+    budget = fields["total_steps"]
+    assert config.schedule_steps == budget
+    for run_length in (budget, 4 * budget):
+        clock = Clock.start(run_length)
+        at = lambda steps: float(learning_rate_at(config, clock.replace(env_steps=jnp.int32(steps))))  # noqa: E731
+        assert at(budget // 2) == pytest.approx(config.learning_rate * 0.55)
+        assert at(budget) == pytest.approx(config.learning_rate * 0.1)
+        assert at(3 * budget) == pytest.approx(config.learning_rate * 0.1)
+    with pytest.raises(rljax.ValidationError, match="schedule_steps must be in"):
+        muzero.validate(MuZeroConfig(schedule_steps=-1), *rljax.make("CartPole-v1"))
