@@ -32,3 +32,48 @@ def result_row(result) -> dict:
         "steps_to_threshold": summary["steps_to_threshold"],
         "steps_to_held_threshold": summary["steps_to_held_threshold"],
     }
+
+
+def train_peer_seeds(train, num_seeds: int) -> tuple:
+    """A peer's ``train(key)`` under ``jit(vmap(...))`` over ``PRNGKey(0..N-1)``, as the peers
+    run their own seeds: ``(keys, outputs, compile seconds, train seconds)``, lowering and
+    compiling timed apart from running."""
+    import time
+
+    import jax
+    import jax.numpy as jnp
+
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
+    start = time.perf_counter()
+    compiled = jax.jit(jax.vmap(train)).lower(keys).compile()
+    compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    out = compiled(keys)
+    jax.block_until_ready(out)
+    return keys, out, compile_s, time.perf_counter() - start
+
+
+def add_worker_arguments(parser, rows: tuple[str, ...]) -> None:
+    """The hidden arguments a comparison script's cold ``--worker ROW`` subprocess takes."""
+    import argparse
+
+    parser.add_argument("--rows", default=",".join(rows), help=f"comma-separated, of {', '.join(rows)}")
+    parser.add_argument("--worker", choices=rows, help=argparse.SUPPRESS)
+    parser.add_argument("--num-seeds", type=int, help=argparse.SUPPRESS)
+
+
+def print_worker_result(out: dict) -> None:
+    """The worker's last line: its result and peak memory, read back by :func:`worker_result`."""
+    import resource
+
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(out))
+
+
+def chosen_rows(parser, rows_arg: str, rows: tuple[str, ...]) -> list[str]:
+    """``--rows``' comma-separated names, each one of ``rows`` (else the parser's error)."""
+    chosen = [r for r in rows_arg.split(",") if r]
+    unknown = [r for r in chosen if r not in rows]
+    if unknown:
+        parser.error(f"unknown row(s) {', '.join(unknown)}; choose from {', '.join(rows)}")
+    return chosen

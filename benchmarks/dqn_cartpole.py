@@ -68,7 +68,7 @@ from pathlib import Path
 
 # rljax from this checkout, also for a Python whose environment does not install it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _worker import worker_result  # benchmarks/, the script's own folder
+from _worker import train_peer_seeds, worker_result  # benchmarks/, the script's own folder
 
 ENV_ID = "CartPole-v1"
 SOLVED_AT = 475.0
@@ -210,14 +210,7 @@ def _train_rejax(algo, env, env_params, num_seeds: int) -> dict:
 
     from rljax.training.evaluate import evaluate
 
-    keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
-    start = time.perf_counter()
-    compiled = jax.jit(jax.vmap(algo.train)).lower(keys).compile()
-    compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    ts, _ = compiled(keys)
-    jax.block_until_ready(ts)
-    train_s = time.perf_counter() - start
+    keys, (ts, _), compile_s, train_s = train_peer_seeds(algo.train, num_seeds)
 
     def greedy_return(params, key):
         def policy(k, obs):

@@ -45,14 +45,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
-import time
 from pathlib import Path
 
 # rljax from this checkout, also for a Python whose environment does not install it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _worker import result_row, worker_result  # benchmarks/, the script's own folder
+from _worker import (  # benchmarks/, the script's own folder
+    add_worker_arguments,
+    chosen_rows,
+    print_worker_result,
+    result_row,
+    train_peer_seeds,
+    worker_result,
+)
 
 ENV_ID = "CartPole-v1"
 SOLVED_AT = 475.0
@@ -112,14 +117,7 @@ def run_purejaxrl(purejaxrl_dir: str, num_seeds: int) -> dict:
 
     from rljax.training.evaluate import evaluate
 
-    keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
-    start = time.perf_counter()
-    compiled = jax.jit(jax.vmap(ppo.make_train(dict(PUREJAXRL_CONFIG)))).lower(keys).compile()
-    compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    out = compiled(keys)
-    jax.block_until_ready(out)
-    train_s = time.perf_counter() - start
+    keys, out, compile_s, train_s = train_peer_seeds(ppo.make_train(dict(PUREJAXRL_CONFIG)), num_seeds)
 
     env, env_params = make(ENV_ID)
     network = ppo.ActorCritic(env.action_space(env_params).n, activation=PUREJAXRL_CONFIG["ACTIVATION"])
@@ -165,27 +163,21 @@ def _median(values: list) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of {', '.join(ROWS)}")
+    add_worker_arguments(parser, ROWS)
     parser.add_argument("--seeds", type=int, default=16, help="seeds 0..N-1")
     parser.add_argument("--purejaxrl", help="a checkout of PureJaxRL (its purejaxrl/ppo.py)")
     parser.add_argument("--peer-python", default=sys.executable, help="a Python with PureJaxRL's dependencies")
     parser.add_argument("--out", default="results/bench_ppo_cartpole")
-    parser.add_argument("--worker", choices=ROWS, help=argparse.SUPPRESS)
-    parser.add_argument("--num-seeds", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         if args.worker == "purejaxrl":
             out = run_purejaxrl(args.purejaxrl, args.num_seeds)
         else:
             out = run_rljax(args.worker, args.num_seeds)
-        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print("RESULT " + json.dumps(out))
+        print_worker_result(out)
         return
 
-    rows = [r for r in args.rows.split(",") if r]
-    unknown = [r for r in rows if r not in ROWS]
-    if unknown:
-        parser.error(f"unknown row(s) {', '.join(unknown)}; choose from {', '.join(ROWS)}")
+    rows = chosen_rows(parser, args.rows, ROWS)
     if "purejaxrl" in rows and not args.purejaxrl:
         parser.error("the purejaxrl row needs --purejaxrl DIR (a PureJaxRL checkout)")
     out_dir = Path(args.out)

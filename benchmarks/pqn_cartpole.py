@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 from pathlib import Path
 
@@ -45,7 +44,7 @@ import numpy as np
 
 # rljax from this checkout, also for a Python whose environment does not install it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _worker import result_row, worker_result  # benchmarks/, the script's own folder
+from _worker import print_worker_result, result_row, worker_result  # benchmarks/, the script's own folder
 
 ENV_ID = "CartPole-v1"
 SOLVED_AT = 475.0
@@ -193,8 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     overrides = json.loads(args.overrides)
     if args.worker:
         out = run_row(args.worker, args.num_seeds, args.total_steps, overrides)
-        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print("RESULT " + json.dumps(out))
+        print_worker_result(out)
         return
 
     rows = [r for r in args.rows.split(",") if r]

@@ -44,14 +44,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
-import time
 from pathlib import Path
 
 # rljax from this checkout, also for a Python whose environment does not install it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _worker import result_row, worker_result  # benchmarks/, the script's own folder
+from _worker import (  # benchmarks/, the script's own folder
+    add_worker_arguments,
+    chosen_rows,
+    print_worker_result,
+    result_row,
+    train_peer_seeds,
+    worker_result,
+)
 
 ENV_ID = "Pendulum-v1"
 EVAL_EPISODES = 100
@@ -108,14 +113,7 @@ def run_rejax(row: str, num_seeds: int) -> dict:
 
     steps = RLJAX_STEPS if row == "rejax-rljax-budget" else REJAX_STEPS
     algo = SAC.create(**{**REJAX_CONFIG, "total_timesteps": steps})
-    keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
-    start = time.perf_counter()
-    compiled = jax.jit(jax.vmap(algo.train)).lower(keys).compile()
-    compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    ts, _ = compiled(keys)
-    jax.block_until_ready(ts)
-    train_s = time.perf_counter() - start
+    keys, (ts, _), compile_s, train_s = train_peer_seeds(algo.train, num_seeds)
 
     env, env_params = make(ENV_ID)  # gymnax's Pendulum-v1, unwrapped: what rljax's rows are evaluated on
     actor = algo.actor
@@ -158,26 +156,20 @@ def measure(row: str, num_seeds: int, python: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of {', '.join(ROWS)}")
+    add_worker_arguments(parser, ROWS)
     parser.add_argument("--seeds", type=int, default=16, help="seeds 0..N-1")
     parser.add_argument("--peer-python", default=sys.executable, help="a Python with rejax installed")
     parser.add_argument("--out", default="results/bench_sac_pendulum")
-    parser.add_argument("--worker", choices=ROWS, help=argparse.SUPPRESS)
-    parser.add_argument("--num-seeds", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         if args.worker.startswith("rejax"):
             out = run_rejax(args.worker, args.num_seeds)
         else:
             out = run_rljax(args.worker, args.num_seeds)
-        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print("RESULT " + json.dumps(out))
+        print_worker_result(out)
         return
 
-    rows = [r for r in args.rows.split(",") if r]
-    unknown = [r for r in rows if r not in ROWS]
-    if unknown:
-        parser.error(f"unknown row(s) {', '.join(unknown)}; choose from {', '.join(ROWS)}")
+    rows = chosen_rows(parser, args.rows, ROWS)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {}
