@@ -665,7 +665,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # all 4 reached 475 at some evaluation, median at 75k steps), compile 30 s, train 374 s.
     # - obs_scale ~ 1 / typical magnitude, as for DQN (see its preset).
     # Tested for 1x-2x its budget (16 seeds, benchmarks/preset_stability.py): 16/16 >= 475 at
-    # 1x, 14/16 at 2x (both below held 500 until the last evaluation); 4x not run (~40 min).
+    # 1x; at 2x 15/16 (seed 15 at 473.1, the rest 500) with the anneal ending at this budget
+    # (schedule_steps), 14/16 with it stretched over the run (and 14/16 at 4x, min 383.6).
     "CartPole-v1": {
         "total_steps": 199_680,
         "schedule_steps": 199_680,  # a longer run anneals as this one did, then holds lr at 0.1x
