@@ -61,6 +61,30 @@ Where the two still differ (no PPOConfig field makes them the same):
   does) and shards the seeds over them; PureJaxRL's program runs on JAX's one default CPU
   device.
 
+``--normalize`` sets the normalisation of both rows at once: ``both`` (the config's,
+the default), ``obs`` or ``rewards`` alone (PureJaxRL's other normaliser's wrapper left
+out of its ``make_train``; rljax's other field off), or ``none`` (PureJaxRL's
+``NORMALIZE_ENV: False``; rljax's ``normalize_obs=False, scale_rewards=False``). Without
+observation normalisation PureJaxRL's greedy evaluation reads raw observations.
+
+Which difference makes the gap (one-factor runs, one script run per setting, 4 seeds, on a
+2-core Intel Xeon VM loaded by other jobs, 2026-12-07; training return, last tenth of the
+updates / greedy return, mean (min-max) over seeds)::
+
+    --normalize   purejaxrl                            rljax-purejaxrl-config
+    both          586 (522-669) / 731 (527-1047)       1001 (744-1171) / 1019 (567-1671)
+    none          930 (822-1074) / 1026 (916-1083)     864 (677-1035) / 1029 (820-1172)
+    obs           1079 (1023-1127) / 1174 (1109-1288)  1002 (871-1109) / 1150 (1057-1205)
+    rewards       869 (677-1051) / 1111 (598-1404)     922 (847-996) / 1015 (637-1181)
+
+The gap is normalisation's: without it the rows agree (the seed ranges overlap, the greedy
+returns are equal), so the reset difference alone does not make it. Neither normaliser
+alone opens it either; only PureJaxRL with both at once falls behind, below its own row
+with neither, while rljax with both is at its rows with one. So it comes from the two
+normalisers together in PureJaxRL's pipeline (its per-step observation statistics, its
+unclipped scaled rewards, or how they combine); these runs do not tell which of those two
+differences it is. Single runs of 4 seeds: differences of ~100 are within their spread.
+
 Setup: PureJaxRL needs distrax (its wrappers module imports brax, gymnax and navix): run it
 in its own environment with rljax's pinned jax and Brax::
 
@@ -72,6 +96,7 @@ Run::
 
     .venv/bin/python benchmarks/ppo_brax.py --peer-python /tmp/pj-venv/bin/python --purejaxrl /tmp/purejaxrl
     .venv/bin/python benchmarks/ppo_brax.py --rows rljax-purejaxrl-config   # rljax only
+    .venv/bin/python benchmarks/ppo_brax.py --peer-python ... --purejaxrl ... --normalize none
 
 Writes ``--out``/results.json and prints a table with rljax's env steps/s over PureJaxRL's.
 """
@@ -162,7 +187,11 @@ RLJAX_OVERRIDES = {
 }
 
 
-def run_rljax(num_seeds: int) -> dict:
+# --normalize: which of the observation and reward normalisation both rows apply.
+NORMALIZE_CHOICES = ("both", "obs", "rewards", "none")
+
+
+def run_rljax(num_seeds: int, normalize: str = "both") -> dict:
     import rljax
 
     rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
@@ -172,8 +201,13 @@ def run_rljax(num_seeds: int) -> dict:
     from rljax.training.lanes import Lanes
 
     _, steps = _budget(PUREJAXRL_CONFIG)
+    overrides = {
+        **RLJAX_OVERRIDES,
+        "normalize_obs": normalize in ("both", "obs"),
+        "scale_rewards": normalize in ("both", "rewards"),
+    }
     kwargs = {
-        "overrides": RLJAX_OVERRIDES,
+        "overrides": overrides,
         "env_kwargs": {"backend": BACKEND},
         "total_steps": steps,
         "eval_every": steps // WINDOWS,
@@ -236,7 +270,7 @@ def _orthogonal_one_seed_at_a_time(scale: float = 1.0):
     return init
 
 
-def run_purejaxrl(purejaxrl_dir: str, num_seeds: int) -> dict:
+def run_purejaxrl(purejaxrl_dir: str, num_seeds: int, normalize: str = "both") -> dict:
     # ppo_continuous_action.py imports its wrappers as a top-level module.
     sys.path.insert(0, str(Path(purejaxrl_dir) / "purejaxrl"))
     import jax
@@ -245,8 +279,14 @@ def run_purejaxrl(purejaxrl_dir: str, num_seeds: int) -> dict:
     import ppo_continuous_action as ppo
 
     ppo.orthogonal = _orthogonal_one_seed_at_a_time
-    updates, steps = _budget(PUREJAXRL_CONFIG)
-    keys, out, compile_s, train_s = train_peer_seeds(ppo.make_train(dict(PUREJAXRL_CONFIG)), num_seeds)
+    # NORMALIZE_ENV wraps both normalisers; one alone: the other's wrapper left out.
+    if normalize == "obs":
+        ppo.NormalizeVecReward = lambda env, gamma: env
+    elif normalize == "rewards":
+        ppo.NormalizeVecObservation = lambda env: env
+    config = {**PUREJAXRL_CONFIG, "NORMALIZE_ENV": normalize != "none"}
+    updates, steps = _budget(config)
+    keys, out, compile_s, train_s = train_peer_seeds(ppo.make_train(config), num_seeds)
 
     # Its final policies' Gaussian means, on its final observation statistics, by rljax's
     # evaluator on rljax's brax/hopper: the greedy return as rljax's row measures it.
@@ -255,7 +295,14 @@ def run_purejaxrl(purejaxrl_dir: str, num_seeds: int) -> dict:
 
     env, env_params = rljax.make(ENV_ID, backend=BACKEND)
     network = ppo.ActorCritic(env.action_space(env_params).shape[0], activation=PUREJAXRL_CONFIG["ACTIVATION"])
-    obs_stats = out["runner_state"][1].env_state  # NormalizeVecObsEnvState: one row per env, all equal
+    env_state = out["runner_state"][1]
+    if normalize == "both":  # NormalizeVecObsEnvState: one row per env, all equal
+        obs_mean, obs_var = env_state.env_state.mean[:, 0], env_state.env_state.var[:, 0]
+    elif normalize == "obs":
+        obs_mean, obs_var = env_state.mean[:, 0], env_state.var[:, 0]
+    else:  # raw observations
+        obs_dim = env.observation_space(env_params).shape[0]
+        obs_mean, obs_var = jnp.zeros((num_seeds, obs_dim)), jnp.ones((num_seeds, obs_dim))
 
     def greedy_return(params, mean, var, key):
         def policy(k, obs):
@@ -266,7 +313,7 @@ def run_purejaxrl(purejaxrl_dir: str, num_seeds: int) -> dict:
 
     eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 12345))(keys)
     params = out["runner_state"][0].params
-    greedy = jax.jit(jax.vmap(greedy_return))(params, obs_stats.mean[:, 0], obs_stats.var[:, 0], eval_keys)
+    greedy = jax.jit(jax.vmap(greedy_return))(params, obs_mean, obs_var, eval_keys)
 
     info = out["metrics"]  # each [seeds, updates, NUM_STEPS, NUM_ENVS]
     window = slice(updates - updates // WINDOWS, updates)
@@ -285,8 +332,8 @@ def run_purejaxrl(purejaxrl_dir: str, num_seeds: int) -> dict:
     }
 
 
-def measure(row: str, num_seeds: int, python: str, purejaxrl_dir: str | None) -> dict:
-    cmd = [python, os.path.abspath(__file__), "--worker", row, "--num-seeds", str(num_seeds)]
+def measure(row: str, num_seeds: int, python: str, purejaxrl_dir: str | None, normalize: str = "both") -> dict:
+    cmd = [python, os.path.abspath(__file__), "--worker", row, "--num-seeds", str(num_seeds), "--normalize", normalize]
     if purejaxrl_dir:
         cmd += ["--purejaxrl", purejaxrl_dir]
     out = worker_result(cmd)  # cold: every measurement compiles from scratch
@@ -312,13 +359,19 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=4, help="seeds 0..N-1")
     parser.add_argument("--purejaxrl", help="a checkout of PureJaxRL (its purejaxrl/ppo_continuous_action.py)")
     parser.add_argument("--peer-python", default=sys.executable, help="a Python with PureJaxRL's dependencies")
+    parser.add_argument(
+        "--normalize",
+        choices=NORMALIZE_CHOICES,
+        default="both",
+        help="normalisation in both rows: observations and rewards (the config's), one of them, or none",
+    )
     parser.add_argument("--out", default="results/bench_ppo_brax")
     args = parser.parse_args()
     if args.worker:
         if args.worker == "purejaxrl":
-            out = run_purejaxrl(args.purejaxrl, args.num_seeds)
+            out = run_purejaxrl(args.purejaxrl, args.num_seeds, args.normalize)
         else:
-            out = run_rljax(args.num_seeds)
+            out = run_rljax(args.num_seeds, args.normalize)
         print_worker_result(out)
         return
 
@@ -330,7 +383,8 @@ def main() -> None:
     updates, steps = _budget(PUREJAXRL_CONFIG)
     print(
         f"{ENV_ID} ({BACKEND}), {args.seeds} seeds x {steps:,} env steps ({updates} updates); return: "
-        f"training episodes ended in the last {updates // WINDOWS} updates, mean (min-max) over seeds"
+        f"training episodes ended in the last {updates // WINDOWS} updates, mean (min-max) over seeds; "
+        f"normalisation: {args.normalize}"
     )
     header = (
         f"{'row':<24} {'compile s':>9} {'train s':>8} {'eval s':>7} {'env steps/s':>11} "
@@ -341,7 +395,7 @@ def main() -> None:
     results = {}
     for row in rows:
         python = args.peer_python if row == "purejaxrl" else sys.executable
-        r = results[row] = measure(row, args.seeds, python, args.purejaxrl)
+        r = results[row] = measure(row, args.seeds, python, args.purejaxrl, args.normalize)
         if "error" in r:
             print(f"{row:<24} FAILED: {r['error'].strip().splitlines()[-1] if r['error'].strip() else '?'}")
             continue
@@ -358,7 +412,8 @@ def main() -> None:
         "env": ENV_ID,
         "backend": BACKEND,
         "env_steps_per_seed": steps,
-        "purejaxrl_config": PUREJAXRL_CONFIG,
+        "normalize": args.normalize,
+        "purejaxrl_config": {**PUREJAXRL_CONFIG, "NORMALIZE_ENV": args.normalize != "none"},
         "rljax_overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in RLJAX_OVERRIDES.items()},
         **results,
     }
