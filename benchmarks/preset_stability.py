@@ -374,7 +374,8 @@ def save_curve(cell: dict[str, Any], folder: Path) -> Path:
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{cell['agent']}_{cell['env_id']}_{cell['multiple']}x_seeds{_seed_range(cell['seeds'])}.png"
+    env_name = cell["env_id"].replace("/", "_")  # brax/hopper: one file, not a folder
+    path = folder / f"{cell['agent']}_{env_name}_{cell['multiple']}x_seeds{_seed_range(cell['seeds'])}.png"
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
@@ -442,12 +443,14 @@ def run_benchmark(
                 compiler_options=compiler_options,
                 compile_cache=compile_cache,
             )
-            if curves is not None:
-                cell["curve_png"] = str(save_curve(cell, Path(curves)))
             cells[:] = [c for c in cells if cell_key(c) != cell_key(cell)] + [cell]
             report["stability"] = stability_lines(cells)
-            if out is not None:
+            if out is not None:  # the cell's numbers first: a plot that fails loses nothing
                 write_json_atomic(out, report)
+            if curves is not None:
+                cell["curve_png"] = str(save_curve(cell, Path(curves)))
+                if out is not None:
+                    write_json_atomic(out, report)
             solved = "" if cell["solved"] is None else f"solved {cell['solved']}/{cell['n']}, "
             log(
                 f"{preset.key} {multiple}x ({cell['env_steps_per_seed']:,} steps/seed, seeds "

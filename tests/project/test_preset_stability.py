@@ -108,6 +108,10 @@ def test_q_learning_frozen_lake_at_1x_and_2x(tmp_path, capsys):
 
     table = ps.markdown_table(report["cells"]).splitlines()
     assert len(table) == 4 and len({line.count("|") for line in table}) == 1
+
+    # An id with a slash (brax/...) is one file in the curves folder, not a missing subfolder.
+    path = ps.save_curve({**one, "env_id": "brax/inverted_pendulum"}, curves)
+    assert path.is_file() and path.parent == curves and "brax_inverted_pendulum" in path.name
     assert table[2].startswith(f"| q_learning | FrozenLake-v1 | 0-2 | 1x | 8,000 | 0.7 | {one['solved']}/3 |")
     assert table[3].startswith("| q_learning | FrozenLake-v1 | 0-2 | 2x | 16,000 |")
     assert "q_learning FrozenLake-v1 (seeds 0-2): 1x" in ps.format_stability(report["stability"])
