@@ -50,6 +50,9 @@ from rljax.envs.params import check_option_type, with_param_options
 
 BACKENDS = ("positional", "generalized", "spring", "mjx")
 DEFAULT_BACKEND = "positional"
+# Environments that Brax builds on fewer pipelines (0.14.2: its swimmer only on generalized);
+# their default is the first of these.
+ONLY_BACKENDS = {"swimmer": ("generalized",)}
 # Brax's training wrappers' (and Gymnasium's MuJoCo tasks') episode length.
 DEFAULT_MAX_STEPS = 1000
 
@@ -118,12 +121,13 @@ class BraxEnv(environment.Environment[EnvState, EnvParams]):
         return self.brax_env.action_size
 
 
-def make_brax(env_name: str, backend: str = DEFAULT_BACKEND, **options: Any) -> tuple[BraxEnv, EnvParams]:
+def make_brax(env_name: str, backend: str | None = None, **options: Any) -> tuple[BraxEnv, EnvParams]:
     """Makes Brax's ``env_name`` (``"hopper"``, ...) on ``backend``, and its parameters.
 
     Args:
       env_name: a Brax environment name (:data:`rljax.envs.catalog.BRAX_ENV_NAMES`).
-      backend: the physics pipeline, one of :data:`BACKENDS`.
+      backend: the physics pipeline, one of :data:`BACKENDS` (default ``positional``, or
+        the first of :data:`ONLY_BACKENDS` for an environment Brax builds on fewer).
       **options: ``max_steps_in_episode`` (the time limit, default 1000) and the Brax
         environment's own constructor options, each checked: an unknown one, or a value
         not of its default's kind, is a one-line :class:`rljax.ValidationError`.
@@ -140,8 +144,11 @@ def make_brax(env_name: str, backend: str = DEFAULT_BACKEND, **options: Any) -> 
             from brax import envs as brax_envs
     except ImportError:
         raise BraxUnavailable(f"{env_id} needs Brax: pip install rljax[brax] (or pip install brax)") from None
-    if not isinstance(backend, str) or backend not in BACKENDS:
-        raise ValidationError(f"{env_id} option backend={backend!r} must be one of {', '.join(BACKENDS)}")
+    allowed_backends = ONLY_BACKENDS.get(env_name, BACKENDS)
+    if backend is None:
+        backend = DEFAULT_BACKEND if DEFAULT_BACKEND in allowed_backends else allowed_backends[0]
+    if not isinstance(backend, str) or backend not in allowed_backends:
+        raise ValidationError(f"{env_id} option backend={backend!r} must be one of {', '.join(allowed_backends)}")
     env_class = brax_envs._envs[env_name]
     own = _constructor_options(env_class)
     unknown = sorted(set(options) - set(own) - {"max_steps_in_episode"})

@@ -98,6 +98,15 @@ def test_bad_options_are_one_line_errors(options, words):
     assert words in str(err.value) and "\n" not in str(err.value)
 
 
+def test_every_environment_builds_on_its_default_backend():
+    """Brax's swimmer runs on generalized only: its default, and positional refused in one line."""
+    for name in BRAX_ENV_NAMES:
+        env, _ = rljax.make(f"brax/{name}")
+        assert env.brax_env.backend == ("generalized" if name == "swimmer" else "positional")
+    with pytest.raises(rljax.ValidationError, match="backend='positional' must be one of generalized$"):
+        rljax.make("brax/swimmer", backend="positional")
+
+
 def test_missing_brax_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "brax", None)  # import brax now raises ImportError
     with pytest.raises(BraxUnavailable, match=r"brax/hopper needs Brax: pip install rljax\[brax\]"):
