@@ -46,6 +46,7 @@ from flax import struct
 
 from rljax._errors import ValidationError
 from rljax.envs._gymnax import environment, spaces
+from rljax.envs.catalog import BRAX_ENV_NAMES
 from rljax.envs.params import check_option_type, with_param_options
 
 BACKENDS = ("positional", "generalized", "spring", "mjx")
@@ -97,8 +98,8 @@ class BraxEnv(environment.Environment[EnvState, EnvParams]):
         brax_state = brax_state.replace(
             reward=jnp.asarray(brax_state.reward, jnp.float32), done=jnp.asarray(brax_state.done, jnp.float32)
         )
-        terminated = brax_state.done > 0.5
-        return brax_state.obs, EnvState(brax_state=brax_state, time=state.time + 1), brax_state.reward, terminated, {}
+        state = EnvState(brax_state=brax_state, time=state.time + 1)
+        return brax_state.obs, state, brax_state.reward, self.is_terminated(state, params), {}
 
     def get_obs(self, state: EnvState, params: EnvParams | None = None, key: jax.Array | None = None) -> jax.Array:
         return state.brax_state.obs
@@ -194,15 +195,8 @@ def _check_constructor_option(env_id: str, name: str, value: Any, default: Any) 
     check_option_type(env_id, name, value, default)
 
 
-# One factory per id of rljax.envs.catalog.BRAX_ENV_NAMES (the catalog names them as "module:factory").
-make_ant = functools.partial(make_brax, "ant")
-make_halfcheetah = functools.partial(make_brax, "halfcheetah")
-make_hopper = functools.partial(make_brax, "hopper")
-make_humanoid = functools.partial(make_brax, "humanoid")
-make_humanoidstandup = functools.partial(make_brax, "humanoidstandup")
-make_inverted_pendulum = functools.partial(make_brax, "inverted_pendulum")
-make_inverted_double_pendulum = functools.partial(make_brax, "inverted_double_pendulum")
-make_pusher = functools.partial(make_brax, "pusher")
-make_reacher = functools.partial(make_brax, "reacher")
-make_swimmer = functools.partial(make_brax, "swimmer")
-make_walker2d = functools.partial(make_brax, "walker2d")
+# One factory per id of the catalog (``brax/NAME`` -> ``make_NAME``, as it names them), made
+# from its list, so that an id and its factory cannot drift apart.
+for _name in BRAX_ENV_NAMES:
+    globals()[f"make_{_name}"] = functools.partial(make_brax, _name)
+del _name
