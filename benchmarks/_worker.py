@@ -41,9 +41,10 @@ def train_peer_seeds(train, num_seeds: int) -> tuple:
     import time
 
     import jax
-    import jax.numpy as jnp
 
-    keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
+    from rljax.training.lanes import seed_keys  # the keys rljax's own rows train seeds 0..N-1 with
+
+    keys = seed_keys(range(num_seeds))
     start = time.perf_counter()
     compiled = jax.jit(jax.vmap(train)).lower(keys).compile()
     compile_s = time.perf_counter() - start

@@ -361,7 +361,7 @@ def breakdown(num_seeds: int, total_steps: int | None, lane_width: int) -> dict:
     rljax.use_cpu_devices()  # before anything uses JAX: 2 CPU devices, as the rljax command has
 
     from rljax.agents import dqn
-    from rljax.training.lanes import stack_configs
+    from rljax.training.lanes import seed_keys, stack_configs
 
     plan = rljax.build("dqn", ENV_ID, total_steps=total_steps)
     config, loop = plan.configs[0], plan.loop
@@ -372,7 +372,7 @@ def breakdown(num_seeds: int, total_steps: int | None, lane_width: int) -> dict:
     updates = steps // per_update
     warm = -(-config.learning_starts // per_update)
     grad_steps = max(0, updates - warm) * config.gradient_steps
-    keys = jnp.stack([jax.random.PRNGKey(s) for s in range(num_seeds)])
+    keys = seed_keys(range(num_seeds))
     batched = stack_configs([config] * num_seeds)
 
     def gradient_steps_alone(key, cfg):
