@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -225,6 +226,10 @@ def sweep(
         train_kwargs.get("watchdog_seconds"),
         train_kwargs.get("checkpoint_every"),
     )
+    # A step count rounded to whole segments is said, as rljax.train says it (once per distinct
+    # note: programs of other static settings, another num_envs, may round differently).
+    for note in dict.fromkeys(n for plan in plans for n in plan.loop.schedule.rounding_notes(total_steps, eval_every)):
+        warnings.warn(note, stacklevel=2)
     devices = run_devices()
     num_devices = train_kwargs.get("num_devices") or len(devices)
     for members, plan in zip(groups, plans):  # the programs run one after another

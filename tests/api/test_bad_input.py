@@ -206,3 +206,16 @@ def test_python_api_warns_when_step_counts_are_rounded():
     schedule = rljax.build("q_learning", "Chain", total_steps=1000, eval_every=300).loop.schedule
     assert schedule.total_steps != 1000  # the case is one that rounds
     assert f"total_steps=1000 runs as {schedule.total_steps} env steps per seed" in " ".join(notes)
+
+
+def test_python_sweep_warns_when_step_counts_are_rounded():
+    """``rljax.sweep`` (and so ``rljax sweep``) says it too: one note for the one program."""
+    import rljax
+
+    with pytest.warns(UserWarning) as caught:
+        rljax.sweep(
+            "q_learning", "Chain", {"learning_rate": [0.1, 0.5]}, total_steps=1000, eval_every=300, eval_episodes=2
+        )
+    notes = [str(w.message) for w in caught if "runs as" in str(w.message)]
+    schedule = rljax.build("q_learning", "Chain", total_steps=1000, eval_every=300).loop.schedule
+    assert notes == schedule.rounding_notes(1000, 300) and notes  # said once, not once per configuration
