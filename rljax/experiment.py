@@ -101,8 +101,9 @@ def train(
         of them); per-seed results are bitwise the same on any count >= 2, and
         agree with one device's to float rounding (neural agents).
       watchdog_seconds: if no segment finishes for this long (or 20x the slowest
-        segment so far, whichever is longer), print every thread's stack and stop
-        as ``on_hang`` says (:mod:`rljax.training.watchdog`); 0 or None: never.
+        segment so far, whichever is longer) while the process sits idle (10x that
+        while its CPU computes), print every thread's stack and stop as ``on_hang``
+        says (:mod:`rljax.training.watchdog`); 0 or None: never.
       watchdog_advice: a line the watchdog adds to its error (e.g. how to resume).
       on_hang: what the watchdog does after its report: ``"raise"`` :class:`RunStuck`
         here (the interpreter lives on; the stuck computation stays where it is) or

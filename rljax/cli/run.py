@@ -88,8 +88,9 @@ def add_run_arguments(p: argparse.ArgumentParser, out_required: bool = True) -> 
         type=float,
         default=DEFAULT_WATCHDOG_S,
         metavar="SECONDS",
-        help="if no segment finishes for SECONDS (or 20x the slowest so far), print every "
-        f"thread's stack and exit with code 4 instead of hanging (default {DEFAULT_WATCHDOG_S:.0f}; 0: off)",
+        help="if no segment finishes for SECONDS (or 20x the slowest so far) while the process "
+        "sits idle (10x that while it computes), print every thread's stack and exit with code 4 "
+        f"instead of hanging (default {DEFAULT_WATCHDOG_S:.0f}; 0: off)",
     )
     p.add_argument(
         "--log",

@@ -4,10 +4,16 @@ A deadlock inside XLA (see the LAPACK note in :mod:`rljax.training.batch`) or a 
 host callback leaves the main thread waiting in native code, where no Python
 exception or Ctrl-C can reach it: the process would wait forever at 0% CPU.
 The watchdog is a daemon thread. :class:`BatchRunner` calls :meth:`Watchdog.beat`
-whenever a segment's results arrive; when no beat comes for
+whenever a segment's results arrive. The run counts as hung when no beat comes for
 
     limit = max(min_seconds, factor * the longest gap between beats so far)
 
+and the process is idle: it used less than ``BUSY_CORES`` of a core over the last
+``min(limit, IDLE_WINDOW_SECONDS)``. A segment that is only slow keeps the CPU busy (a
+first segment of 20,000 SAC steps on a Brax robot took over 600 s on a loaded 2-core
+machine, its XLA threads computing all along) and is left to finish, up to
+``busy_factor * limit`` (an endless loop inside a program is busy too). On a GPU the host
+waits idle while the device computes, so there the first rule alone applies. Either way
 it prints what it knows, every thread's Python stack (``faulthandler``) and,
 where ``gdb`` is installed, every thread's native stack. Then:
 
@@ -30,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from typing import Any, Callable, TextIO
 
 EXIT_HANG = 4
@@ -42,6 +49,9 @@ class RunStuck(RuntimeError):
 
 DEFAULT_MIN_SECONDS = 600.0
 DEFAULT_FACTOR = 20.0
+DEFAULT_BUSY_FACTOR = 10.0
+BUSY_CORES = 0.1  # process CPU time per second above which the run is computing, not waiting
+IDLE_WINDOW_SECONDS = 60.0  # how far back "is it computing?" looks (at most the limit)
 
 
 def native_stacks(timeout: float = 60.0) -> str:
@@ -75,6 +85,8 @@ class Watchdog:
       min_seconds: the shortest limit (the first segment, with nothing to compare
         it to, gets this one). 0 or ``None`` turns the watchdog off.
       factor: the limit is at least ``factor`` times the longest gap seen so far.
+      busy_factor: a process still computing past the limit (its CPU busy) is given
+        up to ``busy_factor`` times the limit before it counts as stuck.
       advice: what the user should do, printed with the error (e.g. the resume command).
       exit: called with :data:`EXIT_HANG` after the report (default ``os._exit``;
         a test may pass its own); None: :meth:`wait` raises :class:`RunStuck` instead.
@@ -86,6 +98,7 @@ class Watchdog:
         self,
         min_seconds: float | None = DEFAULT_MIN_SECONDS,
         factor: float = DEFAULT_FACTOR,
+        busy_factor: float = DEFAULT_BUSY_FACTOR,
         advice: str = "",
         exit: Callable[[int], None] | None = os._exit,
         stream: TextIO | None = None,
@@ -93,6 +106,7 @@ class Watchdog:
     ):
         self.min_seconds = float(min_seconds or 0.0)
         self.factor = float(factor)
+        self.busy_factor = max(1.0, float(busy_factor))
         self.advice = advice
         self._exit = exit
         self._stream = stream
@@ -172,20 +186,40 @@ class Watchdog:
         self._stop.set()
 
     def _watch(self) -> None:
+        samples: deque[tuple[float, float]] = deque([(time.monotonic(), time.process_time())])
         while not self._stop.wait(min(1.0, self.min_seconds / 4)):
+            now, cpu = time.monotonic(), time.process_time()
+            samples.append((now, cpu))
             with self._lock:
-                waited = time.monotonic() - self._last
+                waited = now - self._last
                 limit = max(self.min_seconds, self.factor * self._longest)
                 what, longest = self._what, self._longest
-            if waited > limit:
-                self._trip(waited, limit, what, longest)
+            window = min(limit, IDLE_WINDOW_SECONDS)
+            while len(samples) > 2 and samples[1][0] <= now - window:
+                samples.popleft()
+            span, used = now - samples[0][0], cpu - samples[0][1]
+            busy = span > 0 and used >= BUSY_CORES * span
+            if waited > limit and not busy:
+                self._trip(
+                    waited, limit, what, longest, f"the process used {used:.1f} s of CPU in the last {span:.0f} s"
+                )
+                return
+            if waited > self.busy_factor * limit:
+                self._trip(
+                    waited,
+                    self.busy_factor * limit,
+                    what,
+                    longest,
+                    f"the process is still computing ({used / span:.0%} of a core over the last {span:.0f} s), "
+                    f"{self.busy_factor:g}x the {limit:.3g} s limit: an endless loop inside the program?",
+                )
                 return
 
-    def _trip(self, waited: float, limit: float, what: str, longest: float) -> None:
+    def _trip(self, waited: float, limit: float, what: str, longest: float, cpu: str) -> None:
         out = self._stream or sys.stderr
         seen = f"the slowest segment so far took {longest:.1f} s" if longest else "no segment has finished yet"
         print(
-            f"rljax: no progress for {waited:.0f} s while waiting for {what} ({seen}; limit {limit:.0f} s): "
+            f"rljax: no progress for {waited:.0f} s while waiting for {what} ({seen}; limit {limit:.0f} s; {cpu}): "
             "the run looks hung, so it stops here. Every thread's stack follows.",
             file=out,
             flush=True,

@@ -93,6 +93,38 @@ def test_watchdog_trips_only_after_the_limit_and_the_limit_follows_the_slowest_g
     assert "no progress for" in report and "looks hung" in report and "What to do" in report
 
 
+def _compute_for(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:  # busy on the CPU, as a long XLA segment is
+        sum(range(1000))
+
+
+def test_a_slow_segment_that_keeps_computing_is_not_a_hang_until_the_busy_limit():
+    codes, out = [], io.StringIO()
+    dog = Watchdog(min_seconds=0.4, factor=3.0, busy_factor=5.0, exit=codes.append, stream=out, native=False)
+    with dog:
+        _compute_for(1.2)  # 3x the 0.4 s limit, the CPU busy all along
+        assert codes == []
+        dog.beat()
+        assert dog.limit() == pytest.approx(3.6, abs=0.15)
+    slow = Watchdog(min_seconds=0.3, factor=1.0, busy_factor=3.0, exit=codes.append, stream=out, native=False)
+    with slow:
+        _compute_for(0.7)
+        assert codes == []  # past the limit, still computing: left alone
+        _compute_for(0.8)  # past 3 x 0.3 s: an endless loop, say
+    assert codes == [EXIT_HANG]
+    assert "still computing" in out.getvalue() and "3x the 0 s limit" not in out.getvalue()
+
+
+def test_an_idle_wait_after_computing_trips_at_the_limit():
+    codes, out = [], io.StringIO()
+    with Watchdog(min_seconds=0.6, factor=1.0, busy_factor=100.0, exit=codes.append, stream=out, native=False):
+        _compute_for(0.5)
+        time.sleep(1.6)  # the process waits on nothing: idle past the limit and over the whole idle window
+    assert codes == [EXIT_HANG]
+    assert "looks hung" in out.getvalue() and "s of CPU in the last" in out.getvalue()
+
+
 def test_watchdog_off():
     assert not Watchdog(0).enabled and not Watchdog(None).enabled
 
