@@ -263,7 +263,9 @@ def sweep(
             resumed = resume and any(f.exists() for f in saved)
             kwargs.update(on_segment=streams.append, checkpoint_dir=checkpoint_dir, resume=resumed)
             if log != "none":
-                logger = _program_logger(log, dirs, seeds, plan, folder.name)
+                # On a resume, what the killed sweep logged past its checkpoint is dropped and the
+                # held-threshold statistics continue from metrics.csv, as in a resumed rljax train.
+                logger = _program_logger(log, dirs, seeds, plan, folder.name, resume)
                 kwargs["on_segment"] = _chain(kwargs["on_segment"], logger)
         try:
             result = train(plan, seeds=seeds, **kwargs)
@@ -363,7 +365,9 @@ def _write_config_folders(
         write_config_outputs(d, result, cid, label)
 
 
-def _program_logger(log: LogChoice, dirs: list[Path], seeds: list[int], plan: Plan, group: str) -> SegmentLogger:
+def _program_logger(
+    log: LogChoice, dirs: list[Path], seeds: list[int], plan: Plan, group: str, resume: bool
+) -> SegmentLogger:
     """The logger of one compiled program: one W&B run / TensorBoard folder per configuration."""
     from rljax.training.configs import config_dict
 
@@ -373,7 +377,8 @@ def _program_logger(log: LogChoice, dirs: list[Path], seeds: list[int], plan: Pl
     ]
     from rljax.envs.registry import solved_at
 
-    return SegmentLogger(log, dirs, seeds, hparams, group=group, threshold=solved_at(plan.env_id, plan.env_kwargs))
+    threshold = solved_at(plan.env_id, plan.env_kwargs)
+    return SegmentLogger(log, dirs, seeds, hparams, resume=resume, group=group, threshold=threshold)
 
 
 def _chain(*callbacks: Any) -> Any:

@@ -152,7 +152,7 @@ def test_killed_at_random_moments_many_times_ends_as_the_uninterrupted_run(tmp_p
 # --------------------------------------------------------------------------- sweeps
 
 SHORT = [a if a != "8192" else "4096" for a in CHECKPOINTED]  # 16 segments, for two configurations
-SWEEP = [*RLJAX, "sweep", *SHORT, "--grid", "lr=0.001,0.003"]
+SWEEP = [*RLJAX, "sweep", *SHORT, "--grid", "lr=0.001,0.003", "--log", "tensorboard"]
 LABELS = ["learning_rate=0.001", "learning_rate=0.003"]
 
 
@@ -172,10 +172,28 @@ def straight_sweep(tmp_path_factory, cache_dir):
     return out
 
 
+def logged(folder, tag):
+    """Every (step, value) TensorBoard shows for ``tag`` in each run under ``folder``, in order."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = {}
+    for run in sorted(p for p in folder.iterdir() if p.is_dir()):
+        ea = EventAccumulator(str(run), size_guidance={"scalars": 0})
+        ea.Reload()
+        out[run.name] = [(e.step, e.value) for e in ea.Scalars(tag)] if tag in ea.Tags()["scalars"] else []
+    return out
+
+
 def assert_same_sweep(out, straight):
     assert (out / "sweep.json").read_text() == (straight / "sweep.json").read_text()
     for label in LABELS:
         assert_same_end(out / label, straight / label)
+        # What the killed processes logged past their checkpoints is gone, and the held-threshold
+        # statistics carry on from metrics.csv: TensorBoard shows the uninterrupted sweep's curves.
+        for tag in ("eval_return", "at_threshold", "held_since_first"):
+            a, b = (logged(d / label / "tensorboard", tag) for d in (out, straight))
+            assert a == b, (label, tag)
+    assert any(logged(straight / LABELS[0] / "tensorboard", "eval_return").values())
     assert not (out / ".rljax.lock").exists()
 
 
