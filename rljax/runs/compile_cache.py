@@ -15,6 +15,11 @@ a user cache folder and the second run loads it instead of compiling.
   38445: the XLA:CPU AOT loader refuses entries it wrote itself), so a "hit" that
   saved no time, or a read error, prints one line saying the cache is not working
   here and how to turn it off.
+* Torn entries are removed. JAX writes an entry in place and never replaces one that
+  exists (``jax._src.lru_cache.LRUCache.put``), so a process killed while writing
+  leaves a truncated file that every later run fails to read and compiles around,
+  for good. After a read error :func:`remove_torn_entries` deletes the entries that
+  no longer decompress; the next run saves them again.
 
 The cache is trusted code: do not point it at a folder others can write to.
 """
@@ -123,13 +128,14 @@ class CacheStats:
     misses: int = 0
     saved_s: float = 0.0  # compile time the hits saved (JAX's own estimate)
     read_errors: int = 0
+    torn_removed: int = 0  # truncated entries (a writer killed mid-write) deleted after failing to read
     programs_loaded: int = 0  # traced programs loaded instead of traced (rljax.runs.program_cache)
     programs_saved: int = 0
 
     @property
     def working(self) -> bool | None:
         """True: a hit saved time; False: entries were found but not usable; None: nothing to tell."""
-        if self.read_errors or (self.hits and self.saved_s <= 0.0):
+        if self.read_errors > self.torn_removed or (self.hits and self.saved_s <= 0.0):
             return False
         return True if self.hits else None
 
@@ -179,6 +185,15 @@ class CacheWatch:
                 self.stats.misses += 1
             elif name.endswith("/compile_time_saved_sec"):
                 self.stats.saved_s += seconds
+        if self.stats.read_errors and self.stats.folder is not None:
+            torn = remove_torn_entries(self.stats.folder)
+            self.stats.torn_removed = len(torn)
+            if torn:
+                print(
+                    f"rljax: removed {len(torn)} torn compile-cache entries from {self.stats.folder} "
+                    "(a process was killed while writing them); the next run saves them again.",
+                    file=sys.stderr,
+                )
         if self.stats.folder is not None and self.stats.working is False:
             print(
                 f"rljax: the compile cache in {self.stats.folder} is not working on this machine "
@@ -188,3 +203,25 @@ class CacheWatch:
                 f"or --no-compile-cache.",
                 file=sys.stderr,
             )
+
+
+def remove_torn_entries(folder: Path) -> list[Path]:
+    """Deletes the entries of JAX's cache in ``folder`` that do not decompress; returns them.
+
+    Only a truncated or garbled file fails here: an entry that decompresses but that XLA
+    refuses to load (jax issue 38445) is left alone, since writing it again would not help.
+    """
+    from jax._src.compilation_cache import decompress_executable  # JAX's own reader of its entries
+
+    torn = []
+    for entry in sorted(Path(folder).glob("*-cache")):
+        try:
+            decompress_executable(entry.read_bytes())
+        except OSError:
+            continue  # gone or unreadable for another reason: not ours to judge
+        except Exception:
+            torn.append(entry)
+            for path in (entry, entry.with_name(entry.name[: -len("-cache")] + "-atime")):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+    return torn

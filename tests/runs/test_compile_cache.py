@@ -54,6 +54,32 @@ def test_a_second_identical_run_loads_its_program_from_the_cache(tmp_path):
     assert second["final_eval_return"] == first["final_eval_return"]  # the same program, the same numbers
 
 
+def test_an_entry_torn_by_a_kill_is_removed_and_saved_again(tmp_path):
+    """JAX never rewrites an entry that exists: a truncated one (a process killed while writing it)
+    would fail every later run's read. rljax deletes it after the failed read; the next run saves it."""
+    cache = tmp_path / "cache"
+    first, _ = rljax_train(tmp_path / "a", str(cache))
+    entries = sorted(cache.glob("*-cache"))
+    assert entries
+    for entry in entries:  # as a SIGKILL halfway through each write would leave them
+        data = entry.read_bytes()
+        entry.write_bytes(data[: len(data) // 2])
+    env = {**os.environ, "RLJAX_COMPILE_CACHE": str(cache)}
+    cmd = [sys.executable, "-m", "rljax.cli", *TRAIN, "--out", str(tmp_path / "b")]
+    torn = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert torn.returncode == 0, torn.stderr
+    assert f"removed {len(entries)} torn compile-cache entries" in torn.stderr
+    assert "not working on this machine" not in torn.stderr
+    assert not [e for e in entries if e.exists()]
+    second = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert second["final_eval_return"] == first["final_eval_return"]
+    third, _ = rljax_train(tmp_path / "c", str(cache))  # saved again, whole
+    # (which programs are saved depends on timing: those that compiled in under MIN_COMPILE_SECONDS are not)
+    assert set(cache.glob("*-cache")) & set(entries)
+    assert not compile_cache.remove_torn_entries(cache)
+    assert third["final_eval_return"] == first["final_eval_return"]
+
+
 def test_the_cache_turns_off(tmp_path):
     summary, manifest = rljax_train(tmp_path / "a", "off")
     assert manifest["compile_cache_dir"] is None
