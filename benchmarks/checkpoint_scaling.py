@@ -30,11 +30,11 @@ import rljax
 rljax.use_cpu_devices()
 
 import jax
-import rljax.experiment as experiment
+import rljax.runs.checkpoints as checkpoints
 
 seeds, total_steps, folder, with_checkpoints = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
 writes = []
-save = experiment.save_checkpoint
+save = checkpoints.save_checkpoint
 
 
 def timed(*args, **kwargs):
@@ -43,7 +43,7 @@ def timed(*args, **kwargs):
     writes.append(time.perf_counter() - start)
 
 
-experiment.save_checkpoint = timed
+checkpoints.save_checkpoint = timed  # what the background writer calls
 every = total_steps // 4
 result = rljax.train(
     "dqn", "CartPole-v1", seeds=range(seeds), total_steps=total_steps, eval_every=every, eval_episodes=5,

@@ -23,7 +23,7 @@ from rljax.agents import Agent
 from rljax.results import MetricsStreams, TrainResult, write_config_outputs
 from rljax.runs import compile_cache as compile_cache_module
 from rljax.runs.agent_states import FULL_STATE_FILE, save_agent_states
-from rljax.runs.checkpoints import load_checkpoint, save_checkpoint
+from rljax.runs.checkpoints import BackgroundCheckpoints, load_checkpoint
 from rljax.runs.files import _read_json_object, check_out_dir, prepare_out_dir, remove_torn_writes, write_json_atomic
 from rljax.runs.locks import LOCK_FILE, lock_folder, releases_folder_locks
 from rljax.runs.manifest import check_resume, manifest
@@ -216,23 +216,30 @@ def train(
             if on_segment is not None:
                 on_segment(i, metrics)
 
+        # Checkpoints are written on a thread while the next segments train (one at a time).
+        checkpoints = BackgroundCheckpoints(checkpoint_dir) if checkpoint_dir is not None else None
+
         def checkpoint(state, history):
-            on_every_process(lambda: save_checkpoint(checkpoint_dir, state, history, segment_seconds), "a checkpoint")
+            on_every_process(lambda: checkpoints.save(state, history, segment_seconds), "a checkpoint")
 
         start = time.perf_counter()
         with StopOnSignal() as stopper:  # Ctrl-C / SIGTERM: finish the segment, save, then stop
             should_stop = StopRequested(stopper)
-            state, metrics = runner.run(
-                keys,
-                batched,
-                on_segment=after_segment,
-                resume=(restored.state, restored.history) if restored else None,
-                checkpoint_every=every,
-                on_checkpoint=checkpoint,
-                watchdog=Watchdog(watchdog_seconds, advice=watchdog_advice, exit=os._exit if exits else None),
-                should_stop=should_stop,
-            )
-            jax.block_until_ready(state)
+            try:
+                state, metrics = runner.run(
+                    keys,
+                    batched,
+                    on_segment=after_segment,
+                    resume=(restored.state, restored.history) if restored else None,
+                    checkpoint_every=every,
+                    on_checkpoint=checkpoint,
+                    watchdog=Watchdog(watchdog_seconds, advice=watchdog_advice, exit=os._exit if exits else None),
+                    should_stop=should_stop,
+                )
+                jax.block_until_ready(state)
+            finally:
+                if checkpoints is not None:  # the last checkpoint is on disk (or its error raised) before anything else
+                    checkpoints.wait()
         train_time = time.perf_counter() - start
         if bar is not None:
             bar.close()
@@ -242,6 +249,7 @@ def train(
             if saved:
                 history = [{k: v[:, j] for k, v in metrics.items()} for j in range(done)]
                 checkpoint(state, history)
+                checkpoints.wait()
             signum = should_stop.signum
             raise RunInterrupted(signum, _interrupt_message(signum, loop, done, folder, saved, argv))
 

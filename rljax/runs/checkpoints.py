@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
@@ -109,6 +110,54 @@ def save_checkpoint(
     write_atomic(
         run_dir / CHECKPOINT_FILE, lambda f: _pack_to(f, body()), keep_previous=run_dir / PREVIOUS_CHECKPOINT_FILE
     )
+
+
+class BackgroundCheckpoints:
+    """:func:`save_checkpoint` on a thread, while the next segments train; at most one write in flight.
+
+    :meth:`save` copies the state to the host first (the next segment updates the state
+    in place: its buffers are donated), then writes the copy as :func:`save_checkpoint`
+    does, atomically: a process killed mid-write keeps the checkpoint before. The next
+    :meth:`save` and :meth:`wait` wait for the write, and raise its error (a full disk)
+    there. In a multi-process run the write is synchronous: every process must have
+    saved its shards before any goes on (:func:`rljax.training.processes.on_every_process`).
+    """
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.run_dir = Path(run_dir)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def save(self, state: Any, history: list[dict[str, np.ndarray]], segment_seconds: Sequence[float] = ()) -> None:
+        """Starts writing a checkpoint of ``state`` (a copy of it: the caller may go on at once)."""
+        import jax
+
+        self.wait()
+        if jax.process_count() > 1:
+            save_checkpoint(self.run_dir, state, history, segment_seconds)
+            return
+        host = jax.tree.map(np.array, state)  # a copy, not a view of buffers the next segment reuses
+        history, seconds = list(history), list(segment_seconds)
+
+        def write() -> None:
+            try:
+                save_checkpoint(self.run_dir, host, history, seconds)
+            except BaseException as err:  # handed to the training thread at the next save or wait
+                self._error = err
+
+        # A daemon thread: a second Ctrl-C ends the process at once; the write is atomic, so
+        # the checkpoint before it stays whole and a resume starts from that one.
+        self._thread = threading.Thread(target=write, name="rljax-checkpoint", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        """Returns once the checkpoint being written is on disk; raises the write's error, if any."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
 
 
 def load_checkpoint(run_dir: str | os.PathLike, template: Any, sharding: Any = None) -> Checkpoint:

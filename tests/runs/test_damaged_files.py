@@ -375,3 +375,41 @@ def test_a_checkpoint_is_written_array_by_array_with_the_bytes_and_checksum_of_o
     restored = load_checkpoint(tmp_path, jax.eval_shape(lambda: state))
     jax.tree.map(np.testing.assert_array_equal, restored.state, state)
     assert len(restored.history) == 3 and restored.segment_seconds == [1.0, 2.0, 3.0]
+
+
+def test_a_background_checkpoint_writes_a_copy_while_the_caller_goes_on(tmp_path, monkeypatch):
+    import threading
+
+    import rljax.runs.checkpoints as checkpoints
+
+    release, real = threading.Event(), checkpoints.save_checkpoint
+
+    def slow(*args):  # a write that takes until the test releases it
+        release.wait(30)
+        real(*args)
+
+    monkeypatch.setattr(checkpoints, "save_checkpoint", slow)
+    writer = checkpoints.BackgroundCheckpoints(tmp_path)
+    live = state(1)
+    writer.save(live, history(1), [1.0])  # returns while the write waits
+    live["a"][:] = 99  # the caller's next segment updates the state in place
+    assert not (tmp_path / "checkpoint.msgpack").exists()
+    release.set()
+    writer.wait()
+    saved = load_checkpoint(tmp_path, state(0))
+    assert saved.state["a"][0] == 1 and len(saved.history) == 1  # the state as it was at save()
+
+
+def test_a_background_checkpoints_error_reaches_the_caller(tmp_path, monkeypatch):
+    import rljax.runs.checkpoints as checkpoints
+    from rljax.runs.files import WriteFailed
+
+    def full(*args):
+        raise WriteFailed(28, "cannot write checkpoint.msgpack: No space left on device")
+
+    monkeypatch.setattr(checkpoints, "save_checkpoint", full)
+    writer = checkpoints.BackgroundCheckpoints(tmp_path)
+    writer.save(state(1), history(1))
+    with pytest.raises(WriteFailed, match="No space left"):
+        writer.wait()
+    writer.wait()  # raised once
