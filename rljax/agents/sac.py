@@ -481,7 +481,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # evaluations): IQM -152.4 / -149.3 at 10k steps, the worst seed -479.0 / -183.9.
     # Tested at its 20k budget (100-episode greedy evaluations): IQM -146.0, worst -164.2
     # on seeds 0-15; IQM -142.5, worst -156.4 on seeds 16-31 (rl-zoo's SAC: -157 +- 89); at
-    # 2x (40k) IQM -144.5, worst -165.1 on seeds 0-15. rejax's SAC at its own config (10k
+    # 2x (40k) IQM -144.5, worst -165.1 and at 4x (80k) IQM -143.4, worst -159.3 on seeds
+    # 0-15: tested for 1x-4x its budget (benchmarks/preset_stability.py). rejax's SAC at its own config (10k
     # steps): IQM -153.6, worst -181.4, in 1.8x this preset's time (benchmarks/sac_pendulum.py).
     "Pendulum-v1": {
         "total_steps": 20_000,
