@@ -38,7 +38,7 @@ import io
 import math
 import numbers
 import warnings
-from typing import Any
+from typing import Any, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -161,10 +161,33 @@ def make_brax(env_name: str, backend: str | None = None, **options: Any) -> tupl
             _check_constructor_option(env_id, name, value, own[name])
     params = with_param_options(env_id, EnvParams(), {k: v for k, v in options.items() if k == "max_steps_in_episode"})
     kwargs = {k: v for k, v in options.items() if k in own}
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _mujoco_warnings_as_python():
         warnings.filterwarnings("ignore", message="Brax System, piplines and environments are not actively")
         brax_env = env_class(backend=backend, **kwargs)
     return BraxEnv(env_id, brax_env), params
+
+
+@contextlib.contextmanager
+def _mujoco_warnings_as_python() -> Iterator[None]:
+    """MuJoCo's warnings as Python warnings while Brax compiles its XML.
+
+    MuJoCo's own handler prints them to stdout and appends them to ``MUJOCO_LOG.TXT`` in
+    the working directory (brax/halfcheetah's XML uses the deprecated ``settotalmass``):
+    a file in the user's folder and a line in ``--json`` output. A deprecation in Brax's
+    own assets becomes a ``DeprecationWarning``, anything else a ``UserWarning``.
+    """
+    import mujoco
+
+    def warn(message: str) -> None:
+        kind = DeprecationWarning if "deprecated" in message else UserWarning
+        warnings.warn(f"MuJoCo: {message}", kind, stacklevel=2)
+
+    before = mujoco.get_mju_user_warning()
+    mujoco.set_mju_user_warning(warn)
+    try:
+        yield
+    finally:
+        mujoco.set_mju_user_warning(before)
 
 
 def _constructor_options(env_class: type) -> dict[str, Any]:

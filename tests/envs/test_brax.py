@@ -111,3 +111,15 @@ def test_missing_brax_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "brax", None)  # import brax now raises ImportError
     with pytest.raises(BraxUnavailable, match=r"brax/hopper needs Brax: pip install rljax\[brax\]"):
         rljax.make("brax/hopper")
+
+
+def test_mujoco_warnings_leave_no_file_and_no_stdout(tmp_path, monkeypatch, capfd):
+    """brax/halfcheetah's XML uses MuJoCo's deprecated settotalmass: MuJoCo's own handler would print
+    it to stdout and append it to MUJOCO_LOG.TXT in the working directory."""
+    import mujoco
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.warns(DeprecationWarning, match="MuJoCo: compiler attribute 'settotalmass' is deprecated"):
+        rljax.make("brax/halfcheetah")
+    assert list(tmp_path.iterdir()) == [] and capfd.readouterr().out == ""
+    assert mujoco.get_mju_user_warning() is None  # MuJoCo's handler is back as it was
