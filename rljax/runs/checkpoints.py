@@ -21,6 +21,7 @@ from rljax.runs.files import (
     _pack_to,
     _unpack,
     map_entry,
+    map_entry_pieces,
     map_header,
     map_key,
     write_atomic,
@@ -103,7 +104,7 @@ def save_checkpoint(
                 continue
             yield map_key("state") + map_header(len(leaves))
             for i in sorted(range(len(leaves)), key=str):
-                yield map_entry(str(i), np.asarray(leaves[i]))
+                yield from map_entry_pieces(str(i), np.asarray(leaves[i]))
 
     run_dir = Path(run_dir)
     # The new file is complete before the newest so far becomes the previous one.

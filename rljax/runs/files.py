@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Sequence
 
+import numpy as np
+
 from rljax._errors import ValidationError
 from rljax.runs.locks import LOCK_FILE, _scope_stack, lock_folder
 
@@ -239,6 +241,42 @@ def map_entry(key: str, value: Any) -> bytes:
     from flax import serialization
 
     return serialization.msgpack_serialize({key: value})[1:]  # without the one-entry map's header
+
+
+def map_entry_pieces(key: str, value: Any) -> list[bytes | memoryview]:
+    """:func:`map_entry`'s bytes in pieces, an array's data as a view of its memory, not a copy.
+
+    Writing a checkpoint was mostly copying: ``tobytes``, msgpack's buffer, the slice
+    without the map header (2.7 of 5.3 s for 440 MiB). The pieces join to exactly
+    :func:`map_entry`'s bytes (tested); arrays that flax would chunk (over 1 GiB), object
+    dtypes and non-arrays go through :func:`map_entry`.
+    """
+    import msgpack
+    from flax import serialization
+
+    if (
+        not isinstance(value, np.ndarray)
+        or value.dtype.hasobject
+        or value.dtype.isalignedstruct
+        or value.nbytes > serialization.MAX_CHUNK_SIZE
+    ):
+        return [map_entry(key, value)]
+    data = np.ascontiguousarray(value).reshape(-1).view(np.uint8)
+    n = data.size
+    # flax's ndarray: ExtType(1, packb((shape, dtype name, raw bytes))), as msgpack writes them.
+    inner = b"\x93" + msgpack.packb(value.shape) + msgpack.packb(value.dtype.name)
+    inner += _sized(n, b"\xc4\xc5\xc6")  # bin 8 / 16 / 32
+    size = len(inner) + n
+    fixext = {1: b"\xd4", 2: b"\xd5", 4: b"\xd6", 8: b"\xd7", 16: b"\xd8"}
+    ext = fixext[size] if size in fixext else _sized(size, b"\xc7\xc8\xc9")  # ext 8 / 16 / 32
+    ext += int(serialization._MsgpackExtType.ndarray).to_bytes(1, "big", signed=True)
+    return [msgpack.packb(key) + ext + inner, memoryview(data)]
+
+
+def _sized(n: int, tags: bytes) -> bytes:
+    """msgpack's header for a length ``n``: ``tags[0]`` and 1 byte, ``tags[1]`` and 2, or ``tags[2]`` and 4."""
+    width = 0 if n <= 0xFF else 1 if n <= 0xFFFF else 2
+    return tags[width : width + 1] + n.to_bytes(1 << width, "big")
 
 
 def _restore_msgpack(path: Path, data: bytes) -> Any:

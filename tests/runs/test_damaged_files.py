@@ -413,3 +413,20 @@ def test_a_background_checkpoints_error_reaches_the_caller(tmp_path, monkeypatch
     with pytest.raises(WriteFailed, match="No space left"):
         writer.wait()
     writer.wait()  # raised once
+
+
+def test_an_arrays_pieces_join_to_flaxs_bytes():
+    """Checkpoints write an array's memory as it is: the pieces must be exactly flax's encoding,
+    across msgpack's length forms (fixext 1-16, ext and bin 8 / 16 / 32) and dtypes."""
+    import ml_dtypes
+
+    from rljax.runs.files import map_entry, map_entry_pieces
+
+    rng = np.random.default_rng(0)
+    cases = [np.zeros(()), np.zeros((0,), np.int32), np.array(True), np.ones((2, 3), ml_dtypes.bfloat16)]
+    cases += [np.arange(12, dtype=np.int64).reshape(3, 4).T, rng.normal(size=(70_000,)).astype(np.float32)]
+    cases += [np.zeros((n,), np.uint8) for n in (*range(18), 230, 250, 255, 256, 65_520, 65_535, 65_536, 70_000)]
+    for a in cases:
+        pieces = map_entry_pieces("7", a)
+        assert b"".join(bytes(p) for p in pieces) == map_entry("7", a), (a.shape, a.dtype)
+    assert isinstance(map_entry_pieces("0", rng.normal(size=(1000,)))[-1], memoryview)  # not copied
