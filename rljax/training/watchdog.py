@@ -12,8 +12,9 @@ and the process is idle: it used less than ``BUSY_CORES`` of a core over the las
 ``min(limit, IDLE_WINDOW_SECONDS)``. A segment that is only slow keeps the CPU busy (a
 first segment of 20,000 SAC steps on a Brax robot took over 600 s on a loaded 2-core
 machine, its XLA threads computing all along) and is left to finish, up to
-``busy_factor * limit`` (an endless loop inside a program is busy too). On a GPU the host
-waits idle while the device computes, so there the first rule alone applies. Either way
+``busy_factor * limit`` (an endless loop inside a program is busy too). Only the
+process's CPU time is read: a host waiting idle for a GPU is judged by the limit alone,
+as before. Either way
 it prints what it knows, every thread's Python stack (``faulthandler``) and,
 where ``gdb`` is installed, every thread's native stack. Then:
 
