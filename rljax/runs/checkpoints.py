@@ -104,7 +104,9 @@ def save_checkpoint(
                 continue
             yield map_key("state") + map_header(len(leaves))
             for i in sorted(range(len(leaves)), key=str):
-                yield from map_entry_pieces(str(i), np.asarray(leaves[i]))
+                leaf = leaves[i]
+                sharded = isinstance(leaf, jax.Array) and len(leaf.addressable_shards) > 1
+                yield from map_entry_pieces(str(i), _host_copy(leaf) if sharded else np.asarray(leaf))
 
     run_dir = Path(run_dir)
     # The new file is complete before the newest so far becomes the previous one.
@@ -128,6 +130,7 @@ class BackgroundCheckpoints:
         self.run_dir = Path(run_dir)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._host: Any = None  # the last host copy, reused by the next save
 
     def save(self, state: Any, history: list[dict[str, np.ndarray]], segment_seconds: Sequence[float] = ()) -> None:
         """Starts writing a checkpoint of ``state`` (a copy of it: the caller may go on at once)."""
@@ -137,7 +140,11 @@ class BackgroundCheckpoints:
         if jax.process_count() > 1:
             save_checkpoint(self.run_dir, state, history, segment_seconds)
             return
-        host = jax.tree.map(np.array, state)  # a copy, not a view of buffers the next segment reuses
+        # A copy, not a view of buffers the next segment reuses; into the previous save's copy
+        # when the shapes match (written by now): no fresh pages to fault in every time.
+        reuse = self._host if self._host is not None and _same_layout(self._host, state) else None
+        host = jax.tree.map(_host_copy, state, reuse) if reuse is not None else jax.tree.map(_host_copy, state)
+        self._host = host
         history, seconds = list(history), list(segment_seconds)
 
         def write() -> None:
@@ -159,6 +166,31 @@ class BackgroundCheckpoints:
         if self._error is not None:
             err, self._error = self._error, None
             raise err
+
+
+def _host_copy(x: Any, into: np.ndarray | None = None) -> np.ndarray:
+    """``x`` copied to a host array (``into`` if given), shard by shard: one copy, where ``np.array``
+    of a sharded array makes two (it assembles the shards, then copies)."""
+    import jax
+
+    if into is None:
+        into = np.empty(np.shape(x), x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype)
+    out = into
+    if isinstance(x, jax.Array) and x.is_fully_addressable:
+        for shard in x.addressable_shards:
+            out[shard.index] = np.asarray(shard.data)
+    else:
+        out[...] = np.asarray(x)
+    return out
+
+
+def _same_layout(host: Any, state: Any) -> bool:
+    import jax
+
+    a, b = jax.tree.structure(host), jax.tree.structure(state)
+    return a == b and all(
+        h.shape == np.shape(x) and h.dtype == x.dtype for h, x in zip(jax.tree.leaves(host), jax.tree.leaves(state))
+    )
 
 
 def load_checkpoint(run_dir: str | os.PathLike, template: Any, sharding: Any = None) -> Checkpoint:

@@ -400,6 +400,26 @@ def test_a_background_checkpoint_writes_a_copy_while_the_caller_goes_on(tmp_path
     assert saved.state["a"][0] == 1 and len(saved.history) == 1  # the state as it was at save()
 
 
+def test_a_background_checkpoint_of_sharded_arrays_reuses_its_host_copy(tmp_path):
+    """The state of a 2-device run: copied shard by shard, into the previous save's host arrays."""
+    import jax
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    from rljax.runs.checkpoints import BackgroundCheckpoints
+
+    sharding = NamedSharding(Mesh(np.array(jax.devices()[:2]), ("lanes",)), PartitionSpec("lanes"))
+    live = {"a": jax.device_put(np.arange(8.0).reshape(4, 2), sharding), "b": jax.numpy.int32(3)}
+    writer = BackgroundCheckpoints(tmp_path)
+    writer.save(live, history(1))
+    first = writer._host["a"]
+    writer.save({"a": live["a"] * 10, "b": live["b"]}, history(2))
+    writer.wait()
+    assert writer._host["a"] is first  # the same host memory, written again
+    saved = load_checkpoint(tmp_path, jax.eval_shape(lambda: live))
+    np.testing.assert_array_equal(saved.state["a"], np.arange(8.0).reshape(4, 2) * 10)
+    assert int(saved.state["b"]) == 3 and len(saved.history) == 2
+
+
 def test_a_background_checkpoints_error_reaches_the_caller(tmp_path, monkeypatch):
     import rljax.runs.checkpoints as checkpoints
     from rljax.runs.files import WriteFailed
