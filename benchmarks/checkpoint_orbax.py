@@ -43,8 +43,8 @@ its code and tried on this state):
   arrays, not a copy, so ``save()`` returns at once; while the write is in flight a jitted step with
   ``donate_argnums`` does not donate those buffers (its input stays alive; without the save it is
   deleted), so a segment that overlaps a write allocates the state anew instead of reusing it.
-  rljax's ``BackgroundCheckpoints`` copies to the host (``np.array``), which costs the state's size
-  in memory and its copy time.
+  rljax's ``BackgroundCheckpoints`` copies to the host (shard by shard, into the previous save's
+  host arrays), which costs the state's size in memory and one copy's time.
 - Atomicity and durability: orbax writes into a ``*.orbax-checkpoint-tmp*`` folder and renames it
   (``AtomicRenameTemporaryPath``; a ``commit_success`` file where renames are not atomic); its files
   are fsynced by tensorstore (62 ``fsync`` calls for one save of 16 seeds under ``strace``, against
