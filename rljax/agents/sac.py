@@ -500,8 +500,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # charges 0.1 a^2 per step and pays 100 only at the goal, which white-noise exploration
     # rarely reaches: the zoo's fixed alpha 0.1 left every seed of 16 at "do nothing"
     # (return ~0) by 10k steps, and this preset does no better: 0/16 seeds >= 90 at its 30k
-    # budget (IQM -0.1; no training episode reached the goal). Not tested at 2x nor on seeds
-    # 16-31. gSDE (the zoo's exploration) is not implemented.
+    # budget (IQM -0.1; no training episode reached the goal), nor at 2x and 4x (0/16, IQM
+    # -0.04 and -0.02: longer runs only settle closer to zero). Not tested on seeds 16-31.
+    # gSDE (the zoo's exploration) is not implemented.
     "MountainCarContinuous-v0": {
         "total_steps": 29_952,  # 3 evaluations of 9,984 env steps (whole updates of 32)
         "evaluations": 3,
