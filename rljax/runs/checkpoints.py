@@ -254,8 +254,10 @@ def _restore_checkpoint(path: Path, template: Any) -> Checkpoint:
         tuple(a.shape) != tuple(b.shape) or a.dtype != b.dtype for a, b in zip(leaves, spec_leaves)
     ):
         raise ValidationError(f"checkpoint {path} does not match this run's state (different config or code)")
-    state = jax.tree.unflatten(treedef, [jax.numpy.asarray(x) for x in leaves])
-    return Checkpoint(state, history, seconds)
+    del state, payload  # each host array goes as soon as its device copy exists
+    for i in range(len(leaves)):
+        leaves[i] = jax.numpy.asarray(leaves[i])
+    return Checkpoint(jax.tree.unflatten(treedef, leaves), history, seconds)
 
 
 def _progress(history: list[dict[str, np.ndarray]], segment_seconds: Any) -> dict[str, Any]:
