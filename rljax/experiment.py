@@ -23,7 +23,7 @@ from rljax.agents import Agent
 from rljax.results import MetricsStreams, TrainResult, write_config_outputs
 from rljax.runs import compile_cache as compile_cache_module
 from rljax.runs.agent_states import FULL_STATE_FILE, save_agent_states
-from rljax.runs.checkpoints import BackgroundCheckpoints, load_checkpoint
+from rljax.runs.checkpoints import BackgroundCheckpoints, load_checkpoint, save_checkpoint
 from rljax.runs.files import _read_json_object, check_out_dir, prepare_out_dir, remove_torn_writes, write_json_atomic
 from rljax.runs.locks import LOCK_FILE, lock_folder, releases_folder_locks
 from rljax.runs.manifest import check_resume, manifest
@@ -163,7 +163,8 @@ def train(
     lanes = Lanes(len(run_seeds), lane_width, num_devices)
     runner = BatchRunner(loop, lanes, devices)
     num_runs = lanes.num_lanes * lanes.width
-    check_fits_in_memory(plan, num_runs, devices[:num_devices], need=runner.state_bytes(keys, batched))
+    need = runner.state_bytes(keys, batched)
+    check_fits_in_memory(plan, num_runs, devices[:num_devices], need=need, host_copy=checkpoint_every is not None)
 
     # JAX's cache settings only for this run: the caller's process is left as it was.
     with compile_cache_module.using(compile_cache_module.resolve(compile_cache)) as cache_dir:
@@ -246,10 +247,10 @@ def train(
         done = metrics["env_steps"].shape[1]
         if done < loop.schedule.num_segments:  # stopped by a signal
             saved = checkpoint_dir is not None
-            if saved:
+            if saved:  # nothing trains after it: written at once, without a host copy
                 history = [{k: v[:, j] for k, v in metrics.items()} for j in range(done)]
-                checkpoint(state, history)
-                checkpoints.wait()
+                last = (checkpoint_dir, state, history, segment_seconds)
+                on_every_process(lambda: save_checkpoint(*last), "a checkpoint")
             signum = should_stop.signum
             raise RunInterrupted(signum, _interrupt_message(signum, loop, done, folder, saved, argv))
 

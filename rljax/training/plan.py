@@ -344,18 +344,24 @@ def memory_available(devices: Sequence[Any]) -> tuple[int | None, str]:
         return None, "this machine"
 
 
-def check_fits_in_memory(plan: Plan, num_runs: int, devices: Sequence[Any], need: int | None = None) -> None:
+def check_fits_in_memory(
+    plan: Plan, num_runs: int, devices: Sequence[Any], need: int | None = None, host_copy: bool = False
+) -> None:
     """One line (:class:`ValidationError`) when the runs' state alone is larger than the memory there is.
 
     Checked before anything is compiled or written: otherwise the run would end in an
     allocator's traceback, or in the operating system killing the process. ``need``: the
-    state's bytes if known (default :func:`state_bytes`).
+    state's bytes if known (default :func:`state_bytes`). ``host_copy``: periodic checkpoints
+    copy the state to the host while training goes on, which on CPU devices is the same memory.
     """
     need = state_bytes(plan, num_runs) if need is None else need
     have, where = memory_available(devices)
-    if have is not None and need > have:
+    copied = host_copy and (not devices or devices[0].platform == "cpu")
+    if have is not None and need * (2 if copied else 1) > have:
+        also = ", and as much again for the checkpoints' host copy" if copied else ""
         raise ValidationError(
-            f"{num_runs} runs of {plan.agent.name} on {plan.env_id} carry {need / 2**30:,.1f} GiB of state "
+            f"{num_runs} runs of {plan.agent.name} on {plan.env_id} carry {need / 2**30:,.1f} GiB of state{also} "
             f"({need / num_runs / 2**20:,.1f} MiB each: parameters, optimiser, replay, environments), more than "
             f"{where} ({have / 2**30:,.1f} GiB): train fewer seeds at once or shrink the largest buffer"
+            + (" (or checkpoint only when stopped: no --checkpoint-every)" if copied else "")
         )

@@ -219,3 +219,21 @@ def test_python_sweep_warns_when_step_counts_are_rounded():
     notes = [str(w.message) for w in caught if "runs as" in str(w.message)]
     schedule = rljax.build("q_learning", "Chain", total_steps=1000, eval_every=300).loop.schedule
     assert notes == schedule.rounding_notes(1000, 300) and notes  # said once, not once per configuration
+
+
+def test_periodic_checkpoints_count_their_host_copy_in_the_memory_check(tmp_path, capsys, monkeypatch):
+    """On CPU a checkpoint's host copy is a second state in the same memory: a run whose state
+    fits once but not twice is refused with --checkpoint-every (and runs without it)."""
+    from rljax.training import plan as plan_module
+    from rljax.training.batch import BatchRunner
+
+    state = 3 * 2**30  # what the runs' state is said to take, against 5 GiB of memory
+    monkeypatch.setattr(BatchRunner, "state_bytes", lambda self, keys, configs: state)
+    monkeypatch.setattr(plan_module, "memory_available", lambda devices: (5 * 2**30, "the test's memory"))
+    base = ["train", "q_learning", "--env", "Chain", "--seeds", "2", "--total-steps", "200", "--no-progress"]
+    out = tmp_path / "run"
+    assert main([*base, "--checkpoint-every", "100", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "3.0 GiB of state, and as much again for the checkpoints' host copy" in err[0]
+    assert "no --checkpoint-every" in err[0] and not out.exists()
+    assert main([*base, "--out", str(out)]) == 0
