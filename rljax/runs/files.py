@@ -19,8 +19,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Sequence
 
-import numpy as np
-
 from rljax._errors import ValidationError
 from rljax.runs.locks import LOCK_FILE, _scope_stack, lock_folder
 
@@ -252,6 +250,7 @@ def map_entry_pieces(key: str, value: Any) -> list[bytes | memoryview]:
     dtypes and non-arrays go through :func:`map_entry`.
     """
     import msgpack
+    import numpy as np  # here: the command line's argument checks import this module without numpy
     from flax import serialization
 
     if (
