@@ -319,10 +319,9 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
     if args.json:
-        from pathlib import Path
+        from rljax.runs.files import write_json_atomic
 
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+        write_json_atomic(args.json, rows)
 
 
 if __name__ == "__main__":
