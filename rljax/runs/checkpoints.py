@@ -175,13 +175,12 @@ def _host_copy(x: Any, into: np.ndarray | None = None) -> np.ndarray:
 
     if into is None:
         into = np.empty(np.shape(x), x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype)
-    out = into
     if isinstance(x, jax.Array) and x.is_fully_addressable:
         for shard in x.addressable_shards:
-            out[shard.index] = np.asarray(shard.data)
+            into[shard.index] = np.asarray(shard.data)
     else:
-        out[...] = np.asarray(x)
-    return out
+        into[...] = np.asarray(x)
+    return into
 
 
 def _same_layout(host: Any, state: Any) -> bool:
